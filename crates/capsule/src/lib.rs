@@ -1,0 +1,24 @@
+//! The CapsuleBench receipt standard.
+//!
+//! This crate is everything a third party needs to check a receipt, and
+//! nothing more: canonical hashing ([`canonical`], [`digest`]), row
+//! commitments ([`rows`]), the versioned objects ([`objects`]), the event
+//! chain ([`events`]), capsulepacks ([`pack`]), the builder that seals them
+//! ([`builder`]), the shipped policies ([`standard`]) and the strict verifier
+//! ([`verify`]).
+//!
+//! It never opens a network connection and never executes anything a pack
+//! contains; a test checks that its dependency tree holds no HTTP client or
+//! async runtime.
+
+pub mod builder;
+pub mod canonical;
+pub mod digest;
+pub mod events;
+pub mod objects;
+pub mod pack;
+pub mod rows;
+pub mod standard;
+pub mod verify;
+
+pub use digest::{Digest, Tag};

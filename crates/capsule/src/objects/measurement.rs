@@ -1,0 +1,198 @@
+//! The measurement table and its aggregates.
+//!
+//! Raw samples are what a pack commits; aggregates are always derived from
+//! them by [`SeriesV1::aggregates`], the one definition the runner and the
+//! verifier share. Integer arithmetic only, so every implementation gets the
+//! same numbers.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ValueClass, schema_marker};
+use crate::digest::Digest;
+
+schema_marker!(
+    /// `capsulebench/measurements/v1`
+    MeasurementsSchema = "capsulebench/measurements/v1"
+);
+
+/// The committed measurement table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementsV1 {
+    /// Always `capsulebench/measurements/v1`.
+    pub schema: MeasurementsSchema,
+    /// One series per measured thing (a workload, or a harness benchmark id).
+    pub series: Vec<SeriesV1>,
+}
+
+/// One series of repetitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesV1 {
+    /// Series id, unique in the table.
+    pub id: String,
+    /// Who produced the numbers: `measured`, `harness-reported` or
+    /// `imported`.
+    pub class: ValueClass,
+    /// Metric names; the unit is the suffix (`_ns`, `_bytes`, `_count`).
+    pub metrics: Vec<String>,
+    /// The samples, in repetition order.
+    pub samples: Vec<SampleV1>,
+}
+
+/// One repetition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleV1 {
+    /// Repetition index, from 0, warmups included.
+    pub rep: u32,
+    /// Whether this repetition was a warmup (excluded from aggregates).
+    pub warmup: bool,
+    /// One value per metric, in the series' metric order.
+    pub values: Vec<u64>,
+    /// Digest of the proof this repetition produced, when it proved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_digest: Option<Digest>,
+}
+
+/// Aggregates of one metric over the measured (non-warmup) samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatesV1 {
+    /// Measured samples.
+    pub count: u64,
+    /// Warmup samples (excluded).
+    pub warmups: u64,
+    /// Median: the middle value, or the floor of the mean of the two middle
+    /// values for an even count.
+    pub median: u64,
+    /// Smallest value.
+    pub min: u64,
+    /// Largest value (the worst case).
+    pub max: u64,
+    /// Spread: the median absolute deviation from the median, same rule.
+    pub mad: u64,
+}
+
+/// A claimed aggregate, as the capsule states it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimV1 {
+    /// The series id.
+    pub series: String,
+    /// The metric name.
+    pub metric: String,
+    /// The claimed aggregates.
+    pub aggregates: AggregatesV1,
+}
+
+/// The median rule of the specification, on sorted values.
+pub(crate) fn median_sorted(sorted: &[u64]) -> u64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0;
+    }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        let (a, b) = (sorted[n / 2 - 1], sorted[n / 2]);
+        a / 2 + b / 2 + (a % 2 + b % 2) / 2
+    }
+}
+
+impl SeriesV1 {
+    /// Recomputes the aggregates of metric `metric` (by position). `None`
+    /// when the series has no measured sample or a sample lacks the value.
+    pub fn aggregates(&self, metric: usize) -> Option<AggregatesV1> {
+        let mut vals = Vec::with_capacity(self.samples.len());
+        let mut warmups = 0;
+        for s in &self.samples {
+            if s.warmup {
+                warmups += 1;
+            } else {
+                vals.push(*s.values.get(metric)?);
+            }
+        }
+        if vals.is_empty() {
+            return None;
+        }
+        vals.sort_unstable();
+        let median = median_sorted(&vals);
+        let mut dev: Vec<u64> = vals.iter().map(|v| v.abs_diff(median)).collect();
+        dev.sort_unstable();
+        Some(AggregatesV1 {
+            count: vals.len() as u64,
+            warmups,
+            median,
+            min: vals[0],
+            max: vals[vals.len() - 1],
+            mad: median_sorted(&dev),
+        })
+    }
+
+    /// Position of a metric by name.
+    pub fn metric_index(&self, name: &str) -> Option<usize> {
+        self.metrics.iter().position(|m| m == name)
+    }
+}
+
+impl MeasurementsV1 {
+    /// The claims a sealer should state: every metric of every series.
+    pub fn derive_claims(&self) -> Vec<ClaimV1> {
+        let mut out = Vec::new();
+        for s in &self.series {
+            for (i, m) in s.metrics.iter().enumerate() {
+                if let Some(aggregates) = s.aggregates(i) {
+                    out.push(ClaimV1 {
+                        series: s.id.clone(),
+                        metric: m.clone(),
+                        aggregates,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(vals: &[(bool, u64)]) -> SeriesV1 {
+        SeriesV1 {
+            id: "s".into(),
+            class: ValueClass::Measured,
+            metrics: vec!["wall_ns".into()],
+            samples: vals
+                .iter()
+                .enumerate()
+                .map(|(i, (w, v))| SampleV1 {
+                    rep: i as u32,
+                    warmup: *w,
+                    values: vec![*v],
+                    proof_digest: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn aggregates_table() {
+        for (input, median, mad, min, max, count, warmups) in [
+            (vec![(false, 5)], 5, 0, 5, 5, 1, 0),
+            (vec![(true, 100), (false, 3), (false, 1), (false, 2)], 2, 1, 1, 3, 3, 1),
+            (vec![(false, 1), (false, 2)], 1, 0, 1, 2, 2, 0),
+            (vec![(false, 3), (false, 4), (false, 10), (false, 1)], 3, 1, 1, 10, 4, 0),
+            (vec![(false, u64::MAX), (false, u64::MAX - 2)], u64::MAX - 1, 1, u64::MAX - 2, u64::MAX, 2, 0),
+        ] {
+            let a = series(&input).aggregates(0).unwrap();
+            assert_eq!(
+                (a.median, a.mad, a.min, a.max, a.count, a.warmups),
+                (median, mad, min, max, count, warmups),
+                "{input:?}"
+            );
+        }
+        assert!(series(&[(true, 1)]).aggregates(0).is_none());
+    }
+}

@@ -1,0 +1,75 @@
+//! The standard policies this crate ships, known by hash.
+//!
+//! Owns the built-in trust roots for the `policy` profile: a verifier pins
+//! these by hash without being told, and pins any other policy only when its
+//! user names it. The files under `policies/` are the source; their hashes are
+//! recomputed from canonical bytes, and a test vector fixes them.
+
+use std::sync::OnceLock;
+
+use crate::canonical::{self, CanonicalError};
+use crate::digest::{Digest, Tag};
+use crate::objects::PolicyV1;
+
+/// A policy with its canonical bytes and hash.
+#[derive(Clone, Debug)]
+pub struct PinnedPolicy {
+    /// The parsed policy.
+    pub policy: PolicyV1,
+    /// Its canonical bytes (what `policy.json` holds).
+    pub bytes: Vec<u8>,
+    /// `sha256(policy-tag || 0x00 || bytes)`.
+    pub hash: Digest,
+}
+
+impl PinnedPolicy {
+    /// Canonicalizes a policy.
+    pub fn new(policy: PolicyV1) -> Result<Self, CanonicalError> {
+        let (bytes, hash) = canonical::hash(Tag::Policy, &policy)?;
+        Ok(PinnedPolicy { policy, bytes, hash })
+    }
+
+    /// Reads a policy file as a user writes it (any whitespace and key
+    /// order; still no floats, no unknown fields).
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, CanonicalError> {
+        PinnedPolicy::new(canonical::parse_lenient(bytes)?)
+    }
+}
+
+const SOURCES: [(&str, &str); 2] = [
+    ("standard-v1", include_str!("../policies/standard-v1.json")),
+    ("standard-proof-v1", include_str!("../policies/standard-proof-v1.json")),
+];
+
+/// The shipped policies, by file stem.
+pub fn standard_policies() -> &'static [(&'static str, PinnedPolicy)] {
+    static CELL: OnceLock<Vec<(&'static str, PinnedPolicy)>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        SOURCES
+            .iter()
+            .map(|(name, src)| {
+                #[expect(clippy::expect_used, reason = "shipped policies are tested to parse")]
+                let p = PinnedPolicy::from_file_bytes(src.as_bytes()).expect("shipped policy parses");
+                (*name, p)
+            })
+            .collect()
+    })
+}
+
+/// The shipped policy named `name` (`standard-v1`, `standard-proof-v1`).
+pub fn standard_policy(name: &str) -> Option<&'static PinnedPolicy> {
+    standard_policies().iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_policies_parse_and_differ() {
+        let all = standard_policies();
+        assert_eq!(all.len(), 2);
+        assert_ne!(all[0].1.hash, all[1].1.hash);
+        assert!(standard_policy("standard-proof-v1").is_some_and(|p| p.policy.proof.required));
+    }
+}

@@ -1,0 +1,949 @@
+//! The strict verifier.
+//!
+//! Owns the ordered checks of every profile and the report they produce. A
+//! pack is read once, streaming: `capsule.json` first, then every member is
+//! hashed (and the trace rows recommitted) as it is decompressed. Profiles are
+//! chosen by the verifier and fail closed: a requested profile whose checks
+//! cannot run is a rejection, never a silent downgrade. Findings are data
+//! ([`Finding`]); the only thing this module never does is execute or trust
+//! anything a pack says about how to check it.
+
+mod findings;
+mod proof;
+mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use findings::{Code, Finding, Severity};
+pub use proof::{BackendRegistry, ProofAxis, ProofBackend, ProofCheck, ProofOutcome};
+pub use report::{PolicyInfo, Report, ReportValue, Verdict};
+
+use crate::canonical::{self, CanonicalError};
+use crate::digest::{Digest, Tag, TaggedHasher, tagged};
+use crate::events::{CheckedChain, check_chain};
+use crate::objects::{
+    AnchorName, CapsuleV1, ManifestKind, MeasurementsV1, PolicyV1, PublicInputName, StatementV1, TraceSpecV1,
+    ToolchainManifestV1, ValueClass, paths,
+};
+use crate::pack::{Limits, Member, PackError, path_problem, read_members};
+use crate::rows::{self, RowCommitter};
+use crate::standard::standard_policies;
+
+/// Verification profiles, weakest first. Each includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Every byte is bound and every hash, chain and aggregate recomputes.
+    Integrity,
+    /// The policy is pinned by the verifier and its rules hold; the proof
+    /// axis is checked.
+    Policy,
+    /// A signature by an allowed signer and registry inclusion.
+    Certified,
+    /// Verifier-drawn data-availability samples.
+    Audited,
+}
+
+impl Profile {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Integrity => "integrity",
+            Profile::Policy => "policy",
+            Profile::Certified => "certified",
+            Profile::Audited => "audited",
+        }
+    }
+
+    /// Parses a profile name.
+    pub fn parse(s: &str) -> Option<Profile> {
+        [Profile::Integrity, Profile::Policy, Profile::Certified, Profile::Audited]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// A policy hash the verifier pins, and who pinned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyPin {
+    /// The pinned hash.
+    pub hash: Digest,
+    /// How it was pinned (`--policy FILE`, `--policy-hash`).
+    pub source: String,
+}
+
+/// What the verifier's user decides. Nothing here is read from a pack.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    /// The profile to check.
+    pub profile: Profile,
+    /// Policies pinned in addition to the standard ones.
+    pub pins: Vec<PolicyPin>,
+    /// The capsule hash the user expects, if any.
+    pub expect_capsule: Option<Digest>,
+    /// Container caps.
+    pub limits: Limits,
+    /// Bytes of members the verifier may hold in memory to parse.
+    pub retain_budget: u64,
+    /// Proof backends, by id.
+    pub backends: BackendRegistry,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            profile: Profile::Policy,
+            pins: Vec::new(),
+            expect_capsule: None,
+            limits: Limits::default(),
+            retain_budget: 128 << 20,
+            backends: BackendRegistry::default(),
+        }
+    }
+}
+
+/// The parsed, integrity-checked objects of a pack, for `inspect` and
+/// `replay`.
+#[derive(Clone, Debug)]
+pub struct PackContents {
+    /// The capsule.
+    pub capsule: CapsuleV1,
+    /// The statement.
+    pub statement: StatementV1,
+    /// The trace spec.
+    pub trace_spec: TraceSpecV1,
+    /// The policy the pack claims.
+    pub policy: PolicyV1,
+    /// The measurement table.
+    pub measurements: MeasurementsV1,
+    /// The checked event chain.
+    pub events: CheckedChain,
+    /// Manifests present, as JSON.
+    pub manifests: BTreeMap<&'static str, Value>,
+}
+
+/// What the streaming pass gathered about one member.
+struct Got {
+    size: u64,
+    digest: Digest,
+    bytes: Option<Vec<u8>>,
+    leaves: Option<Vec<Digest>>,
+}
+
+/// Ends the streaming pass early with a finding.
+struct Stop(Finding);
+
+impl From<PackError> for Stop {
+    fn from(e: PackError) -> Self {
+        let code = Code::parse(e.code()).unwrap_or(Code::PackCorrupt);
+        Stop(error(code, render_chain(&e)))
+    }
+}
+
+fn render_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn error(code: Code, detail: impl Into<String>) -> Finding {
+    Finding {
+        code,
+        severity: Severity::Error,
+        detail: detail.into(),
+    }
+}
+
+/// Verifies the pack at `path`.
+pub fn verify_pack_file(path: &Path, opts: &VerifyOptions) -> (Report, Option<PackContents>) {
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            let mut r = verify_pack(std::io::BufReader::with_capacity(1 << 20, f), opts);
+            r.0.pack = Some(path.display().to_string());
+            r
+        }
+        Err(e) => {
+            let mut rep = Report::new(opts.profile);
+            rep.pack = Some(path.display().to_string());
+            rep.reject(error(Code::PackIo, format!("failed to open `{}`: {e}", path.display())));
+            (rep, None)
+        }
+    }
+}
+
+/// Verifies a pack read from `r`.
+pub fn verify_pack<R: BufRead>(r: R, opts: &VerifyOptions) -> (Report, Option<PackContents>) {
+    let mut rep = Report::new(opts.profile);
+    let loaded = match load(r, opts) {
+        Ok(l) => l,
+        Err(Stop(f)) => {
+            rep.reject(f);
+            return (rep, None);
+        }
+    };
+    rep.capsule_hash = Some(loaded.hash);
+    rep.run_id = Some(loaded.capsule.run_id.clone());
+    let contents = integrity(&loaded, opts, &mut rep);
+    let Some(contents) = contents.filter(|_| rep.findings.is_empty()) else {
+        rep.finish();
+        return (rep, None);
+    };
+    rep.passed.push(Profile::Integrity);
+    if opts.profile >= Profile::Policy {
+        policy_profile(&loaded, &contents, opts, &mut rep);
+        if rep.findings.iter().all(|f| f.severity != Severity::Error) {
+            rep.passed.push(Profile::Policy);
+        }
+    } else {
+        describe_policy(&contents, opts, &mut rep);
+    }
+    if opts.profile >= Profile::Certified && rep.passed.contains(&Profile::Policy) {
+        rep.reject(error(
+            Code::ProfileUnavailable,
+            format!(
+                "profile `{}` needs signature and registry checks, which this verifier does not have yet",
+                opts.profile.as_str()
+            ),
+        ));
+    }
+    describe_values(&loaded, &contents, &mut rep);
+    rep.finish();
+    (rep, Some(contents))
+}
+
+struct Loaded {
+    capsule: CapsuleV1,
+    hash: Digest,
+    members: BTreeMap<String, Got>,
+    unlisted_signatures: Vec<String>,
+}
+
+fn is_json_member(path: &str) -> bool {
+    matches!(
+        path,
+        paths::TRACE_SPEC | paths::POLICY | paths::STATEMENT | paths::MEASUREMENTS | paths::EVENTS
+    ) || (path.starts_with(paths::MANIFESTS_DIR) && path.ends_with(".json"))
+}
+
+fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
+    let mut capsule: Option<(CapsuleV1, Digest)> = None;
+    let mut listed: BTreeMap<String, (u64, Digest)> = BTreeMap::new();
+    let mut members = BTreeMap::new();
+    let mut unlisted_signatures = Vec::new();
+    let mut budget = opts.retain_budget;
+    read_members::<_, Stop, _>(r, &opts.limits, |m: &mut Member<'_>| {
+        let Some((cap, _)) = capsule.as_ref() else {
+            if m.path != paths::CAPSULE {
+                return Err(Stop(error(
+                    Code::CapsuleMissing,
+                    format!("first member is `{}`", m.path),
+                )));
+            }
+            if m.size > budget {
+                return Err(Stop(error(Code::MemberTooLargeToCheck, "capsule.json")));
+            }
+            let bytes = m.read_all()?;
+            let c: CapsuleV1 = canonical::parse(&bytes).map_err(|e| Stop(error(Code::CapsuleMalformed, render_chain(&e))))?;
+            check_listing(&c)?;
+            for mem in &c.members {
+                listed.insert(mem.path.clone(), (mem.size, mem.digest));
+            }
+            capsule = Some((c, crate::digest::plain(&bytes)));
+            return Ok(());
+        };
+        if m.path.starts_with(paths::SIGNATURES_DIR) {
+            unlisted_signatures.push(m.path.to_owned());
+            return Ok(());
+        }
+        if !listed.contains_key(m.path) {
+            return Err(Stop(error(Code::MemberUnlisted, format!("`{}` is not listed by the capsule", m.path))));
+        }
+        let retain = is_json_member(m.path)
+            || m.path == paths::CHUNKS
+            || cap.proof.as_ref().is_some_and(|p| p.member == m.path);
+        if retain && m.size > budget {
+            return Err(Stop(error(
+                Code::MemberTooLargeToCheck,
+                format!("`{}` is {} bytes; the verifier's budget is {budget}", m.path, m.size),
+            )));
+        }
+        let mut committer = if m.path == paths::ROWS {
+            RowCommitter::new(cap.commitment.params()).ok()
+        } else {
+            None
+        };
+        let mut hasher = TaggedHasher::new(Tag::Member);
+        let mut kept = retain.then(|| Vec::with_capacity(m.size as usize));
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = m.read(&mut buf).map_err(|e| Stop::from(PackError::Corrupt(e)))?;
+            if n == 0 {
+                break;
+            }
+            let piece = &buf[..n];
+            match committer.as_mut() {
+                Some(c) => rayon::join(|| hasher.update(piece), || c.update(piece)),
+                None => ((), hasher.update(piece)),
+            };
+            if let Some(k) = kept.as_mut() {
+                k.extend_from_slice(piece);
+            }
+        }
+        if retain {
+            budget -= m.size;
+        }
+        let leaves = match committer {
+            Some(c) => c.finish().ok().map(|(_, l)| l),
+            None => None,
+        };
+        members.insert(
+            m.path.to_owned(),
+            Got {
+                size: m.size,
+                digest: hasher.finish(),
+                bytes: kept,
+                leaves,
+            },
+        );
+        Ok(())
+    })?;
+    let Some((capsule, hash)) = capsule else {
+        return Err(Stop(error(Code::CapsuleMissing, "the pack is empty")));
+    };
+    Ok(Loaded {
+        capsule,
+        hash,
+        members,
+        unlisted_signatures,
+    })
+}
+
+/// Checks the capsule's own member list: sorted, unique, safe paths within
+/// the layout.
+fn check_listing(c: &CapsuleV1) -> Result<(), Stop> {
+    let mut prev: Option<&str> = None;
+    for m in &c.members {
+        if let Some(reason) = path_problem(&m.path) {
+            return Err(Stop(error(Code::CapsuleMalformed, format!("listed path `{}`: {reason}", m.path))));
+        }
+        if prev.is_some_and(|p| p >= m.path.as_str()) {
+            return Err(Stop(error(
+                Code::CapsuleMalformed,
+                format!("members are not sorted and unique at `{}`", m.path),
+            )));
+        }
+        prev = Some(&m.path);
+        let known = matches!(
+            m.path.as_str(),
+            paths::TRACE_SPEC
+                | paths::POLICY
+                | paths::STATEMENT
+                | paths::MEASUREMENTS
+                | paths::EVENTS
+                | paths::CHUNKS
+                | paths::ROWS
+        ) || ManifestKind::ALL.iter().any(|k| k.path() == m.path)
+            || m.path.starts_with(paths::PROOFS_DIR);
+        if !known {
+            return Err(Stop(error(Code::MemberUnknown, format!("`{}` is outside the pack layout", m.path))));
+        }
+    }
+    Ok(())
+}
+
+fn parse_member<T: DeserializeOwned + Serialize>(loaded: &Loaded, path: &str, rep: &mut Report) -> Option<T> {
+    let bytes = loaded.members.get(path)?.bytes.as_ref()?;
+    match canonical::parse::<T>(bytes) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let code = match e {
+                CanonicalError::Schema(_) => Code::ObjectMalformed,
+                _ => Code::ObjectNotCanonical,
+            };
+            rep.reject(error(code, format!("`{path}`: {}", render_chain(&e))));
+            None
+        }
+    }
+}
+
+fn is_full_hex_commit(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<PackContents> {
+    let cap = &loaded.capsule;
+    if let Some(expected) = opts.expect_capsule
+        && expected != loaded.hash
+    {
+        rep.reject(error(
+            Code::CapsuleHashUnexpected,
+            format!("capsule hash is {}, expected {expected}", loaded.hash),
+        ));
+    }
+    if let Some(sig) = loaded.unlisted_signatures.first() {
+        rep.reject(error(
+            Code::SignatureUnsupported,
+            format!("`{sig}`: signature checking arrives with the certified profile"),
+        ));
+    }
+    for m in &cap.members {
+        match loaded.members.get(&m.path) {
+            None => rep.reject(error(Code::MemberMissing, format!("`{}` is listed but absent", m.path))),
+            Some(g) if g.size != m.size => rep.reject(error(
+                Code::MemberSizeMismatch,
+                format!("`{}` is {} bytes, listed as {}", m.path, g.size, m.size),
+            )),
+            Some(g) if g.digest != m.digest => rep.reject(error(
+                Code::MemberDigestMismatch,
+                format!("`{}` hashes to {}, listed as {}", m.path, g.digest, m.digest),
+            )),
+            Some(_) => {}
+        }
+    }
+    for required in [
+        paths::TRACE_SPEC,
+        paths::POLICY,
+        paths::STATEMENT,
+        paths::MEASUREMENTS,
+        paths::EVENTS,
+        paths::CHUNKS,
+    ] {
+        if !cap.members.iter().any(|m| m.path == required) {
+            rep.reject(error(Code::MemberMissing, format!("the layout requires `{required}`")));
+        }
+    }
+    if let Some(p) = &cap.proof
+        && !p.member.starts_with(paths::PROOFS_DIR)
+    {
+        rep.reject(error(Code::CapsuleMalformed, format!("proof member `{}` is not under proofs/", p.member)));
+    }
+    if !rep.findings.is_empty() {
+        return None;
+    }
+
+    let spec: Option<TraceSpecV1> = parse_member(loaded, paths::TRACE_SPEC, rep);
+    let policy: Option<PolicyV1> = parse_member(loaded, paths::POLICY, rep);
+    let statement: Option<StatementV1> = parse_member(loaded, paths::STATEMENT, rep);
+    let measurements: Option<MeasurementsV1> = parse_member(loaded, paths::MEASUREMENTS, rep);
+    let (spec, policy, statement, measurements) = (spec?, policy?, statement?, measurements?);
+    let bytes_of = |p: &str| loaded.members.get(p).and_then(|g| g.bytes.as_deref()).unwrap_or_default();
+
+    let spec_hash = tagged(Tag::TraceSpec, bytes_of(paths::TRACE_SPEC));
+    if spec_hash != statement.trace_spec_hash {
+        rep.reject(error(
+            Code::TraceSpecHashMismatch,
+            format!("trace spec hashes to {spec_hash}, statement says {}", statement.trace_spec_hash),
+        ));
+    }
+    let policy_hash = tagged(Tag::Policy, bytes_of(paths::POLICY));
+    if policy_hash != statement.policy_hash {
+        rep.reject(error(
+            Code::PolicyHashMismatch,
+            format!("policy hashes to {policy_hash}, statement says {}", statement.policy_hash),
+        ));
+    }
+    let st_hash = tagged(Tag::Statement, bytes_of(paths::STATEMENT));
+    if st_hash != cap.statement {
+        rep.reject(error(
+            Code::StatementHashMismatch,
+            format!("statement hashes to {st_hash}, capsule says {}", cap.statement),
+        ));
+    }
+
+    check_commitment(loaded, &spec, &statement, rep);
+    check_anchors(loaded, &statement, rep);
+    let manifests = check_manifests(loaded, &statement, rep);
+
+    let events = match check_chain(bytes_of(paths::EVENTS), &cap.run_id) {
+        Ok(chain) => {
+            if chain.head != cap.events.head || chain.events.len() as u64 != cap.events.count {
+                rep.reject(error(
+                    Code::EventsHeadMismatch,
+                    format!(
+                        "chain has {} events ending {}, capsule sealed {} ending {}",
+                        chain.events.len(),
+                        chain.head,
+                        cap.events.count,
+                        cap.events.head
+                    ),
+                ));
+            }
+            Some(chain)
+        }
+        Err(e) => {
+            rep.reject(error(Code::EventsChainBroken, render_chain(&e)));
+            None
+        }
+    };
+    check_measurements(cap, &measurements, rep);
+    Some(PackContents {
+        capsule: cap.clone(),
+        statement,
+        trace_spec: spec,
+        policy,
+        measurements,
+        events: events?,
+        manifests,
+    })
+}
+
+fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1, rep: &mut Report) {
+    let c = &loaded.capsule.commitment;
+    let params = c.params();
+    if c.scheme != rows::SCHEME || params.validate().is_err() {
+        rep.reject(error(Code::CommitmentMalformed, format!("unsupported scheme or parameters: {params:?}")));
+        return;
+    }
+    if spec.row_width != c.row_width {
+        rep.reject(error(
+            Code::CommitmentMalformed,
+            format!("trace spec row width {} differs from the commitment's {}", spec.row_width, c.row_width),
+        ));
+    }
+    if c.chunk_count != params.chunk_count(c.row_count) {
+        rep.reject(error(
+            Code::CommitmentMalformed,
+            format!("{} rows make {} chunks, not {}", c.row_count, params.chunk_count(c.row_count), c.chunk_count),
+        ));
+        return;
+    }
+    let Some(chunks) = loaded.members.get(paths::CHUNKS).and_then(|g| g.bytes.as_ref()) else {
+        return;
+    };
+    if chunks.len() as u64 != c.chunk_count * 32 {
+        rep.reject(error(
+            Code::CommitmentMalformed,
+            format!("`{}` holds {} bytes, not 32 per chunk", paths::CHUNKS, chunks.len()),
+        ));
+        return;
+    }
+    let leaves: Vec<Digest> = chunks
+        .chunks_exact(32)
+        .map(|b| {
+            let mut d = [0u8; 32];
+            d.copy_from_slice(b);
+            Digest(d)
+        })
+        .collect();
+    let root = rows::root_from_leaves(&params, c.row_count, &leaves);
+    if root != c.root || root != statement.trace_root {
+        rep.reject(error(
+            Code::TraceRootMismatch,
+            format!(
+                "chunks recompute to {root}; capsule says {}, statement says {}",
+                c.root, statement.trace_root
+            ),
+        ));
+    }
+    if let Some(got) = loaded.members.get(paths::ROWS) {
+        let ok = got.leaves.as_ref().is_some_and(|l| *l == leaves)
+            && got.size == c.row_count * u64::from(c.row_width);
+        if !ok {
+            rep.reject(error(Code::RowsMismatch, format!("`{}` does not recommit to the listed chunks", paths::ROWS)));
+        }
+    }
+}
+
+fn check_anchors(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) {
+    let a = &statement.anchors;
+    for (name, v) in [("workload_commit", &a.workload_commit), ("workflow_commit", &a.workflow_commit)] {
+        if let Some(v) = v
+            && !is_full_hex_commit(v)
+        {
+            rep.reject(error(Code::AnchorMalformed, format!("`{name}` is `{v}`, not a full 40/64-hex commit")));
+        }
+    }
+    for (k, v) in &statement.public_inputs.parameters {
+        if !(v.is_string() || v.is_boolean() || v.is_i64() || v.is_u64()) {
+            rep.reject(error(Code::AnchorMalformed, format!("parameter `{k}` is not a string, integer or boolean")));
+        }
+    }
+    let _ = loaded;
+}
+
+fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -> BTreeMap<&'static str, Value> {
+    let a = &statement.anchors;
+    let mut out = BTreeMap::new();
+    for kind in ManifestKind::ALL {
+        let anchor = match kind {
+            ManifestKind::Hardware => a.hardware_manifest_hash,
+            ManifestKind::Os => a.os_fingerprint_hash,
+            ManifestKind::Toolchain => a.toolchain_hash,
+            ManifestKind::Git => a.git_manifest_hash,
+            ManifestKind::Ci => a.ci_manifest_hash,
+            ManifestKind::Container => a.container_manifest_hash,
+        };
+        let bytes = loaded.members.get(kind.path()).and_then(|g| g.bytes.as_ref());
+        match (bytes, anchor) {
+            (None, None) => {}
+            (Some(b), Some(h)) => {
+                let got = tagged(Tag::Manifest, b);
+                if got != h {
+                    rep.reject(error(
+                        Code::ManifestAnchorMismatch,
+                        format!("`{}` hashes to {got}, anchor `{}` says {h}", kind.path(), kind.anchor()),
+                    ));
+                    continue;
+                }
+                let parsed = match kind {
+                    ManifestKind::Hardware => typed::<crate::objects::HardwareManifestV1>(b),
+                    ManifestKind::Os => typed::<crate::objects::OsManifestV1>(b),
+                    ManifestKind::Toolchain => typed::<ToolchainManifestV1>(b),
+                    ManifestKind::Git => typed::<crate::objects::GitManifestV1>(b),
+                    ManifestKind::Ci => typed::<crate::objects::CiManifestV1>(b),
+                    ManifestKind::Container => typed::<crate::objects::ContainerManifestV1>(b),
+                };
+                match parsed {
+                    Ok(v) => {
+                        out.insert(kind.path(), v);
+                    }
+                    Err(e) => {
+                        let code = match e {
+                            CanonicalError::Schema(_) => Code::ObjectMalformed,
+                            _ => Code::ObjectNotCanonical,
+                        };
+                        rep.reject(error(code, format!("`{}`: {}", kind.path(), render_chain(&e))));
+                    }
+                }
+            }
+            (None, Some(_)) => rep.reject(error(
+                Code::ManifestAnchorMismatch,
+                format!("anchor `{}` is set but `{}` is absent", kind.anchor(), kind.path()),
+            )),
+            (Some(_), None) => rep.reject(error(
+                Code::ManifestAnchorMismatch,
+                format!("`{}` is present but anchor `{}` is not set", kind.path(), kind.anchor()),
+            )),
+        }
+    }
+    out
+}
+
+fn typed<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    let t: T = canonical::parse(bytes)?;
+    serde_json::to_value(t).map_err(CanonicalError::Serialize)
+}
+
+fn check_measurements(cap: &CapsuleV1, m: &MeasurementsV1, rep: &mut Report) {
+    let mut ids = BTreeSet::new();
+    let mut expected = BTreeMap::new();
+    for s in &m.series {
+        if !ids.insert(s.id.as_str()) {
+            rep.reject(error(Code::MeasurementsMalformed, format!("series `{}` appears twice", s.id)));
+        }
+        if matches!(s.class, ValueClass::Proven | ValueClass::Recomputed) {
+            rep.reject(error(
+                Code::MeasurementsMalformed,
+                format!("series `{}` claims class `{}`; samples can only be measured, harness-reported or imported", s.id, s.class.as_str()),
+            ));
+        }
+        let metric_set: BTreeSet<&str> = s.metrics.iter().map(String::as_str).collect();
+        if metric_set.len() != s.metrics.len() {
+            rep.reject(error(Code::MeasurementsMalformed, format!("series `{}` repeats a metric", s.id)));
+        }
+        for (i, sample) in s.samples.iter().enumerate() {
+            if sample.rep as usize != i || sample.values.len() != s.metrics.len() {
+                rep.reject(error(
+                    Code::MeasurementsMalformed,
+                    format!("series `{}` sample {i}: repetition index or value count is wrong", s.id),
+                ));
+                return;
+            }
+        }
+        for (i, metric) in s.metrics.iter().enumerate() {
+            if let Some(a) = s.aggregates(i) {
+                expected.insert((s.id.clone(), metric.clone()), a);
+            }
+        }
+    }
+    let mut claimed = BTreeMap::new();
+    for c in &cap.measurements.claims {
+        if claimed.insert((c.series.clone(), c.metric.clone()), c.aggregates).is_some() {
+            rep.reject(error(
+                Code::MeasurementClaimMismatch,
+                format!("claim for `{}`/`{}` appears twice", c.series, c.metric),
+            ));
+        }
+    }
+    for (key, want) in &expected {
+        match claimed.get(key) {
+            Some(got) if got == want => {}
+            Some(got) => rep.reject(error(
+                Code::MeasurementClaimMismatch,
+                format!("`{}`/`{}`: capsule claims {got:?}, samples give {want:?}", key.0, key.1),
+            )),
+            None => rep.reject(error(
+                Code::MeasurementClaimMismatch,
+                format!("`{}`/`{}` has samples but no claim", key.0, key.1),
+            )),
+        }
+    }
+    for key in claimed.keys() {
+        if !expected.contains_key(key) {
+            rep.reject(error(
+                Code::MeasurementClaimMismatch,
+                format!("claim for `{}`/`{}` has no measured samples", key.0, key.1),
+            ));
+        }
+    }
+}
+
+fn pinned_by(hash: &Digest, opts: &VerifyOptions) -> Option<String> {
+    if let Some((name, _)) = standard_policies().iter().find(|(_, p)| p.hash == *hash) {
+        return Some(format!("standard:{name}"));
+    }
+    opts.pins.iter().find(|p| p.hash == *hash).map(|p| p.source.clone())
+}
+
+fn describe_policy(c: &PackContents, opts: &VerifyOptions, rep: &mut Report) {
+    rep.policy = Some(PolicyInfo {
+        id: c.policy.id.clone(),
+        version: c.policy.version.clone(),
+        hash: c.statement.policy_hash,
+        pinned_by: pinned_by(&c.statement.policy_hash, opts).unwrap_or_else(|| "self-chosen".to_owned()),
+    });
+}
+
+fn anchor_present(a: &crate::objects::AnchorsV1, name: AnchorName) -> bool {
+    match name {
+        AnchorName::WorkloadCommit => a.workload_commit.is_some(),
+        AnchorName::WorkflowCommit => a.workflow_commit.is_some(),
+        AnchorName::ContainerImageDigest => a.container_image_digest.is_some(),
+        AnchorName::HardwareManifestHash => a.hardware_manifest_hash.is_some(),
+        AnchorName::OsFingerprintHash => a.os_fingerprint_hash.is_some(),
+        AnchorName::ToolchainHash => a.toolchain_hash.is_some(),
+        AnchorName::WorkloadInputHash => a.workload_input_hash.is_some(),
+    }
+}
+
+fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: &mut Report) {
+    describe_policy(c, opts, rep);
+    let policy = &c.policy;
+    let st = &c.statement;
+    if pinned_by(&st.policy_hash, opts).is_none() {
+        rep.reject(error(
+            Code::PolicySelfChosen,
+            format!(
+                "policy `{}` {} ({}) is not pinned; name it with --policy FILE or --policy-hash",
+                policy.id, policy.version, st.policy_hash
+            ),
+        ));
+    }
+    // Track rules.
+    match policy.tracks.get(&st.track) {
+        None => rep.reject(error(Code::PolicyTrackUnknown, format!("track `{}`", st.track))),
+        Some(rules) => {
+            let has_rules = !rules.forbidden_rustflags.is_empty() || !rules.forbidden_features.is_empty() || !rules.allow_gpu;
+            match c.manifests.get(ManifestKind::Toolchain.path()) {
+                None if has_rules => rep.reject(error(
+                    Code::PolicyTrackUnverifiable,
+                    format!("track `{}` forbids settings; `manifests/toolchain.json` is absent", st.track),
+                )),
+                None => {}
+                Some(v) => {
+                    if let Ok(tc) = serde_json::from_value::<ToolchainManifestV1>(v.clone()) {
+                        for flag in &tc.rustflags {
+                            if let Some(bad) = rules.forbidden_rustflags.iter().find(|f| flag.contains(f.as_str())) {
+                                rep.reject(error(
+                                    Code::PolicyTrackViolation,
+                                    format!("RUSTFLAGS entry `{flag}` matches `{bad}`, forbidden on track `{}`", st.track),
+                                ));
+                            }
+                        }
+                        for feat in &tc.features {
+                            if rules.forbidden_features.contains(feat) {
+                                rep.reject(error(
+                                    Code::PolicyTrackViolation,
+                                    format!("feature `{feat}` is forbidden on track `{}`", st.track),
+                                ));
+                            }
+                        }
+                        if !rules.allow_gpu && !tc.accelerators.is_empty() {
+                            rep.reject(error(
+                                Code::PolicyTrackViolation,
+                                format!("accelerators {:?} are used on track `{}`", tc.accelerators, st.track),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for a in &policy.required_anchors {
+        if !anchor_present(&st.anchors, *a) {
+            rep.reject(error(Code::PolicyAnchorMissing, format!("`{}`", a.as_str())));
+        }
+    }
+    for p in &policy.required_public_inputs {
+        let present = match p {
+            PublicInputName::Parameters => !st.public_inputs.parameters.is_empty(),
+            PublicInputName::ResultDigest => st.public_inputs.result_digest.is_some(),
+        };
+        if !present {
+            rep.reject(error(Code::PolicyPublicInputMissing, format!("`{}`", serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())));
+        }
+    }
+    let proc_ = &policy.measurement;
+    if proc_.aggregation != "median" {
+        rep.reject(error(Code::PolicyUnsupported, format!("aggregation `{}`", proc_.aggregation)));
+    }
+    if c.measurements.series.is_empty() {
+        rep.reject(error(Code::PolicyRepetitions, "the measurement table has no series"));
+    }
+    let proving = loaded.capsule.proof.is_some();
+    for s in &c.measurements.series {
+        let warm: Vec<bool> = s.samples.iter().map(|x| x.warmup).collect();
+        let n_warm = warm.iter().filter(|w| **w).count() as u64;
+        let leading = warm.iter().take_while(|w| **w).count() as u64;
+        if n_warm != u64::from(proc_.warmups) || leading != n_warm {
+            rep.reject(error(
+                Code::PolicyWarmups,
+                format!("series `{}`: {n_warm} warmups ({leading} leading), policy requires {} first", s.id, proc_.warmups),
+            ));
+        }
+        let measured = s.samples.len() as u64 - n_warm;
+        if measured < u64::from(proc_.min_repetitions) {
+            rep.reject(error(
+                Code::PolicyRepetitions,
+                format!("series `{}`: {measured} measured repetitions, policy requires {}", s.id, proc_.min_repetitions),
+            ));
+        }
+        let mut needed: Vec<&String> = policy.required_metrics.iter().collect();
+        needed.push(&proc_.primary_metric);
+        if proving {
+            needed.extend(policy.proof.required_metrics.iter());
+        }
+        for m in needed {
+            if s.metric_index(m).is_none() {
+                rep.reject(error(Code::PolicyMetricMissing, format!("series `{}` lacks `{m}`", s.id)));
+            }
+        }
+    }
+    // The proof axis.
+    rep.proof = match &loaded.capsule.proof {
+        None => {
+            if policy.proof.required {
+                rep.reject(error(Code::PolicyProofRequired, format!("policy `{}`", policy.id)));
+            }
+            if loaded.capsule.commitment.chunk_count > 0 {
+                ProofAxis::CommittedNotProven
+            } else {
+                ProofAxis::None
+            }
+        }
+        Some(p) => check_proof(loaded, c, p, opts, rep),
+    };
+}
+
+fn check_proof(
+    loaded: &Loaded,
+    c: &PackContents,
+    p: &crate::objects::ProofRefV1,
+    opts: &VerifyOptions,
+    rep: &mut Report,
+) -> ProofAxis {
+    let Some(backend) = opts.backends.get(&p.backend) else {
+        rep.reject(error(
+            Code::ProofBackendUnknown,
+            format!("backend `{}` (configured: {:?})", p.backend, opts.backends.ids().collect::<Vec<_>>()),
+        ));
+        return ProofAxis::Failed;
+    };
+    let Some(got) = loaded.members.get(&p.member) else {
+        rep.reject(error(Code::ProofInvalid, format!("proof member `{}` is absent", p.member)));
+        return ProofAxis::Failed;
+    };
+    let claimed: Vec<Digest> = c
+        .measurements
+        .series
+        .iter()
+        .flat_map(|s| s.samples.iter().filter_map(|x| x.proof_digest))
+        .collect();
+    if !claimed.is_empty() && !claimed.contains(&got.digest) {
+        rep.reject(error(
+            Code::ProofNotFromRun,
+            format!("`{}` ({}) matches no repetition's proof digest", p.member, got.digest),
+        ));
+        return ProofAxis::Failed;
+    }
+    let check = ProofCheck {
+        proof: got.bytes.as_deref().unwrap_or_default(),
+        statement_hash: loaded.capsule.statement,
+        statement: &c.statement,
+        pinned_params: c.policy.proof.backends.get(&p.backend),
+    };
+    match backend.verify(&check) {
+        Err(reason) => {
+            rep.reject(error(Code::ProofInvalid, format!("backend `{}`: {reason}", p.backend)));
+            ProofAxis::Failed
+        }
+        Ok(outcome) if outcome.security_bits < c.policy.proof.min_security_bits => {
+            rep.reject(error(
+                Code::ProofTooWeak,
+                format!("{} bits computed, policy requires {}", outcome.security_bits, c.policy.proof.min_security_bits),
+            ));
+            ProofAxis::Failed
+        }
+        Ok(outcome) => {
+            rep.values.push(ReportValue::new("proof.security_bits", outcome.security_bits.into(), ValueClass::Proven));
+            rep.proof_binds_trace_root = outcome.binds_trace_root;
+            ProofAxis::BoundAndVerified
+        }
+    }
+}
+
+fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
+    let proven = rep.proof == ProofAxis::BoundAndVerified;
+    let stmt_class = if proven { ValueClass::Proven } else { ValueClass::Measured };
+    let st = &c.statement;
+    let mut v = vec![
+        ReportValue::new("capsule_hash", loaded.hash.to_string().into(), ValueClass::Recomputed),
+        ReportValue::new("workload_id", st.public_inputs.workload_id.clone().into(), stmt_class),
+        ReportValue::new("track", st.track.clone().into(), stmt_class),
+    ];
+    for (k, val) in &st.public_inputs.parameters {
+        v.push(ReportValue::new(&format!("parameters.{k}"), val.clone(), stmt_class));
+    }
+    if let Some(d) = st.public_inputs.result_digest {
+        v.push(ReportValue::new("result_digest", d.to_string().into(), stmt_class));
+    }
+    let root_note = if proven && rep.proof_binds_trace_root {
+        "recomputed from the committed chunks; bound by the proof"
+    } else {
+        "recomputed from the committed chunks; committed, not proven"
+    };
+    v.push(
+        ReportValue::new("trace_root", st.trace_root.to_string().into(), ValueClass::Recomputed).note(root_note),
+    );
+    v.push(ReportValue::new("trace_rows", c.capsule.commitment.row_count.into(), ValueClass::Recomputed));
+    if let Ok(Value::Object(anchors)) = serde_json::to_value(&st.anchors) {
+        for (k, val) in anchors {
+            v.push(ReportValue::new(&format!("anchors.{k}"), val, ValueClass::Measured).note("self-reported"));
+        }
+    }
+    v.push(ReportValue::new("events.count", (c.events.events.len() as u64).into(), ValueClass::Recomputed));
+    for s in &c.measurements.series {
+        for (i, m) in s.metrics.iter().enumerate() {
+            if let Some(a) = s.aggregates(i) {
+                let note = format!(
+                    "recomputed from {} samples ({} warmups excluded): min {}, max {}, mad {}",
+                    a.count, a.warmups, a.min, a.max, a.mad
+                );
+                v.push(ReportValue::new(&format!("{}.{m}.median", s.id), a.median.into(), s.class).note(&note));
+            }
+        }
+    }
+    v.append(&mut rep.values);
+    rep.values = v;
+}
