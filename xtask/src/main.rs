@@ -1,1 +1,39 @@
-fn main() {}
+//! `cargo xtask`: project automation.
+//!
+//! - `cargo xtask fixtures`: regenerate `fixtures/` (golden pack, hostile
+//!   packs, test vectors). Tests check the committed files and fail with
+//!   "run `cargo xtask fixtures`" when they drift.
+//! - `cargo xtask bench [--quick]`: print the receipt standard's performance
+//!   ratios against baselines measured in the same run.
+
+mod bench;
+mod fixtures;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.first().map(String::as_str) {
+        Some("fixtures") => fixtures::run(&root()),
+        Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
+        _ => Err("usage: cargo xtask <fixtures | bench [--quick]>".to_owned()),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            #[expect(clippy::print_stderr, reason = "xtask reports to its user")]
+            {
+                eprintln!("error: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

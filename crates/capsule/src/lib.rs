@@ -5,7 +5,7 @@
 //! commitments ([`rows`]), the versioned objects ([`objects`]), the event
 //! chain ([`events`]), capsulepacks ([`pack`]), the builder that seals them
 //! ([`builder`]), the shipped policies ([`standard`]) and the strict verifier
-//! ([`verify`]).
+//! ([`verify`]). [`sample`] builds a deterministic sample run for fixtures.
 //!
 //! It never opens a network connection and never executes anything a pack
 //! contains; a test checks that its dependency tree holds no HTTP client or
@@ -18,6 +18,7 @@ pub mod events;
 pub mod objects;
 pub mod pack;
 pub mod rows;
+pub mod sample;
 pub mod standard;
 pub mod verify;
 

@@ -1,0 +1,74 @@
+//! Errors the CLI can meet, each with its documented exit code.
+//!
+//! Verification findings are not errors: a rejected pack is a successful run
+//! of the verifier that exits 1. Errors are what stops a command from doing
+//! its job at all.
+
+use std::path::PathBuf;
+
+/// The documented exit codes (README "Exit codes").
+pub(crate) struct ExitCode;
+
+impl ExitCode {
+    /// The command did what was asked; a verified pack was accepted.
+    pub(crate) const OK: u8 = 0;
+    /// The pack was rejected (findings say why).
+    pub(crate) const REJECTED: u8 = 1;
+    /// The command line is wrong.
+    pub(crate) const USAGE: u8 = 2;
+    /// An input could not be read or is invalid (pack file, policy file).
+    pub(crate) const INPUT: u8 = 3;
+    /// Writing output failed.
+    pub(crate) const OUTPUT: u8 = 4;
+}
+
+/// An error that stops a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// A file the user named could not be read.
+    #[error("failed to read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A policy file that is not a valid Benchmark Policy v1.
+    #[error("`{path}` is not a valid Benchmark Policy v1")]
+    Policy {
+        path: PathBuf,
+        #[source]
+        source: capsule::canonical::CanonicalError,
+    },
+    /// A digest argument that does not parse.
+    #[error("invalid value for `{flag}`")]
+    Digest {
+        flag: &'static str,
+        #[source]
+        source: capsule::digest::DigestParseError,
+    },
+    /// Unpacking failed.
+    #[error("failed to unpack `{path}`")]
+    Unpack {
+        path: PathBuf,
+        #[source]
+        source: capsule::pack::PackError,
+    },
+    /// Writing to stdout failed.
+    #[error("failed to write output")]
+    Output(#[source] std::io::Error),
+}
+
+impl CliError {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Read { .. } | CliError::Policy { .. } | CliError::Digest { .. } => ExitCode::INPUT,
+            CliError::Unpack { source, .. } => match source {
+                capsule::pack::PackError::Write { .. } | capsule::pack::PackError::DestinationExists { .. } => {
+                    ExitCode::OUTPUT
+                }
+                _ => ExitCode::REJECTED,
+            },
+            CliError::Output(_) => ExitCode::OUTPUT,
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! All terminal output: the one place that prints.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use capsule::objects::ValueClass;
+use capsule::verify::{PackContents, Report, Severity};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::errors::CliError;
+
+fn out(text: &str) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
+}
+
+/// Prints one line.
+pub(crate) fn line(s: &str) -> Result<(), CliError> {
+    out(&format!("{s}\n"))
+}
+
+/// Prints a value as pretty JSON.
+pub(crate) fn json<T: Serialize>(v: &T) -> Result<(), CliError> {
+    let mut s = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.into()))?;
+    s.push('\n');
+    out(&s)
+}
+
+/// Renders an error once, with its source chain, on stderr.
+pub(crate) fn error(e: &CliError) {
+    let mut s = format!("error: {e}");
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        let _ = write!(s, "\n  caused by: {c}");
+        cur = c.source();
+    }
+    #[expect(clippy::print_stderr, reason = "this is the output module")]
+    {
+        eprintln!("{s}");
+    }
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+const CLASS_SECTIONS: [(ValueClass, &str); 5] = [
+    (ValueClass::Proven, "proven (by a bound, verified proof)"),
+    (ValueClass::Recomputed, "recomputed (by this verifier, from committed data)"),
+    (ValueClass::Measured, "measured (self-reported by the runner; vouched for only by a signer)"),
+    (ValueClass::HarnessReported, "harness-reported (produced by user code)"),
+    (ValueClass::Imported, "imported (taken from third-party files)"),
+];
+
+fn render_report(r: &Report, s: &mut String) {
+    if let Some(p) = &r.pack {
+        let _ = writeln!(s, "capsulepack  {p}");
+    }
+    if let Some(h) = &r.capsule_hash {
+        let _ = writeln!(s, "capsule      {h}");
+    }
+    if let Some(id) = &r.run_id {
+        let _ = writeln!(s, "run          {id}");
+    }
+    let passed: Vec<&str> = r.passed.iter().map(|p| p.as_str()).collect();
+    let verdict = if r.accepted() { "ACCEPTED" } else { "REJECTED" };
+    let _ = writeln!(
+        s,
+        "verdict      {verdict} at profile `{}` (passed: {})",
+        r.requested_profile.as_str(),
+        if passed.is_empty() { "none".to_owned() } else { passed.join(", ") }
+    );
+    if let Some(p) = &r.policy {
+        let _ = writeln!(s, "policy       {} {} {} (pinned by {})", p.id, p.version, p.hash, p.pinned_by);
+    }
+    let _ = writeln!(s, "proof        {}", r.proof.as_str());
+    let _ = writeln!(s, "signed       unsigned (signatures are checked at profile `certified`)");
+    for (class, title) in CLASS_SECTIONS {
+        let vals: Vec<_> = r.values.iter().filter(|v| v.class == class).collect();
+        if vals.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "\n{title}");
+        let width = vals.iter().map(|v| v.name.len()).max().unwrap_or(0);
+        for v in vals {
+            let _ = write!(s, "  {:width$}  {}", v.name, short(&v.value));
+            if let Some(n) = &v.note {
+                let _ = write!(s, "  ({n})");
+            }
+            s.push('\n');
+        }
+    }
+    if !r.findings.is_empty() {
+        let _ = writeln!(s, "\nfindings");
+        for f in &r.findings {
+            let sev = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let _ = writeln!(s, "  {sev}[{}] {}", f.code.as_str(), f.code.explanation());
+            let _ = writeln!(s, "      {}", f.detail);
+        }
+    }
+}
+
+/// Prints a verification report for people.
+pub(crate) fn report(r: &Report) -> Result<(), CliError> {
+    let mut s = String::new();
+    render_report(r, &mut s);
+    out(&s)
+}
+
+/// `inspect`: the pack at a glance.
+pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Result<(), CliError> {
+    let Some(c) = c else {
+        return if as_json { json(r) } else { report(r) };
+    };
+    if as_json {
+        return json(&serde_json::json!({
+            "capsule_hash": r.capsule_hash,
+            "capsule": c.capsule,
+            "statement": c.statement,
+            "trace_spec": c.trace_spec,
+            "policy": c.policy,
+            "measurements": c.measurements,
+            "manifests": c.manifests,
+            "integrity": r.verdict,
+        }));
+    }
+    let st = &c.statement;
+    let mut s = String::new();
+    let _ = writeln!(s, "capsule      {}", r.capsule_hash.map(|h| h.to_string()).unwrap_or_default());
+    let _ = writeln!(s, "integrity    ok (run `cargo capsule verify` for the policy profile)");
+    let params: Vec<String> = st.public_inputs.parameters.iter().map(|(k, v)| format!("{k}={}", short(v))).collect();
+    let _ = writeln!(s, "workload     {} ({})", st.public_inputs.workload_id, params.join(", "));
+    let _ = writeln!(s, "track        {}", st.track);
+    let _ = writeln!(s, "policy       {} {} {}", c.policy.id, c.policy.version, st.policy_hash);
+    if let Some(d) = &st.public_inputs.result_digest {
+        let _ = writeln!(s, "result       {d}");
+    }
+    let cm = &c.capsule.commitment;
+    let rows_in = c.capsule.members.iter().any(|m| m.path == capsule::objects::paths::ROWS);
+    let _ = writeln!(
+        s,
+        "trace        {} rows x {} B in {} chunks, root {} ({})",
+        cm.row_count,
+        cm.row_width,
+        cm.chunk_count,
+        cm.root,
+        if rows_in { "rows in pack" } else { "rows not in pack" }
+    );
+    match &c.capsule.proof {
+        Some(p) => {
+            let _ = writeln!(s, "proof        {} in {} (run `verify` to check it)", p.backend, p.member);
+        }
+        None => {
+            let _ = writeln!(s, "proof        none declared");
+        }
+    }
+    let _ = writeln!(s, "signatures   none");
+    let _ = writeln!(s, "\nanchors (self-reported)");
+    if let Ok(Value::Object(a)) = serde_json::to_value(&st.anchors) {
+        for (k, v) in a {
+            let _ = writeln!(s, "  {k:24} {}", short(&v));
+        }
+    }
+    let _ = writeln!(s, "\nmeasurements (aggregates recomputed from the committed samples)");
+    for series in &c.measurements.series {
+        let _ = writeln!(s, "  {} [{}]", series.id, series.class.as_str());
+        for (i, m) in series.metrics.iter().enumerate() {
+            if let Some(a) = series.aggregates(i) {
+                let _ = writeln!(
+                    s,
+                    "    {m:16} median {:>12}  mad {:>10}  min {:>12}  max {:>12}  n={} (+{} warmups)",
+                    a.median, a.mad, a.min, a.max, a.count, a.warmups
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nat a glance: proven: nothing until `verify` checks a proof; signed: nobody; self-reported: anchors, manifests, measurements"
+    );
+    out(&s)
+}
+
+/// `replay`: the sealed timeline.
+pub(crate) fn replay(r: &Report, c: Option<&PackContents>, as_json: bool) -> Result<(), CliError> {
+    let Some(c) = c else {
+        return if as_json { json(r) } else { report(r) };
+    };
+    if as_json {
+        return json(&serde_json::json!({
+            "events": c.events.events,
+            "hashes": c.events.hashes,
+            "head": c.events.head,
+            "sealed_head": c.capsule.events.head,
+            "sealed_count": c.capsule.events.count,
+            "chain": "ok",
+        }));
+    }
+    let mut s = String::new();
+    let t0 = c.events.events.first().map(|e| e.ts_ms).unwrap_or(0);
+    for (e, h) in c.events.events.iter().zip(&c.events.hashes) {
+        let mut data = e.data.to_string();
+        if data.len() > 96 {
+            let cut = (0..=96).rev().find(|i| data.is_char_boundary(*i)).unwrap_or(0);
+            data.truncate(cut);
+            data.push_str("...");
+        }
+        let _ = writeln!(
+            s,
+            "#{:<4} +{:>7}ms  {:20} {}  {}",
+            e.seq,
+            e.ts_ms.saturating_sub(t0),
+            e.kind,
+            &h.to_hex()[..12],
+            data
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nchain ok: {} events, head {} (sealed in capsule {})",
+        c.events.events.len(),
+        c.events.head,
+        r.capsule_hash.map(|h| h.to_string()).unwrap_or_default()
+    );
+    let _ = writeln!(s, "events after sealing (capsule_sealed, pack_ready) live on the stream only, never in the pack");
+    out(&s)
+}

@@ -1,0 +1,307 @@
+//! Regenerates `fixtures/`: the golden pack, the test vectors and the hostile
+//! packs. Output is deterministic; running it twice changes nothing.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use capsule::digest::{Tag, plain, tagged};
+use capsule::events::EventLog;
+use capsule::objects::{ManifestKind, paths};
+use capsule::rows::{self, RowParams};
+use capsule::sample::{SampleRun, build};
+use capsule::standard::standard_policies;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+
+type Res = Result<(), String>;
+
+fn write(path: &Path, bytes: &[u8]) -> Res {
+    if let Some(d) = path.parent() {
+        fs::create_dir_all(d).map_err(|e| format!("failed to create `{}`: {e}", d.display()))?;
+    }
+    fs::write(path, bytes).map_err(|e| format!("failed to write `{}`: {e}", path.display()))
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s.into_bytes()
+}
+
+pub(crate) fn run(root: &Path) -> Res {
+    let fx = root.join("fixtures");
+    let mut sealed = build(&SampleRun::default()).map_err(|e| e.to_string())?;
+    let pack = sealed.write_to(Vec::new()).map_err(|e| e.to_string())?;
+    write(&fx.join("golden/sample.tgz"), &pack)?;
+    write(&fx.join("golden/sample.capsule-hash"), format!("{}\n", sealed.hash).as_bytes())?;
+    vectors(&fx.join("vectors"), &sealed)?;
+    hostile(&fx.join("hostile"), &sealed, &pack)?;
+    println_ok(&fx);
+    Ok(())
+}
+
+fn println_ok(fx: &Path) {
+    #[expect(clippy::print_stdout, reason = "xtask reports to its user")]
+    {
+        println!("regenerated {}", fx.display());
+    }
+}
+
+fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
+    // Tagged hashes of fixed inputs, one per tag, and the plain hash.
+    let mut tagged_v = Vec::new();
+    for (i, tag) in Tag::ALL.iter().enumerate() {
+        let input: Vec<u8> = if i == 0 { Vec::new() } else { b"capsulebench".to_vec() };
+        tagged_v.push(json!({
+            "tag": tag.as_str(),
+            "input_hex": hex(&input),
+            "digest": tagged(*tag, &input),
+        }));
+    }
+    tagged_v.push(json!({"tag": null, "input_hex": hex(b"capsulebench"), "digest": plain(b"capsulebench")}));
+    write(&dir.join("tagged.json"), &pretty(&json!({
+        "description": "sha256(tag || 0x00 || input) for every domain tag; tag null is plain SHA-256 (the capsule hash).",
+        "cases": tagged_v,
+    })))?;
+
+    // Objects of the golden pack, canonical, with their kind hash.
+    let mut objs = Vec::new();
+    let mut add = |kind: &str, tag: Option<Tag>, bytes: &[u8]| {
+        objs.push(json!({
+            "kind": kind,
+            "tag": tag.map(Tag::as_str),
+            "canonical": String::from_utf8_lossy(bytes),
+            "digest": match tag { Some(t) => tagged(t, bytes), None => plain(bytes) },
+        }));
+    };
+    let m = |p: &str| sealed.member(p).unwrap_or_default().to_vec();
+    add("trace-spec", Some(Tag::TraceSpec), &m(paths::TRACE_SPEC));
+    add("statement", Some(Tag::Statement), &m(paths::STATEMENT));
+    add("policy", Some(Tag::Policy), &m(paths::POLICY));
+    add("measurements", Some(Tag::Measurements), &m(paths::MEASUREMENTS));
+    for k in [ManifestKind::Hardware, ManifestKind::Os, ManifestKind::Toolchain, ManifestKind::Git] {
+        add(&format!("manifest:{}", k.path()), Some(Tag::Manifest), &m(k.path()));
+    }
+    add("capsule", None, &sealed.bytes);
+    write(&dir.join("objects.json"), &pretty(&json!({
+        "description": "Canonical objects from the golden pack and their hashes; capsule uses plain SHA-256.",
+        "cases": objs,
+    })))?;
+
+    // Row commitments, small enough to carry the rows.
+    let mut row_cases = Vec::new();
+    for (width, chunk_len, arity, count) in [(8u32, 4u32, 16u32, 0u64), (8, 4, 16, 1), (4, 2, 2, 7), (8, 1, 16, 40), (16, 3, 4, 50)] {
+        let params = RowParams { row_width: width, chunk_len, arity };
+        let data: Vec<u8> = (0..count * u64::from(width)).map(|i| (i * 7 % 256) as u8).collect();
+        let (c, leaves) = rows::commit(params, &data).map_err(|e| e.to_string())?;
+        let proofs: Vec<Value> = (0..c.chunk_count)
+            .map(|i| json!(rows::prove_chunk(&params, &leaves, i)))
+            .collect();
+        row_cases.push(json!({
+            "row_width": width, "chunk_len": chunk_len, "arity": arity, "row_count": count,
+            "rows_hex": hex(&data),
+            "leaves": leaves,
+            "root": c.root,
+            "proofs": proofs,
+        }));
+    }
+    write(&dir.join("rows.json"), &pretty(&json!({
+        "description": "Row commitments: leaves, root and every chunk's inclusion proof. A proof must fail for any other chunk bytes or index.",
+        "cases": row_cases,
+    })))?;
+
+    // An event chain.
+    let mut log = EventLog::new("run-vector");
+    for (i, k) in ["run_started", "spec_locked", "statement_locked"].iter().enumerate() {
+        log.push(1_767_225_600_000 + i as u64, k, json!({"step": i})).map_err(|e| e.to_string())?;
+    }
+    let hashes: Vec<Value> = log
+        .jsonl()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| json!(tagged(Tag::Event, l)))
+        .collect();
+    write(&dir.join("events.json"), &pretty(&json!({
+        "description": "An event chain: each line's hash is the event tag over its canonical bytes; prev links them; head is the last hash.",
+        "run_id": "run-vector",
+        "jsonl": String::from_utf8_lossy(log.jsonl()),
+        "hashes": hashes,
+        "head": log.head(),
+    })))?;
+
+    let pols: Vec<Value> = standard_policies()
+        .iter()
+        .map(|(n, p)| json!({"name": n, "id": p.policy.id, "hash": p.hash}))
+        .collect();
+    write(&dir.join("policies.json"), &pretty(&json!({
+        "description": "Hashes of the shipped standard policies (policy tag over canonical bytes).",
+        "cases": pols,
+    })))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A raw tar header with any name and type, bypassing path validation.
+fn raw_header(name: &[u8], kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    {
+        let old = h.as_old_mut();
+        let n = name.len().min(100);
+        old.name[..n].copy_from_slice(&name[..n]);
+    }
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_cksum();
+    h
+}
+
+enum Entry<'a> {
+    File(&'a [u8], &'a [u8]),
+    Raw(tar::Header, &'a [u8]),
+    /// A header whose declared size is larger than the data that follows.
+    Declared(&'a [u8], u64),
+}
+
+fn tgz(entries: &[Entry<'_>]) -> Result<Vec<u8>, String> {
+    tgz_with_tail(entries, &[])
+}
+
+fn tgz_with_tail(entries: &[Entry<'_>], tail_inside_gzip: &[u8]) -> Result<Vec<u8>, String> {
+    let e = |e: std::io::Error| e.to_string();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::new(9));
+    {
+        let mut b = tar::Builder::new(&mut gz);
+        for entry in entries {
+            match entry {
+                Entry::File(name, data) => {
+                    let h = raw_header(name, tar::EntryType::Regular, data.len() as u64);
+                    b.append(&h, *data).map_err(e)?;
+                }
+                Entry::Raw(h, data) => b.append(h, *data).map_err(e)?,
+                Entry::Declared(name, size) => {
+                    let h = raw_header(name, tar::EntryType::Regular, *size);
+                    b.get_mut().write_all(h.as_bytes()).map_err(e)?;
+                    b.get_mut().write_all(&vec![0u8; 1 << 16]).map_err(e)?;
+                }
+            }
+        }
+        b.finish().map_err(e)?;
+    }
+    gz.write_all(tail_inside_gzip).map_err(e)?;
+    gz.finish().map_err(e)
+}
+
+fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) -> Res {
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let capsule = sealed.bytes.as_slice();
+    let spec = sealed.member(paths::TRACE_SPEC).unwrap_or_default();
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    capsule::pack::read_members::<_, capsule::pack::PackError, _>(golden, &Default::default(), |m| {
+        let b = m.read_all()?;
+        members.push((m.path.to_owned(), b));
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    let golden_entries = |extra: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut v: Vec<(Vec<u8>, Vec<u8>)> = members.iter().map(|(p, b)| (p.as_bytes().to_vec(), b.clone())).collect();
+        v.extend(extra);
+        v
+    };
+    let files = |v: &[(Vec<u8>, Vec<u8>)]| -> Result<Vec<u8>, String> {
+        let entries: Vec<Entry<'_>> = v.iter().map(|(p, b)| Entry::File(p, b)).collect();
+        tgz(&entries)
+    };
+    let link = |kind: tar::EntryType, name: &[u8], target: &str| -> Result<tar::Header, String> {
+        let mut h = raw_header(name, kind, 0);
+        h.set_link_name(target).map_err(|e| e.to_string())?;
+        h.set_cksum();
+        Ok(h)
+    };
+    let mut dev = raw_header(b"dev-null", tar::EntryType::Char, 0);
+    dev.set_device_major(1).map_err(|e| e.to_string())?;
+    dev.set_device_minor(3).map_err(|e| e.to_string())?;
+    dev.set_cksum();
+    let blk = raw_header(b"dev-sda", tar::EntryType::Block, 0);
+    let fifo = raw_header(b"fifo", tar::EntryType::Fifo, 0);
+    let dirh = raw_header(b"proofs", tar::EntryType::Directory, 0);
+    let mut pax_path = Vec::new();
+    let rec = b"path=../pax-escape.txt\n";
+    let len = rec.len() + 3;
+    pax_path.extend_from_slice(format!("{len} ").as_bytes());
+    pax_path.extend_from_slice(rec);
+    let long_name = [b"a/".repeat(60).as_slice(), b"x.json"].concat();
+    let mut longname_entry = raw_header(b"././@LongLink", tar::EntryType::GNULongName, long_name.len() as u64 + 1);
+    longname_entry.set_cksum();
+    let long_data = [long_name.as_slice(), b"\0"].concat();
+
+    let truncated = golden[..golden.len() / 2].to_vec();
+    let mut flipped = golden.to_vec();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x55;
+    let mut bad_crc = golden.to_vec();
+    let n = bad_crc.len();
+    bad_crc[n - 8] ^= 0xff;
+    let mut trailing_garbage = golden.to_vec();
+    trailing_garbage.extend_from_slice(b"appended after the gzip stream");
+    let mut plain_tar = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut plain_tar);
+        let h = raw_header(b"capsule.json", tar::EntryType::Regular, capsule.len() as u64);
+        b.append(&h, capsule).map_err(|e| e.to_string())?;
+        b.finish().map_err(|e| e.to_string())?;
+    }
+    let zeros = vec![0u8; 20 << 20];
+    let mut dup = golden_entries(vec![]);
+    dup.push((paths::TRACE_SPEC.as_bytes().to_vec(), spec.to_vec()));
+    let mut reordered = golden_entries(vec![]);
+    reordered.swap(0, 1);
+
+    // (name, bytes, expected code, extra verify args, what it attacks)
+    let cases: Vec<(&str, Vec<u8>, &str, Vec<&str>, &str)> = vec![
+        ("absolute-path", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"/tmp/capsule-escape.txt", b"x")])?, "pack-unsafe-path", vec![], "member with an absolute path"),
+        ("dotdot", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"../escape.txt", b"x")])?, "pack-unsafe-path", vec![], "member path with `..`"),
+        ("dotdot-nested", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/../../escape.txt", b"x")])?, "pack-unsafe-path", vec![], "`..` inside a nested path"),
+        ("dotdot-first", tgz(&[Entry::File(b"../capsule.json", capsule)])?, "pack-unsafe-path", vec![], "`..` before the capsule is read"),
+        ("symlink", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(link(tar::EntryType::Symlink, b"proofs", "/etc")?, b"")])?, "pack-entry-type", vec![], "symlink to an absolute directory"),
+        ("symlink-then-write", tgz(&[Entry::Raw(link(tar::EntryType::Symlink, b"rows", "../../")?, b""), Entry::File(b"rows/escape.txt", b"x")])?, "pack-entry-type", vec![], "symlink followed by a write through it"),
+        ("hardlink", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(link(tar::EntryType::Link, b"trace_spec.json", "/etc/passwd")?, b"")])?, "pack-entry-type", vec![], "hard link to a file outside"),
+        ("char-device", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(dev, b"")])?, "pack-entry-type", vec![], "character device"),
+        ("block-device", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(blk, b"")])?, "pack-entry-type", vec![], "block device"),
+        ("fifo", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(fifo, b"")])?, "pack-entry-type", vec![], "named pipe"),
+        ("directory-entry", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(dirh, b"")])?, "pack-entry-type", vec![], "directory entry"),
+        ("pax-path-override", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(raw_header(b"PaxHeader", tar::EntryType::XHeader, pax_path.len() as u64), &pax_path), Entry::File(b"innocent.txt", b"x")])?, "pack-unsafe-path", vec![], "pax header renaming the next member to `../`"),
+        ("gnu-long-name", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(longname_entry, &long_data), Entry::File(b"short", b"x")])?, "pack-unsafe-path", vec![], "GNU long name over 100 bytes"),
+        ("non-utf8-name", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/\xff\xfe.bin", b"x")])?, "pack-non-utf8-path", vec![], "member name that is not UTF-8"),
+        ("duplicate-member", files(&dup)?, "pack-duplicate-member", vec![], "a member twice (second copy could shadow the first)"),
+        ("unlisted-member", files(&golden_entries(vec![(b"proofs/extra.bin".to_vec(), b"not listed".to_vec())]))?, "member-unlisted", vec![], "a member the capsule does not list"),
+        ("signature-member", files(&golden_entries(vec![(b"signatures/sig.json".to_vec(), b"{}".to_vec())]))?, "signature-unsupported", vec![], "a signature this verifier cannot check yet"),
+        ("capsule-not-first", files(&reordered)?, "capsule-missing", vec![], "capsule.json is not the first member"),
+        ("empty-archive", tgz(&[])?, "capsule-missing", vec![], "an archive with no members"),
+        ("gzip-bomb-declared", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Declared(b"rows/rows.bin", 1 << 40)])?, "pack-member-too-large", vec![], "a member declaring 1 TiB"),
+        ("gzip-bomb-total", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/a", &zeros), Entry::File(b"proofs/b", &zeros), Entry::File(b"proofs/c", &zeros), Entry::File(b"proofs/d", &zeros)])?, "pack-too-large", vec!["--max-total-bytes", "67108864"], "members of zeros totalling over the cap"),
+        ("gzip-bomb-trailing", tgz_with_tail(&[Entry::File(b"capsule.json", capsule)], &zeros)?, "pack-trailing-data", vec![], "megabytes of zeros after the end of the archive"),
+        ("capsule-too-large", tgz(&[Entry::Declared(b"capsule.json", 1 << 30)])?, "member-too-large-to-check", vec![], "a capsule.json over the verifier's parse budget"),
+        ("truncated-gzip", truncated, "pack-corrupt", vec![], "the pack cut in half"),
+        ("corrupt-gzip", flipped, "pack-corrupt", vec![], "a flipped byte inside the deflate stream"),
+        ("bad-gzip-crc", bad_crc, "pack-corrupt", vec![], "a wrong CRC in the gzip trailer"),
+        ("trailing-garbage", trailing_garbage, "pack-trailing-data", vec![], "bytes after the gzip stream"),
+        ("not-gzip", plain_tar, "pack-corrupt", vec![], "an uncompressed tar"),
+    ];
+    let mut index = Vec::new();
+    for (name, bytes, code, args, what) in cases {
+        write(&dir.join(format!("{name}.tgz")), &bytes)?;
+        index.push(json!({"file": format!("{name}.tgz"), "code": code, "args": args, "attack": what}));
+    }
+    write(&dir.join("cases.json"), &pretty(&json!({
+        "description": "Hostile packs: each must be rejected by `verify` and `unpack` with the given finding code, in bounded memory, writing nothing outside the target directory.",
+        "cases": index,
+    })))
+}
