@@ -1,0 +1,191 @@
+//! Recomputes every test vector in `fixtures/vectors/`, checks that the golden
+//! pack is what the builder makes today and that it verifies, and that the
+//! writer is deterministic.
+
+use std::path::PathBuf;
+
+use capsule::canonical;
+use capsule::digest::{Digest, Tag, plain, tagged};
+use capsule::events::check_chain;
+use capsule::objects::{
+    CapsuleV1, GitManifestV1, HardwareManifestV1, MeasurementsV1, OsManifestV1, PolicyV1, StatementV1,
+    ToolchainManifestV1, TraceSpecV1,
+};
+use capsule::rows::{self, ChunkProof, RowParams};
+use capsule::sample::{SampleRun, build};
+use capsule::standard::standard_policy;
+use capsule::verify::{Profile, VerifyOptions, verify_pack};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn load(name: &str) -> Value {
+    let p = fixtures().join("vectors").join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask fixtures`", p.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn digest(v: &Value) -> Digest {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn tag_named(name: &str) -> Tag {
+    *Tag::ALL.iter().find(|t| t.as_str() == name).unwrap_or_else(|| panic!("unknown tag {name}"))
+}
+
+#[test]
+fn tagged_hash_vectors() {
+    let v = load("tagged.json");
+    let cases = v["cases"].as_array().unwrap();
+    let mut tags_seen = 0;
+    for c in cases {
+        let input = hex::decode(c["input_hex"].as_str().unwrap()).unwrap();
+        let got = match c["tag"].as_str() {
+            Some(t) => {
+                tags_seen += 1;
+                tagged(tag_named(t), &input)
+            }
+            None => plain(&input),
+        };
+        assert_eq!(got, digest(&c["digest"]), "{c}");
+    }
+    assert_eq!(tags_seen, Tag::ALL.len(), "every tag needs a vector");
+}
+
+#[test]
+fn object_vectors_parse_and_hash() {
+    let v = load("objects.json");
+    for c in v["cases"].as_array().unwrap() {
+        let kind = c["kind"].as_str().unwrap();
+        let bytes = c["canonical"].as_str().unwrap().as_bytes();
+        let ok = match kind {
+            "trace-spec" => canonical::parse::<TraceSpecV1>(bytes).is_ok(),
+            "statement" => canonical::parse::<StatementV1>(bytes).is_ok(),
+            "policy" => canonical::parse::<PolicyV1>(bytes).is_ok(),
+            "measurements" => canonical::parse::<MeasurementsV1>(bytes).is_ok(),
+            "capsule" => canonical::parse::<CapsuleV1>(bytes).is_ok(),
+            "manifest:manifests/hardware.json" => canonical::parse::<HardwareManifestV1>(bytes).is_ok(),
+            "manifest:manifests/os.json" => canonical::parse::<OsManifestV1>(bytes).is_ok(),
+            "manifest:manifests/toolchain.json" => canonical::parse::<ToolchainManifestV1>(bytes).is_ok(),
+            "manifest:manifests/git.json" => canonical::parse::<GitManifestV1>(bytes).is_ok(),
+            other => panic!("unknown object kind {other}"),
+        };
+        assert!(ok, "{kind} does not parse canonically");
+        let got = match c["tag"].as_str() {
+            Some(t) => tagged(tag_named(t), bytes),
+            None => plain(bytes),
+        };
+        assert_eq!(got, digest(&c["digest"]), "{kind}");
+    }
+}
+
+#[test]
+fn row_commitment_vectors() {
+    let v = load("rows.json");
+    for c in v["cases"].as_array().unwrap() {
+        let params = RowParams {
+            row_width: c["row_width"].as_u64().unwrap() as u32,
+            chunk_len: c["chunk_len"].as_u64().unwrap() as u32,
+            arity: c["arity"].as_u64().unwrap() as u32,
+        };
+        let data = hex::decode(c["rows_hex"].as_str().unwrap()).unwrap();
+        let (commitment, leaves) = rows::commit(params, &data).unwrap();
+        assert_eq!(commitment.root, digest(&c["root"]), "{params:?}");
+        assert_eq!(commitment.row_count, c["row_count"].as_u64().unwrap());
+        let want: Vec<Digest> = c["leaves"].as_array().unwrap().iter().map(digest).collect();
+        assert_eq!(leaves, want);
+        if leaves.is_empty() {
+            assert_eq!(commitment.root, rows::empty_root(&params));
+        }
+        let cb = params.chunk_bytes();
+        for (i, p) in c["proofs"].as_array().unwrap().iter().enumerate() {
+            let proof: ChunkProof = serde_json::from_value(p.clone()).unwrap();
+            let chunk = &data[i * cb..((i + 1) * cb).min(data.len())];
+            assert!(rows::verify_chunk(&commitment, chunk, &proof), "chunk {i} of {params:?}");
+            // Negative vectors: other bytes, another index, a forged root.
+            let mut other = chunk.to_vec();
+            other[0] ^= 0x80;
+            assert!(!rows::verify_chunk(&commitment, &other, &proof));
+            if commitment.chunk_count > 1 {
+                let mut moved = proof.clone();
+                moved.index = (moved.index + 1) % commitment.chunk_count;
+                assert!(!rows::verify_chunk(&commitment, chunk, &moved));
+            }
+            let mut forged = commitment.clone();
+            forged.arity = if params.arity == 2 { 3 } else { 2 };
+            assert!(!rows::verify_chunk(&forged, chunk, &proof));
+        }
+    }
+}
+
+#[test]
+fn event_chain_vector() {
+    let v = load("events.json");
+    let chain = check_chain(v["jsonl"].as_str().unwrap().as_bytes(), v["run_id"].as_str().unwrap()).unwrap();
+    let want: Vec<Digest> = v["hashes"].as_array().unwrap().iter().map(digest).collect();
+    assert_eq!(chain.hashes, want);
+    assert_eq!(chain.head, digest(&v["head"]));
+}
+
+#[test]
+fn standard_policy_hashes_are_fixed() {
+    let v = load("policies.json");
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), capsule::standard::standard_policies().len());
+    for c in cases {
+        let p = standard_policy(c["name"].as_str().unwrap()).unwrap();
+        assert_eq!(p.hash, digest(&c["hash"]), "{c}: a shipped policy changed; that is a new policy version");
+    }
+}
+
+#[test]
+fn golden_pack_is_current_and_verifies() {
+    let golden = std::fs::read(fixtures().join("golden/sample.tgz")).unwrap();
+    let mut sealed = build(&SampleRun::default()).unwrap();
+    let fresh = sealed.write_to(Vec::new()).unwrap();
+    assert!(fresh == golden, "fixtures/golden/sample.tgz is stale: run `cargo xtask fixtures`");
+    let expected: Digest = std::fs::read_to_string(fixtures().join("golden/sample.capsule-hash"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(sealed.hash, expected);
+    let opts = VerifyOptions {
+        profile: Profile::Policy,
+        expect_capsule: Some(expected),
+        ..VerifyOptions::default()
+    };
+    let (report, _) = verify_pack(&golden[..], &opts);
+    assert!(report.accepted(), "{:#?}", report.findings);
+    assert_eq!(report.passed, vec![Profile::Integrity, Profile::Policy]);
+}
+
+#[test]
+fn writer_is_deterministic_and_atomic() {
+    let a = build(&SampleRun::default()).unwrap().write_to(Vec::new()).unwrap();
+    let b = build(&SampleRun::default()).unwrap().write_to(Vec::new()).unwrap();
+    assert_eq!(a, b);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("capsulepack.tgz");
+    let mut sealed = build(&SampleRun::default()).unwrap();
+    sealed.write_file(&dest).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), a);
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no temporary file is left beside the pack: {names:?}");
+}
+
+#[test]
+fn large_trace_round_trips() {
+    // 64 MiB of rows streamed through the builder's spool path: the pack
+    // verifies and the rows recommit to the statement's root.
+    let run = SampleRun {
+        rows: 1 << 20,
+        ..SampleRun::default()
+    };
+    let mut sealed = build(&run).unwrap();
+    let pack = sealed.write_to(Vec::new()).unwrap();
+    let (report, _) = verify_pack(&pack[..], &VerifyOptions::default());
+    assert!(report.accepted(), "{:#?}", report.findings);
+}

@@ -1,0 +1,668 @@
+//! The mutation matrix.
+//!
+//! For every bound field of every JSON member (every leaf of every object and
+//! event line, and of `capsule.json`) and every pack member, two attacks:
+//!
+//! 1. **left alone**: change the value and leave every hash as it was. The
+//!    verifier must reject at `integrity` with the specific code the matrix
+//!    names.
+//! 2. **resealed**: change the value, then recompute every hash an attacker
+//!    can reach (member digests, statement hashes, anchors, the trace root,
+//!    the event chain, the capsule). The matrix names what must reject it:
+//!    an `integrity` code (a structural rule), a `policy` profile code (the
+//!    pinned policy), the proof (the statement hash the proof absorbed), or
+//!    only `--expect-capsule` (self-reported data, vouched for by a signer in
+//!    the certified profile). Each expectation is asserted, including that
+//!    the weaker checks *accept* what only a stronger one catches, so the
+//!    matrix also documents exactly what each level protects.
+//!
+//! Every leaf must be matched by a rule: a new field without a rule fails.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use capsule::digest::{Digest, Tag, plain, tagged};
+use capsule::objects::paths;
+use capsule::pack::{Limits, PackWriter, read_members};
+use capsule::rows::{self, RowParams};
+use capsule::sample::{SampleRun, build};
+use capsule::verify::{
+    BackendRegistry, ProofAxis, ProofBackend, ProofCheck, ProofOutcome, Profile, Report, VerifyOptions,
+    verify_pack,
+};
+use serde_json::Value;
+
+/// A keyed test backend: the proof is `nonce || H(key || statement hash ||
+/// nonce)`. Only code holding the key can prove; the verifier's
+/// configuration holds it, never the pack.
+struct KeyedBackend;
+
+const BACKEND: &str = "capsulebench-test-keyed-v1";
+const KEY: &[u8] = b"test backend key, configured by the verifier";
+
+fn keyed(statement: Digest, nonce: u64) -> Vec<u8> {
+    let mut input = KEY.to_vec();
+    input.extend_from_slice(&statement.0);
+    input.extend_from_slice(&nonce.to_be_bytes());
+    let mut out = nonce.to_be_bytes().to_vec();
+    out.extend_from_slice(&plain(&input).0);
+    out
+}
+
+impl ProofBackend for KeyedBackend {
+    fn id(&self) -> &str {
+        BACKEND
+    }
+    fn verify(&self, c: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
+        let nonce: [u8; 8] = c.proof.get(..8).and_then(|b| b.try_into().ok()).ok_or("short proof")?;
+        if c.proof != keyed(c.statement_hash, u64::from_be_bytes(nonce)).as_slice() {
+            return Err("proof does not match the statement".to_owned());
+        }
+        Ok(ProofOutcome {
+            security_bits: 128,
+            binds_trace_root: false,
+        })
+    }
+}
+
+type Members = BTreeMap<String, Vec<u8>>;
+
+struct Pack {
+    capsule: Value,
+    members: Members,
+}
+
+fn golden() -> Pack {
+    let run = SampleRun {
+        rows: 300,
+        prover: Some((BACKEND.to_owned(), Box::new(keyed))),
+        ..SampleRun::default()
+    };
+    let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
+    let mut capsule = None;
+    let mut members = Members::new();
+    read_members::<_, capsule::pack::PackError, _>(&bytes[..], &Limits::default(), |m| {
+        let b = m.read_all()?;
+        if m.path == paths::CAPSULE {
+            capsule = Some(serde_json::from_slice(&b).unwrap());
+        } else {
+            members.insert(m.path.to_owned(), b);
+        }
+        Ok(())
+    })
+    .unwrap();
+    Pack {
+        capsule: capsule.unwrap(),
+        members,
+    }
+}
+
+fn jcs(v: &Value) -> Vec<u8> {
+    serde_jcs::to_vec(v).unwrap()
+}
+
+fn write(p: &Pack) -> Vec<u8> {
+    let mut w = PackWriter::new(Vec::new());
+    w.append_bytes(paths::CAPSULE, &jcs(&p.capsule)).unwrap();
+    for (path, b) in &p.members {
+        w.append_bytes(path, b).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn capsule_hash(p: &Pack) -> Digest {
+    plain(&jcs(&p.capsule))
+}
+
+fn verify(p: &Pack, profile: Profile, expect: Option<Digest>) -> Report {
+    let mut backends = BackendRegistry::default();
+    backends.register(Arc::new(KeyedBackend));
+    let opts = VerifyOptions {
+        profile,
+        expect_capsule: expect,
+        backends,
+        ..VerifyOptions::default()
+    };
+    verify_pack(&write(p)[..], &opts).0
+}
+
+fn json_of(m: &Members, path: &str) -> Value {
+    serde_json::from_slice(&m[path]).unwrap()
+}
+
+/// The attacker's re-seal: recompute every hash reachable from the pack's own
+/// data. `changed` is the member that was edited; `old_proof` the proof
+/// member digest before the edit.
+fn reseal(p: &mut Pack, changed: &str, old_proof: Digest) {
+    let cap = &mut p.capsule;
+    let params: Option<RowParams> = serde_json::from_value(serde_json::json!({
+        "row_width": cap["commitment"]["row_width"],
+        "chunk_len": cap["commitment"]["chunk_len"],
+        "arity": cap["commitment"]["arity"],
+    }))
+    .ok()
+    .filter(|p: &RowParams| p.validate().is_ok());
+    if changed == paths::ROWS
+        && let (Some(params), Some(rows_bytes)) = (params, p.members.get(paths::ROWS))
+        && let Ok((_, leaves)) = rows::commit(params, rows_bytes)
+    {
+        let chunks: Vec<u8> = leaves.iter().flat_map(|d| d.0).collect();
+        p.members.insert(paths::CHUNKS.to_owned(), chunks);
+    }
+    if let Some(params) = params
+        && let Some(chunks) = p.members.get(paths::CHUNKS)
+        && let Some(row_count) = cap["commitment"]["row_count"].as_u64()
+    {
+        let leaves: Vec<Digest> = chunks.chunks_exact(32).map(|c| Digest(c.try_into().unwrap())).collect();
+        let root = rows::root_from_leaves(&params, row_count, &leaves);
+        cap["commitment"]["root"] = root.to_string().into();
+    }
+    if let Some(proof_member) = cap["proof"]["member"].as_str()
+        && let Some(proof) = p.members.get(proof_member)
+    {
+        let new = tagged(Tag::Member, proof);
+        if new != old_proof
+            && let Some(Ok(mut m)) = p.members.get(paths::MEASUREMENTS).map(|b| serde_json::from_slice::<Value>(b))
+        {
+            for s in m["series"].as_array_mut().unwrap() {
+                for sample in s["samples"].as_array_mut().unwrap() {
+                    if sample["proof_digest"].as_str() == Some(&old_proof.to_string()) {
+                        sample["proof_digest"] = new.to_string().into();
+                    }
+                }
+            }
+            p.members.insert(paths::MEASUREMENTS.to_owned(), jcs(&m));
+        }
+    }
+    // Claims are derived data: an attacker recomputes them too.
+    if let Some(Ok(m)) = p
+        .members
+        .get(paths::MEASUREMENTS)
+        .map(|b| serde_json::from_slice::<capsule::objects::MeasurementsV1>(b))
+    {
+        cap["measurements"]["claims"] = serde_json::to_value(m.derive_claims()).unwrap();
+    }
+    if let Some(Ok(mut st)) = p.members.get(paths::STATEMENT).map(|b| serde_json::from_slice::<Value>(b)) {
+        if let Some(b) = p.members.get(paths::TRACE_SPEC) {
+            st["trace_spec_hash"] = tagged(Tag::TraceSpec, b).to_string().into();
+        }
+        if let Some(b) = p.members.get(paths::POLICY) {
+            st["policy_hash"] = tagged(Tag::Policy, b).to_string().into();
+        }
+        st["trace_root"] = cap["commitment"]["root"].clone();
+        for (path, anchor) in [
+            ("manifests/hardware.json", "hardware_manifest_hash"),
+            ("manifests/os.json", "os_fingerprint_hash"),
+            ("manifests/toolchain.json", "toolchain_hash"),
+            ("manifests/git.json", "git_manifest_hash"),
+        ] {
+            match p.members.get(path) {
+                Some(b) => st["anchors"][anchor] = tagged(Tag::Manifest, b).to_string().into(),
+                None => {
+                    st["anchors"].as_object_mut().unwrap().remove(anchor);
+                }
+            }
+        }
+        let bytes = jcs(&st);
+        cap["statement"] = tagged(Tag::Statement, &bytes).to_string().into();
+        p.members.insert(paths::STATEMENT.to_owned(), bytes);
+    }
+    // Re-link the event chain.
+    let mut head = Digest::ZERO;
+    let mut out = Vec::new();
+    let mut count = 0u64;
+    let events = p.members.get(paths::EVENTS).cloned().unwrap_or_default();
+    for line in events.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let bytes = match serde_json::from_slice::<Value>(line) {
+            Ok(mut e) => {
+                e["prev"] = head.to_string().into();
+                jcs(&e)
+            }
+            Err(_) => line.to_vec(),
+        };
+        head = tagged(Tag::Event, &bytes);
+        out.extend_from_slice(&bytes);
+        out.push(b'\n');
+        count += 1;
+    }
+    if p.members.contains_key(paths::EVENTS) {
+        p.members.insert(paths::EVENTS.to_owned(), out);
+    }
+    cap["events"]["head"] = head.to_string().into();
+    cap["events"]["count"] = count.into();
+    cap["members"] = p
+        .members
+        .iter()
+        .map(|(path, b)| {
+            serde_json::json!({"path": path, "size": b.len(), "digest": tagged(Tag::Member, b).to_string()})
+        })
+        .collect();
+}
+
+/// Changes a JSON leaf so the result stays canonical and well-typed where
+/// possible: numbers +1, booleans flipped, digests and commits change a hex
+/// digit, other strings gain a character.
+fn mutate_leaf(v: &mut Value) {
+    *v = match v.take() {
+        Value::Number(n) => (n.as_u64().unwrap() + 1).into(),
+        Value::Bool(b) => (!b).into(),
+        Value::String(s) if s.starts_with("sha256:") || (s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())) => {
+            let mut c: Vec<char> = s.chars().collect();
+            let last = c.len() - 1;
+            c[last] = if c[last] == '0' { '1' } else { '0' };
+            c.into_iter().collect::<String>().into()
+        }
+        Value::String(s) => format!("{s}x").into(),
+        other => other,
+    };
+}
+
+fn leaves(v: &Value, prefix: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, x)| leaves(x, format!("{prefix}/{k}"), out)),
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| leaves(x, format!("{prefix}/{i}"), out)),
+        _ => out.push(prefix),
+    }
+}
+
+/// What must reject a resealed mutation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Catch {
+    /// A structural rule at `integrity`.
+    Integrity(&'static str),
+    /// The `policy` profile, with this code.
+    Policy(&'static str),
+    /// The proof (profile `policy`, proof axis failed).
+    Proof(&'static str),
+    /// Only the verifier's expected capsule hash: the data is self-reported.
+    ExpectCapsule,
+    /// The field is itself a hash the reseal recomputes: the pack returns to
+    /// its original identity.
+    Recomputed,
+}
+
+/// What catches the edit when hashes are left alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Alone {
+    /// The member's digest or size no longer matches the listing.
+    Member,
+    /// This code (edits of `capsule.json`, the listing itself).
+    Code(&'static str),
+    /// Only `--expect-capsule` (a `capsule.json` field nothing else binds),
+    /// or `policy` with this code.
+    ExpectOr(Option<&'static str>),
+}
+
+/// `(target pattern, left alone, resealed)`, first match wins. A target is
+/// `member#pointer`; `*` matches one pointer segment, a trailing `**` any
+/// rest.
+const RULES: &[(&str, Alone, Catch)] = &[
+    // capsule.json
+    ("capsule.json#/schema", Alone::Code("capsule-malformed"), Catch::Integrity("capsule-malformed")),
+    ("capsule.json#/run_id", Alone::Code("events-chain-broken"), Catch::Integrity("events-chain-broken")),
+    ("capsule.json#/sealed_ms", Alone::ExpectOr(None), Catch::ExpectCapsule),
+    ("capsule.json#/statement", Alone::Code("statement-hash-mismatch"), Catch::Recomputed),
+    ("capsule.json#/commitment/root", Alone::Code("trace-root-mismatch"), Catch::Recomputed),
+    ("capsule.json#/commitment/arity", Alone::Code("trace-root-mismatch"), Catch::Proof("proof-invalid")),
+    ("capsule.json#/commitment/chunk_len", Alone::Code("trace-root-mismatch"), Catch::Integrity("rows-mismatch")),
+    ("capsule.json#/commitment/row_count", Alone::Code("trace-root-mismatch"), Catch::Integrity("rows-mismatch")),
+    ("capsule.json#/commitment/chunk_count", Alone::Code("commitment-malformed"), Catch::Integrity("commitment-malformed")),
+    ("capsule.json#/commitment/row_width", Alone::Code("commitment-malformed"), Catch::Integrity("commitment-malformed")),
+    ("capsule.json#/commitment/scheme", Alone::Code("commitment-malformed"), Catch::Integrity("commitment-malformed")),
+    ("capsule.json#/measurements/**", Alone::Code("measurement-claim-mismatch"), Catch::Recomputed),
+    ("capsule.json#/proof/backend", Alone::ExpectOr(Some("proof-backend-unknown")), Catch::Policy("proof-backend-unknown")),
+    ("capsule.json#/proof/member", Alone::ExpectOr(Some("proof-invalid")), Catch::Proof("proof-invalid")),
+    ("capsule.json#/events/**", Alone::Code("events-head-mismatch"), Catch::Recomputed),
+    ("capsule.json#/members/*/path", Alone::Code("member-unknown|member-unlisted"), Catch::Recomputed),
+    ("capsule.json#/members/*/size", Alone::Code("member-size-mismatch"), Catch::Recomputed),
+    ("capsule.json#/members/*/digest", Alone::Code("member-digest-mismatch"), Catch::Recomputed),
+    // The statement: the proof absorbed its hash.
+    ("statement.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
+    ("statement.json#/trace_spec_hash", Alone::Member, Catch::Recomputed),
+    ("statement.json#/policy_hash", Alone::Member, Catch::Recomputed),
+    ("statement.json#/trace_root", Alone::Member, Catch::Recomputed),
+    ("statement.json#/anchors/*_manifest_hash", Alone::Member, Catch::Recomputed),
+    ("statement.json#/anchors/os_fingerprint_hash", Alone::Member, Catch::Recomputed),
+    ("statement.json#/anchors/toolchain_hash", Alone::Member, Catch::Recomputed),
+    ("statement.json#/track", Alone::Member, Catch::Policy("policy-track-unknown")),
+    ("statement.json#/**", Alone::Member, Catch::Proof("proof-invalid")),
+    ("trace_spec.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
+    ("trace_spec.json#/row_width", Alone::Member, Catch::Integrity("commitment-malformed")),
+    ("trace_spec.json#/**", Alone::Member, Catch::Proof("proof-invalid")),
+    // The policy: only a verifier-pinned policy counts.
+    ("policy.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
+    ("policy.json#/required_anchors/*", Alone::Member, Catch::Integrity("object-malformed")),
+    ("policy.json#/required_public_inputs/*", Alone::Member, Catch::Integrity("object-malformed")),
+    ("policy.json#/**", Alone::Member, Catch::Policy("policy-self-chosen")),
+    // Manifests are bound by anchors in the statement, hence by the proof.
+    ("manifests/*#/schema", Alone::Member, Catch::Integrity("object-malformed")),
+    ("manifests/*#/**", Alone::Member, Catch::Proof("proof-invalid")),
+    // The measurement table: structure is checked, numbers are self-reported.
+    ("measurements.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
+    ("measurements.json#/series/*/class", Alone::Member, Catch::Integrity("object-malformed")),
+    ("measurements.json#/series/*/id", Alone::Member, Catch::ExpectCapsule),
+    ("measurements.json#/series/*/metrics/1", Alone::Member, Catch::ExpectCapsule),
+    ("measurements.json#/series/*/metrics/2", Alone::Member, Catch::ExpectCapsule),
+    ("measurements.json#/series/*/metrics/*", Alone::Member, Catch::Policy("policy-metric-missing")),
+    ("measurements.json#/series/*/samples/*/rep", Alone::Member, Catch::Integrity("measurements-malformed")),
+    ("measurements.json#/series/*/samples/*/warmup", Alone::Member, Catch::Policy("policy-warmups")),
+    ("measurements.json#/series/*/samples/11/proof_digest", Alone::Member, Catch::Proof("proof-not-from-run")),
+    ("measurements.json#/series/*/samples/*/proof_digest", Alone::Member, Catch::ExpectCapsule),
+    ("measurements.json#/series/*/samples/*/values/*", Alone::Member, Catch::ExpectCapsule),
+    // The event log: the capsule binds head and count; content is self-reported.
+    ("events.jsonl#/*/schema", Alone::Member, Catch::Integrity("events-chain-broken")),
+    ("events.jsonl#/*/seq", Alone::Member, Catch::Integrity("events-chain-broken")),
+    ("events.jsonl#/*/run_id", Alone::Member, Catch::Integrity("events-chain-broken")),
+    ("events.jsonl#/*/prev", Alone::Member, Catch::Recomputed),
+    ("events.jsonl#/**", Alone::Member, Catch::ExpectCapsule),
+];
+
+fn matches(pattern: &str, target: &str) -> bool {
+    let (pm, pp) = pattern.split_once('#').unwrap();
+    let (tm, tp) = target.split_once('#').unwrap();
+    let member_ok = match pm.strip_suffix('*') {
+        Some(prefix) => tm.starts_with(prefix),
+        None => pm == tm,
+    };
+    if !member_ok {
+        return false;
+    }
+    let ps: Vec<&str> = pp.split('/').collect();
+    let ts: Vec<&str> = tp.split('/').collect();
+    for (i, p) in ps.iter().enumerate() {
+        if *p == "**" {
+            return ts.len() >= i;
+        }
+        let Some(t) = ts.get(i) else { return false };
+        let ok = match (p.strip_prefix('*'), p.strip_suffix('*')) {
+            _ if *p == "*" => true,
+            (Some(suffix), _) => t.ends_with(suffix),
+            (_, Some(prefix)) => t.starts_with(prefix),
+            _ => p == t,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    ps.len() == ts.len()
+}
+
+fn rule_for(target: &str) -> (Alone, Catch) {
+    RULES
+        .iter()
+        .find(|(p, _, _)| matches(p, target))
+        .map(|(_, a, c)| (*a, *c))
+        .unwrap_or_else(|| panic!("no mutation-matrix rule for `{target}`: add one"))
+}
+
+/// Applies an edit at `member#pointer`.
+fn edit(p: &mut Pack, member: &str, pointer: &str) {
+    if member == paths::CAPSULE {
+        mutate_leaf(p.capsule.pointer_mut(pointer).unwrap());
+    } else if member == paths::EVENTS {
+        let (line, rest) = pointer[1..].split_once('/').unwrap();
+        let line: usize = line.parse().unwrap();
+        let mut lines: Vec<Value> = p.members[member]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        mutate_leaf(lines[line].pointer_mut(&format!("/{rest}")).unwrap());
+        let mut out = Vec::new();
+        for l in &lines {
+            out.extend(jcs(l));
+            out.push(b'\n');
+        }
+        p.members.insert(member.to_owned(), out);
+    } else {
+        let mut v = json_of(&p.members, member);
+        mutate_leaf(v.pointer_mut(pointer).unwrap());
+        p.members.insert(member.to_owned(), jcs(&v));
+    }
+}
+
+fn has(r: &Report, code: &str) -> bool {
+    r.codes().contains(&code)
+}
+
+fn check_alone(name: &str, p: &Pack, original: &Pack, member: &str, alone: Alone) {
+    let expect_code = match alone {
+        Alone::Member => {
+            if p.members[member].len() != original.members[member].len() {
+                "member-size-mismatch"
+            } else {
+                "member-digest-mismatch"
+            }
+        }
+        Alone::Code(c) => c,
+        Alone::ExpectOr(code) => {
+            let r = verify(p, Profile::Integrity, None);
+            assert!(r.accepted(), "{name}: integrity alone cannot see this edit: {:?}", r.codes());
+            if let Some(code) = code {
+                let r = verify(p, Profile::Policy, None);
+                assert!(has(&r, code), "{name}: policy must reject with {code}: {:?}", r.codes());
+            }
+            let r = verify(p, Profile::Integrity, Some(capsule_hash(original)));
+            assert!(has(&r, "capsule-hash-unexpected"), "{name}: {:?}", r.codes());
+            return;
+        }
+    };
+    let r = verify(p, Profile::Integrity, None);
+    assert!(!r.accepted() && !r.passed.contains(&Profile::Integrity), "{name}: accepted at integrity");
+    assert!(
+        expect_code.split('|').any(|c| has(&r, c)),
+        "{name}: expected {expect_code}, got {:?}",
+        r.codes()
+    );
+}
+
+fn check_resealed(name: &str, p: &Pack, original: &Pack, catch: Catch) {
+    let orig_hash = capsule_hash(original);
+    match catch {
+        Catch::Recomputed => {
+            assert_eq!(capsule_hash(p), orig_hash, "{name}: reseal should restore the original capsule");
+        }
+        Catch::Integrity(code) => {
+            let r = verify(p, Profile::Integrity, None);
+            assert!(has(&r, code), "{name}: resealed, expected integrity {code}, got {:?}", r.codes());
+        }
+        Catch::Policy(code) | Catch::Proof(code) => {
+            let r = verify(p, Profile::Integrity, None);
+            assert!(r.accepted(), "{name}: resealed pack should pass integrity: {:?}", r.codes());
+            let r = verify(p, Profile::Policy, None);
+            assert!(!r.accepted(), "{name}: resealed pack accepted at policy");
+            assert!(has(&r, code), "{name}: resealed, expected {code}, got {:?}", r.codes());
+            if matches!(catch, Catch::Proof(_)) {
+                assert_eq!(r.proof, ProofAxis::Failed, "{name}");
+            }
+        }
+        Catch::ExpectCapsule => {
+            let r = verify(p, Profile::Policy, None);
+            assert!(r.accepted(), "{name}: matrix says only --expect-capsule catches this, but: {:?}", r.codes());
+            assert_ne!(capsule_hash(p), orig_hash, "{name}");
+            let r = verify(p, Profile::Policy, Some(orig_hash));
+            assert!(has(&r, "capsule-hash-unexpected"), "{name}: {:?}", r.codes());
+        }
+    }
+}
+
+#[test]
+fn golden_with_proof_verifies() {
+    let g = golden();
+    let r = verify(&g, Profile::Policy, Some(capsule_hash(&g)));
+    assert!(r.accepted(), "{:#?}", r.findings);
+    assert_eq!(r.proof, ProofAxis::BoundAndVerified);
+}
+
+#[test]
+fn every_bound_field() {
+    let original = golden();
+    let old_proof = tagged(Tag::Member, &original.members["proofs/proof.bin"]);
+    let mut targets = Vec::new();
+    let mut ptrs = Vec::new();
+    leaves(&original.capsule, String::new(), &mut ptrs);
+    targets.extend(ptrs.drain(..).map(|p| (paths::CAPSULE.to_owned(), p)));
+    for (path, bytes) in &original.members {
+        if path == paths::EVENTS {
+            for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+                let v: Value = serde_json::from_slice(line).unwrap();
+                leaves(&v, format!("/{i}"), &mut ptrs);
+            }
+        } else if path.ends_with(".json") {
+            leaves(&serde_json::from_slice(bytes).unwrap(), String::new(), &mut ptrs);
+        }
+        targets.extend(ptrs.drain(..).map(|p| (path.clone(), p)));
+    }
+    assert!(targets.len() > 300, "the matrix should cover every leaf, found {}", targets.len());
+    for (member, pointer) in &targets {
+        let name = format!("{member}#{pointer}");
+        let (alone, catch) = rule_for(&name);
+        let mut p = Pack {
+            capsule: original.capsule.clone(),
+            members: original.members.clone(),
+        };
+        edit(&mut p, member, pointer);
+        check_alone(&name, &p, &original, member, alone);
+        reseal(&mut p, member, old_proof);
+        check_resealed(&name, &p, &original, catch);
+    }
+}
+
+/// Binary and whole-member attacks: a flipped byte in every member, and
+/// every member removed.
+#[test]
+fn every_member() {
+    let original = golden();
+    let old_proof = tagged(Tag::Member, &original.members["proofs/proof.bin"]);
+    let flip: &[(&str, Catch)] = &[
+        (paths::ROWS, Catch::Proof("proof-invalid")),
+        (paths::CHUNKS, Catch::Integrity("rows-mismatch")),
+        ("proofs/proof.bin", Catch::Proof("proof-invalid")),
+    ];
+    for path in original.members.keys() {
+        let name = format!("flip a byte of {path}");
+        let mut p = Pack {
+            capsule: original.capsule.clone(),
+            members: original.members.clone(),
+        };
+        let b = p.members.get_mut(path).unwrap();
+        let at = b.len() / 2;
+        b[at] ^= 0x01;
+        check_alone(&name, &p, &original, path, Alone::Member);
+        if let Some((_, catch)) = flip.iter().find(|(m, _)| m == path) {
+            reseal(&mut p, path, old_proof);
+            check_resealed(&name, &p, &original, *catch);
+        }
+    }
+    let removed: &[(&str, Catch)] = &[
+        (paths::ROWS, Catch::ExpectCapsule),
+        ("proofs/proof.bin", Catch::Proof("proof-invalid")),
+        ("manifests/hardware.json", Catch::Proof("proof-invalid")),
+        ("manifests/os.json", Catch::Proof("proof-invalid")),
+        ("manifests/toolchain.json", Catch::Policy("policy-track-unverifiable")),
+        ("manifests/git.json", Catch::Proof("proof-invalid")),
+        (paths::CHUNKS, Catch::Integrity("member-missing")),
+        (paths::TRACE_SPEC, Catch::Integrity("member-missing")),
+        (paths::POLICY, Catch::Integrity("member-missing")),
+        (paths::MEASUREMENTS, Catch::Integrity("member-missing")),
+        (paths::EVENTS, Catch::Integrity("member-missing")),
+    ];
+    for path in original.members.keys() {
+        let name = format!("remove {path}");
+        let mut p = Pack {
+            capsule: original.capsule.clone(),
+            members: original.members.clone(),
+        };
+        p.members.remove(path);
+        let r = verify(&p, Profile::Integrity, None);
+        assert!(has(&r, "member-missing"), "{name}: {:?}", r.codes());
+        if path == paths::STATEMENT {
+            continue; // The reseal needs the statement; its absence is the case above.
+        }
+        let (_, catch) = removed
+            .iter()
+            .find(|(m, _)| m == path)
+            .unwrap_or_else(|| panic!("no removal rule for {path}"));
+        reseal(&mut p, path, old_proof);
+        check_resealed(&name, &p, &original, *catch);
+    }
+}
+
+#[test]
+fn proof_requirements() {
+    // A pack without a proof under a policy that requires one.
+    let run = SampleRun {
+        rows: 100,
+        policy: capsule::standard::standard_policy("standard-proof-v1").unwrap().clone(),
+        ..SampleRun::default()
+    };
+    let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
+    let r = verify_pack(&bytes[..], &VerifyOptions::default()).0;
+    assert!(has(&r, "policy-proof-required"), "{:?}", r.codes());
+    // A proof whose backend the verifier does not know is a failure, not a
+    // downgrade.
+    let g = golden();
+    let r = verify_pack(&write(&g)[..], &VerifyOptions::default()).0;
+    assert!(has(&r, "proof-backend-unknown"), "{:?}", r.codes());
+    assert_eq!(r.proof, ProofAxis::Failed);
+    assert!(!r.accepted());
+}
+
+#[test]
+fn profiles_fail_closed() {
+    let g = golden();
+    for profile in [Profile::Certified, Profile::Audited] {
+        let r = verify(&g, profile, None);
+        assert!(!r.accepted());
+        assert!(has(&r, "profile-unavailable"), "{:?}", r.codes());
+        assert_eq!(r.passed, vec![Profile::Integrity, Profile::Policy]);
+    }
+}
+
+#[test]
+fn policy_teeth() {
+    // A forbidden flag on baseline_no_accel.
+    let run = SampleRun {
+        rows: 10,
+        rustflags: vec!["-Ctarget-cpu=native".to_owned()],
+        ..SampleRun::default()
+    };
+    let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
+    let r = verify_pack(&bytes[..], &VerifyOptions::default()).0;
+    assert!(has(&r, "policy-track-violation"), "{:?}", r.codes());
+    // The same flags are allowed on optimized_declared.
+    let run = SampleRun {
+        rows: 10,
+        rustflags: vec!["-Ctarget-cpu=native".to_owned()],
+        track: "optimized_declared".to_owned(),
+        ..SampleRun::default()
+    };
+    let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
+    let r = verify_pack(&bytes[..], &VerifyOptions::default()).0;
+    assert!(r.accepted(), "{:?}", r.codes());
+    // Too few repetitions and a missing anchor, under a stricter pinned policy.
+    let mut strict = capsule::standard::standard_policy("standard-v1").unwrap().policy.clone();
+    strict.id = "strict".to_owned();
+    strict.measurement.min_repetitions = 50;
+    strict.required_anchors.push(capsule::objects::AnchorName::ContainerImageDigest);
+    let strict = capsule::standard::PinnedPolicy::new(strict).unwrap();
+    let run = SampleRun {
+        rows: 10,
+        policy: strict.clone(),
+        ..SampleRun::default()
+    };
+    let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
+    let r = verify_pack(&bytes[..], &VerifyOptions::default()).0;
+    assert!(has(&r, "policy-self-chosen"), "{:?}", r.codes());
+    let opts = VerifyOptions {
+        pins: vec![capsule::verify::PolicyPin {
+            hash: strict.hash,
+            source: "test".to_owned(),
+        }],
+        ..VerifyOptions::default()
+    };
+    let r = verify_pack(&bytes[..], &opts).0;
+    assert!(!has(&r, "policy-self-chosen"), "{:?}", r.codes());
+    assert!(has(&r, "policy-repetitions"), "{:?}", r.codes());
+    assert!(has(&r, "policy-anchor-missing"), "{:?}", r.codes());
+}
