@@ -65,11 +65,7 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
-        Limits {
-            max_member_bytes: self.max_member_bytes,
-            max_total_bytes: self.max_total_bytes,
-            ..Limits::default()
-        }
+        Limits { max_member_bytes: self.max_member_bytes, max_total_bytes: self.max_total_bytes, ..Limits::default() }
     }
 }
 
@@ -125,36 +121,30 @@ enum PolicyCommand {
     },
 }
 
+/// Fails with an input error (exit 3) when the pack cannot be opened at all;
+/// everything about its contents is the verifier's to report.
+fn readable(path: &PathBuf) -> Result<(), CliError> {
+    std::fs::File::open(path).map(|_| ()).map_err(|source| CliError::Read { path: path.clone(), source })
+}
+
 fn parse_digest(flag: &'static str, s: &str) -> Result<Digest, CliError> {
     s.parse().map_err(|source| CliError::Digest { flag, source })
 }
 
 fn read_policy(path: &PathBuf) -> Result<PinnedPolicy, CliError> {
-    let bytes = std::fs::read(path).map_err(|source| CliError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    PinnedPolicy::from_file_bytes(&bytes).map_err(|source| CliError::Policy {
-        path: path.clone(),
-        source,
-    })
+    let bytes = std::fs::read(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    PinnedPolicy::from_file_bytes(&bytes).map_err(|source| CliError::Policy { path: path.clone(), source })
 }
 
 impl Cli {
     pub(crate) fn run(self) -> Result<u8, CliError> {
         match self.command {
             Command::Verify(a) => {
-                let mut opts = VerifyOptions {
-                    profile: a.profile.into(),
-                    limits: a.limits.limits(),
-                    ..VerifyOptions::default()
-                };
+                let mut opts =
+                    VerifyOptions { profile: a.profile.into(), limits: a.limits.limits(), ..VerifyOptions::default() };
                 for f in &a.policy {
                     let p = read_policy(f)?;
-                    opts.pins.push(PolicyPin {
-                        hash: p.hash,
-                        source: format!("--policy {}", f.display()),
-                    });
+                    opts.pins.push(PolicyPin { hash: p.hash, source: format!("--policy {}", f.display()) });
                 }
                 for h in &a.policy_hash {
                     opts.pins.push(PolicyPin {
@@ -165,6 +155,7 @@ impl Cli {
                 if let Some(h) = &a.expect_capsule {
                     opts.expect_capsule = Some(parse_digest("--expect-capsule", h)?);
                 }
+                readable(&a.pack)?;
                 let (report, _) = verify_pack_file(&a.pack, &opts);
                 if a.json {
                     output::json(&report)?;
@@ -174,24 +165,21 @@ impl Cli {
                 Ok(if report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
             }
             Command::Inspect(a) => {
-                let opts = VerifyOptions {
-                    profile: Profile::Integrity,
-                    ..VerifyOptions::default()
-                };
+                readable(&a.pack)?;
+                let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
                 let (report, contents) = verify_pack_file(&a.pack, &opts);
                 output::inspect(&report, contents.as_ref(), a.json)?;
                 Ok(if report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
             }
             Command::Replay(a) => {
-                let opts = VerifyOptions {
-                    profile: Profile::Integrity,
-                    ..VerifyOptions::default()
-                };
+                readable(&a.pack)?;
+                let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
                 let (report, contents) = verify_pack_file(&a.pack, &opts);
                 output::replay(&report, contents.as_ref(), a.json)?;
                 Ok(if report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
             }
             Command::Unpack(a) => {
+                readable(&a.pack)?;
                 let opts = VerifyOptions {
                     profile: Profile::Integrity,
                     limits: a.limits.limits(),
@@ -202,12 +190,8 @@ impl Cli {
                     output::report(&report)?;
                     return Ok(ExitCode::REJECTED);
                 }
-                let written = capsule::pack::unpack(&a.pack, &a.into, &opts.limits).map_err(|source| {
-                    CliError::Unpack {
-                        path: a.pack.clone(),
-                        source,
-                    }
-                })?;
+                let written = capsule::pack::unpack(&a.pack, &a.into, &opts.limits)
+                    .map_err(|source| CliError::Unpack { path: a.pack.clone(), source })?;
                 output::line(&format!("unpacked {} members into {}", written.len(), a.into.display()))?;
                 Ok(ExitCode::OK)
             }

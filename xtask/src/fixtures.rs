@@ -61,10 +61,13 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
         }));
     }
     tagged_v.push(json!({"tag": null, "input_hex": hex(b"capsulebench"), "digest": plain(b"capsulebench")}));
-    write(&dir.join("tagged.json"), &pretty(&json!({
-        "description": "sha256(tag || 0x00 || input) for every domain tag; tag null is plain SHA-256 (the capsule hash).",
-        "cases": tagged_v,
-    })))?;
+    write(
+        &dir.join("tagged.json"),
+        &pretty(&json!({
+            "description": "sha256(tag || 0x00 || input) for every domain tag; tag null is plain SHA-256 (the capsule hash).",
+            "cases": tagged_v,
+        })),
+    )?;
 
     // Objects of the golden pack, canonical, with their kind hash.
     let mut objs = Vec::new();
@@ -85,20 +88,23 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
         add(&format!("manifest:{}", k.path()), Some(Tag::Manifest), &m(k.path()));
     }
     add("capsule", None, &sealed.bytes);
-    write(&dir.join("objects.json"), &pretty(&json!({
-        "description": "Canonical objects from the golden pack and their hashes; capsule uses plain SHA-256.",
-        "cases": objs,
-    })))?;
+    write(
+        &dir.join("objects.json"),
+        &pretty(&json!({
+            "description": "Canonical objects from the golden pack and their hashes; capsule uses plain SHA-256.",
+            "cases": objs,
+        })),
+    )?;
 
     // Row commitments, small enough to carry the rows.
     let mut row_cases = Vec::new();
-    for (width, chunk_len, arity, count) in [(8u32, 4u32, 16u32, 0u64), (8, 4, 16, 1), (4, 2, 2, 7), (8, 1, 16, 40), (16, 3, 4, 50)] {
+    for (width, chunk_len, arity, count) in
+        [(8u32, 4u32, 16u32, 0u64), (8, 4, 16, 1), (4, 2, 2, 7), (8, 1, 16, 40), (16, 3, 4, 50)]
+    {
         let params = RowParams { row_width: width, chunk_len, arity };
         let data: Vec<u8> = (0..count * u64::from(width)).map(|i| (i * 7 % 256) as u8).collect();
         let (c, leaves) = rows::commit(params, &data).map_err(|e| e.to_string())?;
-        let proofs: Vec<Value> = (0..c.chunk_count)
-            .map(|i| json!(rows::prove_chunk(&params, &leaves, i)))
-            .collect();
+        let proofs: Vec<Value> = (0..c.chunk_count).map(|i| json!(rows::prove_chunk(&params, &leaves, i))).collect();
         row_cases.push(json!({
             "row_width": width, "chunk_len": chunk_len, "arity": arity, "row_count": count,
             "rows_hex": hex(&data),
@@ -107,38 +113,41 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
             "proofs": proofs,
         }));
     }
-    write(&dir.join("rows.json"), &pretty(&json!({
-        "description": "Row commitments: leaves, root and every chunk's inclusion proof. A proof must fail for any other chunk bytes or index.",
-        "cases": row_cases,
-    })))?;
+    write(
+        &dir.join("rows.json"),
+        &pretty(&json!({
+            "description": "Row commitments: leaves, root and every chunk's inclusion proof. A proof must fail for any other chunk bytes or index.",
+            "cases": row_cases,
+        })),
+    )?;
 
     // An event chain.
     let mut log = EventLog::new("run-vector");
     for (i, k) in ["run_started", "spec_locked", "statement_locked"].iter().enumerate() {
         log.push(1_767_225_600_000 + i as u64, k, json!({"step": i})).map_err(|e| e.to_string())?;
     }
-    let hashes: Vec<Value> = log
-        .jsonl()
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| json!(tagged(Tag::Event, l)))
-        .collect();
-    write(&dir.join("events.json"), &pretty(&json!({
-        "description": "An event chain: each line's hash is the event tag over its canonical bytes; prev links them; head is the last hash.",
-        "run_id": "run-vector",
-        "jsonl": String::from_utf8_lossy(log.jsonl()),
-        "hashes": hashes,
-        "head": log.head(),
-    })))?;
+    let hashes: Vec<Value> =
+        log.jsonl().split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| json!(tagged(Tag::Event, l))).collect();
+    write(
+        &dir.join("events.json"),
+        &pretty(&json!({
+            "description": "An event chain: each line's hash is the event tag over its canonical bytes; prev links them; head is the last hash.",
+            "run_id": "run-vector",
+            "jsonl": String::from_utf8_lossy(log.jsonl()),
+            "hashes": hashes,
+            "head": log.head(),
+        })),
+    )?;
 
-    let pols: Vec<Value> = standard_policies()
-        .iter()
-        .map(|(n, p)| json!({"name": n, "id": p.policy.id, "hash": p.hash}))
-        .collect();
-    write(&dir.join("policies.json"), &pretty(&json!({
-        "description": "Hashes of the shipped standard policies (policy tag over canonical bytes).",
-        "cases": pols,
-    })))
+    let pols: Vec<Value> =
+        standard_policies().iter().map(|(n, p)| json!({"name": n, "id": p.policy.id, "hash": p.hash})).collect();
+    write(
+        &dir.join("policies.json"),
+        &pretty(&json!({
+            "description": "Hashes of the shipped standard policies (policy tag over canonical bytes).",
+            "cases": pols,
+        })),
+    )
 }
 
 fn hex(b: &[u8]) -> String {
@@ -163,10 +172,18 @@ fn raw_header(name: &[u8], kind: tar::EntryType, size: u64) -> tar::Header {
 
 enum Entry<'a> {
     File(&'a [u8], &'a [u8]),
-    Raw(tar::Header, &'a [u8]),
+    Raw(Box<tar::Header>, &'a [u8]),
     /// A header whose declared size is larger than the data that follows.
     Declared(&'a [u8], u64),
 }
+
+fn raw(h: tar::Header, data: &[u8]) -> Entry<'_> {
+    Entry::Raw(Box::new(h), data)
+}
+
+/// One hostile pack: file stem, bytes, expected code, extra `verify`
+/// arguments, and the attack it stands for.
+type Case<'a> = (&'a str, Vec<u8>, &'a str, Vec<&'a str>, &'a str);
 
 fn tgz(entries: &[Entry<'_>]) -> Result<Vec<u8>, String> {
     tgz_with_tail(entries, &[])
@@ -183,7 +200,7 @@ fn tgz_with_tail(entries: &[Entry<'_>], tail_inside_gzip: &[u8]) -> Result<Vec<u
                     let h = raw_header(name, tar::EntryType::Regular, data.len() as u64);
                     b.append(&h, *data).map_err(e)?;
                 }
-                Entry::Raw(h, data) => b.append(h, *data).map_err(e)?,
+                Entry::Raw(h, data) => b.append(h.as_ref(), *data).map_err(e)?,
                 Entry::Declared(name, size) => {
                     let h = raw_header(name, tar::EntryType::Regular, *size);
                     b.get_mut().write_all(h.as_bytes()).map_err(e)?;
@@ -265,30 +282,173 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
     reordered.swap(0, 1);
 
     // (name, bytes, expected code, extra verify args, what it attacks)
-    let cases: Vec<(&str, Vec<u8>, &str, Vec<&str>, &str)> = vec![
-        ("absolute-path", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"/tmp/capsule-escape.txt", b"x")])?, "pack-unsafe-path", vec![], "member with an absolute path"),
-        ("dotdot", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"../escape.txt", b"x")])?, "pack-unsafe-path", vec![], "member path with `..`"),
-        ("dotdot-nested", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/../../escape.txt", b"x")])?, "pack-unsafe-path", vec![], "`..` inside a nested path"),
-        ("dotdot-first", tgz(&[Entry::File(b"../capsule.json", capsule)])?, "pack-unsafe-path", vec![], "`..` before the capsule is read"),
-        ("symlink", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(link(tar::EntryType::Symlink, b"proofs", "/etc")?, b"")])?, "pack-entry-type", vec![], "symlink to an absolute directory"),
-        ("symlink-then-write", tgz(&[Entry::Raw(link(tar::EntryType::Symlink, b"rows", "../../")?, b""), Entry::File(b"rows/escape.txt", b"x")])?, "pack-entry-type", vec![], "symlink followed by a write through it"),
-        ("hardlink", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(link(tar::EntryType::Link, b"trace_spec.json", "/etc/passwd")?, b"")])?, "pack-entry-type", vec![], "hard link to a file outside"),
-        ("char-device", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(dev, b"")])?, "pack-entry-type", vec![], "character device"),
-        ("block-device", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(blk, b"")])?, "pack-entry-type", vec![], "block device"),
-        ("fifo", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(fifo, b"")])?, "pack-entry-type", vec![], "named pipe"),
-        ("directory-entry", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(dirh, b"")])?, "pack-entry-type", vec![], "directory entry"),
-        ("pax-path-override", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(raw_header(b"PaxHeader", tar::EntryType::XHeader, pax_path.len() as u64), &pax_path), Entry::File(b"innocent.txt", b"x")])?, "pack-unsafe-path", vec![], "pax header renaming the next member to `../`"),
-        ("gnu-long-name", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Raw(longname_entry, &long_data), Entry::File(b"short", b"x")])?, "pack-unsafe-path", vec![], "GNU long name over 100 bytes"),
-        ("non-utf8-name", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/\xff\xfe.bin", b"x")])?, "pack-non-utf8-path", vec![], "member name that is not UTF-8"),
-        ("duplicate-member", files(&dup)?, "pack-duplicate-member", vec![], "a member twice (second copy could shadow the first)"),
-        ("unlisted-member", files(&golden_entries(vec![(b"proofs/extra.bin".to_vec(), b"not listed".to_vec())]))?, "member-unlisted", vec![], "a member the capsule does not list"),
-        ("signature-member", files(&golden_entries(vec![(b"signatures/sig.json".to_vec(), b"{}".to_vec())]))?, "signature-unsupported", vec![], "a signature this verifier cannot check yet"),
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "absolute-path",
+            tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"/tmp/capsule-escape.txt", b"x")])?,
+            "pack-unsafe-path",
+            vec![],
+            "member with an absolute path",
+        ),
+        (
+            "dotdot",
+            tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"../escape.txt", b"x")])?,
+            "pack-unsafe-path",
+            vec![],
+            "member path with `..`",
+        ),
+        (
+            "dotdot-nested",
+            tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/../../escape.txt", b"x")])?,
+            "pack-unsafe-path",
+            vec![],
+            "`..` inside a nested path",
+        ),
+        (
+            "dotdot-first",
+            tgz(&[Entry::File(b"../capsule.json", capsule)])?,
+            "pack-unsafe-path",
+            vec![],
+            "`..` before the capsule is read",
+        ),
+        (
+            "symlink",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(link(tar::EntryType::Symlink, b"proofs", "/etc")?, b"")])?,
+            "pack-entry-type",
+            vec![],
+            "symlink to an absolute directory",
+        ),
+        (
+            "symlink-then-write",
+            tgz(&[raw(link(tar::EntryType::Symlink, b"rows", "../../")?, b""), Entry::File(b"rows/escape.txt", b"x")])?,
+            "pack-entry-type",
+            vec![],
+            "symlink followed by a write through it",
+        ),
+        (
+            "hardlink",
+            tgz(&[
+                Entry::File(b"capsule.json", capsule),
+                raw(link(tar::EntryType::Link, b"trace_spec.json", "/etc/passwd")?, b""),
+            ])?,
+            "pack-entry-type",
+            vec![],
+            "hard link to a file outside",
+        ),
+        (
+            "char-device",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(dev, b"")])?,
+            "pack-entry-type",
+            vec![],
+            "character device",
+        ),
+        (
+            "block-device",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(blk, b"")])?,
+            "pack-entry-type",
+            vec![],
+            "block device",
+        ),
+        (
+            "fifo",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(fifo, b"")])?,
+            "pack-entry-type",
+            vec![],
+            "named pipe",
+        ),
+        (
+            "directory-entry",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(dirh, b"")])?,
+            "pack-entry-type",
+            vec![],
+            "directory entry",
+        ),
+        (
+            "pax-path-override",
+            tgz(&[
+                Entry::File(b"capsule.json", capsule),
+                raw(raw_header(b"PaxHeader", tar::EntryType::XHeader, pax_path.len() as u64), &pax_path),
+                Entry::File(b"innocent.txt", b"x"),
+            ])?,
+            "pack-unsafe-path",
+            vec![],
+            "pax header renaming the next member to `../`",
+        ),
+        (
+            "gnu-long-name",
+            tgz(&[
+                Entry::File(b"capsule.json", capsule),
+                raw(longname_entry, &long_data),
+                Entry::File(b"short", b"x"),
+            ])?,
+            "pack-unsafe-path",
+            vec![],
+            "GNU long name over 100 bytes",
+        ),
+        (
+            "non-utf8-name",
+            tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/\xff\xfe.bin", b"x")])?,
+            "pack-non-utf8-path",
+            vec![],
+            "member name that is not UTF-8",
+        ),
+        (
+            "duplicate-member",
+            files(&dup)?,
+            "pack-duplicate-member",
+            vec![],
+            "a member twice (second copy could shadow the first)",
+        ),
+        (
+            "unlisted-member",
+            files(&golden_entries(vec![(b"proofs/extra.bin".to_vec(), b"not listed".to_vec())]))?,
+            "member-unlisted",
+            vec![],
+            "a member the capsule does not list",
+        ),
+        (
+            "signature-member",
+            files(&golden_entries(vec![(b"signatures/sig.json".to_vec(), b"{}".to_vec())]))?,
+            "signature-unsupported",
+            vec![],
+            "a signature this verifier cannot check yet",
+        ),
         ("capsule-not-first", files(&reordered)?, "capsule-missing", vec![], "capsule.json is not the first member"),
         ("empty-archive", tgz(&[])?, "capsule-missing", vec![], "an archive with no members"),
-        ("gzip-bomb-declared", tgz(&[Entry::File(b"capsule.json", capsule), Entry::Declared(b"rows/rows.bin", 1 << 40)])?, "pack-member-too-large", vec![], "a member declaring 1 TiB"),
-        ("gzip-bomb-total", tgz(&[Entry::File(b"capsule.json", capsule), Entry::File(b"proofs/a", &zeros), Entry::File(b"proofs/b", &zeros), Entry::File(b"proofs/c", &zeros), Entry::File(b"proofs/d", &zeros)])?, "pack-too-large", vec!["--max-total-bytes", "67108864"], "members of zeros totalling over the cap"),
-        ("gzip-bomb-trailing", tgz_with_tail(&[Entry::File(b"capsule.json", capsule)], &zeros)?, "pack-trailing-data", vec![], "megabytes of zeros after the end of the archive"),
-        ("capsule-too-large", tgz(&[Entry::Declared(b"capsule.json", 1 << 30)])?, "member-too-large-to-check", vec![], "a capsule.json over the verifier's parse budget"),
+        (
+            "gzip-bomb-declared",
+            tgz(&[Entry::File(b"capsule.json", capsule), Entry::Declared(b"rows/rows.bin", 1 << 40)])?,
+            "pack-member-too-large",
+            vec![],
+            "a member declaring 1 TiB",
+        ),
+        (
+            "gzip-bomb-total",
+            tgz(&[
+                Entry::File(b"capsule.json", capsule),
+                Entry::File(b"proofs/a", &zeros),
+                Entry::File(b"proofs/b", &zeros),
+                Entry::File(b"proofs/c", &zeros),
+                Entry::File(b"proofs/d", &zeros),
+            ])?,
+            "pack-too-large",
+            vec!["--max-total-bytes", "16777216"],
+            "members of zeros totalling over the cap",
+        ),
+        (
+            "gzip-bomb-trailing",
+            tgz_with_tail(&[Entry::File(b"capsule.json", capsule)], &zeros)?,
+            "pack-trailing-data",
+            vec![],
+            "megabytes of zeros after the end of the archive",
+        ),
+        (
+            "capsule-too-large",
+            tgz(&[Entry::Declared(b"capsule.json", 1 << 30)])?,
+            "member-too-large-to-check",
+            vec![],
+            "a capsule.json over the verifier's parse budget",
+        ),
         ("truncated-gzip", truncated, "pack-corrupt", vec![], "the pack cut in half"),
         ("corrupt-gzip", flipped, "pack-corrupt", vec![], "a flipped byte inside the deflate stream"),
         ("bad-gzip-crc", bad_crc, "pack-corrupt", vec![], "a wrong CRC in the gzip trailer"),
@@ -300,8 +460,11 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
         write(&dir.join(format!("{name}.tgz")), &bytes)?;
         index.push(json!({"file": format!("{name}.tgz"), "code": code, "args": args, "attack": what}));
     }
-    write(&dir.join("cases.json"), &pretty(&json!({
-        "description": "Hostile packs: each must be rejected by `verify` and `unpack` with the given finding code, in bounded memory, writing nothing outside the target directory.",
-        "cases": index,
-    })))
+    write(
+        &dir.join("cases.json"),
+        &pretty(&json!({
+            "description": "Hostile packs: each must be rejected by `verify` and `unpack` with the given finding code, in bounded memory, writing nothing outside the target directory.",
+            "cases": index,
+        })),
+    )
 }

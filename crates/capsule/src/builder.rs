@@ -104,10 +104,7 @@ pub type Clock = Box<dyn FnMut() -> u64 + Send>;
 /// The system clock.
 pub fn system_clock() -> Clock {
     Box::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     })
 }
 
@@ -193,20 +190,18 @@ impl CapsuleBuilder {
     /// travel in the pack (`rows/rows.bin`), spooled through a temporary
     /// file so memory stays bounded. Records `chunk_committed` and
     /// `row_root_finalized`.
-    pub fn commit_rows<R: Read>(&mut self, params: RowParams, mut rows: R, include: bool) -> Result<Commitment, BuildError> {
+    pub fn commit_rows<R: Read>(
+        &mut self,
+        params: RowParams,
+        mut rows: R,
+        include: bool,
+    ) -> Result<Commitment, BuildError> {
         if self.trace_spec.row_width != params.row_width {
-            return Err(BuildError::RowWidth {
-                spec: self.trace_spec.row_width,
-                commitment: params.row_width,
-            });
+            return Err(BuildError::RowWidth { spec: self.trace_spec.row_width, commitment: params.row_width });
         }
         self.event("phase", json!({"phase_id": "commit_chunks", "phase_label": "Committing trace rows"}))?;
         let mut committer = RowCommitter::new(params)?;
-        let mut spool = if include {
-            Some(tempfile::tempfile().map_err(BuildError::Spool)?)
-        } else {
-            None
-        };
+        let mut spool = if include { Some(tempfile::tempfile().map_err(BuildError::Spool)?) } else { None };
         let mut buf = vec![0u8; 4 << 20];
         loop {
             let n = match rows.read(&mut buf) {
@@ -239,10 +234,7 @@ impl CapsuleBuilder {
                 )?;
             }
         }
-        self.event(
-            "row_root_finalized",
-            json!({ "commitment": &commitment, "chunks_member": paths::CHUNKS }),
-        )?;
+        self.event("row_root_finalized", json!({ "commitment": &commitment, "chunks_member": paths::CHUNKS }))?;
         let mut chunks = Vec::with_capacity(leaves.len() * 32);
         for d in &leaves {
             chunks.extend_from_slice(&d.0);
@@ -261,16 +253,10 @@ impl CapsuleBuilder {
     /// committed): records `spec_locked` and `statement_locked`.
     pub fn lock_statement(mut self, track: &str, public_inputs: PublicInputsV1) -> Result<LockedCapsule, BuildError> {
         if !self.policy.policy.tracks.contains_key(track) {
-            return Err(BuildError::UnknownTrack {
-                track: track.to_owned(),
-                policy: self.policy.policy.id.clone(),
-            });
+            return Err(BuildError::UnknownTrack { track: track.to_owned(), policy: self.policy.policy.id.clone() });
         }
         if self.commitment.is_none() {
-            let params = RowParams {
-                row_width: self.trace_spec.row_width,
-                ..RowParams::default()
-            };
+            let params = RowParams { row_width: self.trace_spec.row_width, ..RowParams::default() };
             self.commit_rows(params, io::empty(), false)?;
         }
         let Some(commitment) = self.commitment.take() else {
@@ -300,13 +286,9 @@ impl CapsuleBuilder {
         };
         let st_bytes = canon("statement", &statement)?;
         let st_hash = tagged(Tag::Statement, &st_bytes);
-        self.event(
-            "statement_locked",
-            json!({ "statement": &statement, "statement_hash": st_hash }),
-        )?;
+        self.event("statement_locked", json!({ "statement": &statement, "statement_hash": st_hash }))?;
         self.members.insert(paths::TRACE_SPEC.to_owned(), Body::Bytes(spec_bytes));
-        self.members
-            .insert(paths::POLICY.to_owned(), Body::Bytes(self.policy.bytes.clone()));
+        self.members.insert(paths::POLICY.to_owned(), Body::Bytes(self.policy.bytes.clone()));
         self.members.insert(paths::STATEMENT.to_owned(), Body::Bytes(st_bytes));
         Ok(LockedCapsule {
             run_id: self.run_id,
@@ -323,10 +305,7 @@ impl CapsuleBuilder {
 }
 
 fn push(events: &mut EventLog, ts: u64, kind: &str, data: Value) -> Result<(), BuildError> {
-    events
-        .push(ts, kind, data)
-        .map(|_| ())
-        .map_err(|source| BuildError::Canonical { what: "event", source })
+    events.push(ts, kind, data).map(|_| ()).map_err(|source| BuildError::Canonical { what: "event", source })
 }
 
 /// A capsule whose statement is locked: proofs and measurements may join.
@@ -365,10 +344,7 @@ impl LockedCapsule {
     pub fn proof(&mut self, backend: &str, name: &str, bytes: Vec<u8>) -> Result<Digest, BuildError> {
         let member = format!("{}{name}", paths::PROOFS_DIR);
         if let Some(reason) = path_problem(&member) {
-            return Err(BuildError::ProofName {
-                name: name.to_owned(),
-                reason,
-            });
+            return Err(BuildError::ProofName { name: name.to_owned(), reason });
         }
         let digest = tagged(Tag::Member, &bytes);
         self.event(
@@ -381,20 +357,14 @@ impl LockedCapsule {
             }),
         )?;
         self.members.insert(member.clone(), Body::Bytes(bytes));
-        self.proof = Some(ProofRefV1 {
-            backend: backend.to_owned(),
-            member,
-        });
+        self.proof = Some(ProofRefV1 { backend: backend.to_owned(), member });
         Ok(digest)
     }
 
     /// Sets the measurement table; records `measurements_recorded`.
     pub fn measurements(&mut self, table: MeasurementsV1) -> Result<(), BuildError> {
         let samples: usize = table.series.iter().map(|s| s.samples.len()).sum();
-        self.event(
-            "measurements_recorded",
-            json!({ "series": table.series.len(), "samples": samples }),
-        )?;
+        self.event("measurements_recorded", json!({ "series": table.series.len(), "samples": samples }))?;
         self.measurements = Some(table);
         Ok(())
     }
@@ -402,20 +372,21 @@ impl LockedCapsule {
     /// Seals the capsule: the event chain closes, every member is hashed and
     /// listed, and `capsule.json` is fixed.
     pub fn seal(mut self) -> Result<SealedCapsule, BuildError> {
-        let table = self.measurements.take().unwrap_or(MeasurementsV1 {
-            schema: Default::default(),
-            series: Vec::new(),
-        });
+        let table =
+            self.measurements.take().unwrap_or(MeasurementsV1 { schema: Default::default(), series: Vec::new() });
         let claims = table.derive_claims();
         let m_bytes = canon("measurements", &table)?;
         self.members.insert(paths::MEASUREMENTS.to_owned(), Body::Bytes(m_bytes));
         self.event("phase", json!({"phase_id": "seal_capsule", "phase_label": "Sealing capsule"}))?;
         let sealed_ms = (self.clock)();
-        self.members
-            .insert(paths::EVENTS.to_owned(), Body::Bytes(self.events.jsonl().to_vec()));
+        self.members.insert(paths::EVENTS.to_owned(), Body::Bytes(self.events.jsonl().to_vec()));
         let mut listed = Vec::with_capacity(self.members.len());
         for (path, body) in self.members.iter_mut() {
+            // The row archive is content-addressed by its row-commitment
+            // root, which binds every byte: one hash pass, for the builder
+            // and the verifier alike.
             let digest = match body {
+                _ if path == paths::ROWS => self.commitment.root,
                 Body::Bytes(b) => tagged(Tag::Member, b),
                 Body::File(f, _) => {
                     f.rewind().map_err(BuildError::Spool)?;
@@ -432,11 +403,7 @@ impl LockedCapsule {
                     h.finish()
                 }
             };
-            listed.push(MemberV1 {
-                path: path.clone(),
-                size: body.len(),
-                digest,
-            });
+            listed.push(MemberV1 { path: path.clone(), size: body.len(), digest });
         }
         let capsule = CapsuleV1 {
             schema: Default::default(),
@@ -446,21 +413,12 @@ impl LockedCapsule {
             commitment: self.commitment,
             measurements: MeasurementsRef { claims },
             proof: self.proof,
-            events: EventsRef {
-                head: self.events.head(),
-                count: self.events.count(),
-            },
+            events: EventsRef { head: self.events.head(), count: self.events.count() },
             members: listed,
         };
         let bytes = canon("capsule", &capsule)?;
         let hash = crate::digest::plain(&bytes);
-        Ok(SealedCapsule {
-            capsule,
-            bytes,
-            hash,
-            events: self.events,
-            members: self.members,
-        })
+        Ok(SealedCapsule { capsule, bytes, hash, events: self.events, members: self.members })
     }
 }
 

@@ -64,11 +64,7 @@ pub fn check(bytes: &[u8]) -> Result<Value, CanonicalError> {
     check_numbers(&v, &mut String::new())?;
     let canon = serde_jcs::to_vec(&v).map_err(CanonicalError::Serialize)?;
     if canon != bytes {
-        let offset = canon
-            .iter()
-            .zip(bytes)
-            .position(|(a, b)| a != b)
-            .unwrap_or(canon.len().min(bytes.len()));
+        let offset = canon.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(canon.len().min(bytes.len()));
         return Err(CanonicalError::NotCanonical { offset });
     }
     Ok(v)
@@ -83,11 +79,7 @@ pub fn parse<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, Canonic
     let t: T = serde_json::from_value(v).map_err(CanonicalError::Schema)?;
     let again = to_vec(&t)?;
     if again != bytes {
-        let offset = again
-            .iter()
-            .zip(bytes)
-            .position(|(a, b)| a != b)
-            .unwrap_or(again.len().min(bytes.len()));
+        let offset = again.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(again.len().min(bytes.len()));
         return Err(CanonicalError::NotCanonical { offset });
     }
     Ok(t)
@@ -109,14 +101,7 @@ fn check_numbers(v: &Value, pointer: &mut String) -> Result<(), CanonicalError> 
                 (None, Some(i)) => i.unsigned_abs() <= MAX_SAFE_INTEGER,
                 _ => false,
             };
-            if ok {
-                Ok(())
-            } else {
-                Err(CanonicalError::Number {
-                    pointer: pointer.clone(),
-                    number: n.to_string(),
-                })
-            }
+            if ok { Ok(()) } else { Err(CanonicalError::Number { pointer: pointer.clone(), number: n.to_string() }) }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {

@@ -141,15 +141,9 @@ impl FromStr for Digest {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || DigestParseError {
-            text: s.chars().take(80).collect(),
-        };
+        let err = || DigestParseError { text: s.chars().take(80).collect() };
         let hex_part = s.strip_prefix("sha256:").ok_or_else(err)?;
-        if hex_part.len() != 64
-            || !hex_part
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(err());
         }
         let mut out = [0u8; 32];

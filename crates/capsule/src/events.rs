@@ -33,12 +33,7 @@ pub struct EventLog {
 impl EventLog {
     /// Starts an empty chain for `run_id`.
     pub fn new(run_id: &str) -> Self {
-        EventLog {
-            run_id: run_id.to_owned(),
-            events: Vec::new(),
-            jsonl: Vec::new(),
-            head: Digest::ZERO,
-        }
+        EventLog { run_id: run_id.to_owned(), events: Vec::new(), jsonl: Vec::new(), head: Digest::ZERO }
     }
 
     /// Appends an event, returning it with its hash.
@@ -148,18 +143,12 @@ pub enum ChainError {
 
 /// Checks an `events.jsonl` of run `run_id`.
 pub fn check_chain(bytes: &[u8], run_id: &str) -> Result<CheckedChain, ChainError> {
-    let mut out = CheckedChain {
-        events: Vec::new(),
-        hashes: Vec::new(),
-        head: Digest::ZERO,
-    };
+    let mut out = CheckedChain { events: Vec::new(), hashes: Vec::new(), head: Digest::ZERO };
     if bytes.is_empty() {
         return Ok(out);
     }
     if bytes.last() != Some(&b'\n') {
-        return Err(ChainError::Framing {
-            line: bytes.split(|b| *b == b'\n').count(),
-        });
+        return Err(ChainError::Framing { line: bytes.split(|b| *b == b'\n').count() });
     }
     for (i, line) in bytes[..bytes.len() - 1].split(|b| *b == b'\n').enumerate() {
         let n = i + 1;
@@ -168,20 +157,13 @@ pub fn check_chain(bytes: &[u8], run_id: &str) -> Result<CheckedChain, ChainErro
         }
         let e: EventV1 = canonical::parse(line).map_err(|source| ChainError::Event { line: n, source })?;
         if e.seq != i as u64 {
-            return Err(ChainError::Seq {
-                line: n,
-                seq: e.seq,
-                expected: i as u64,
-            });
+            return Err(ChainError::Seq { line: n, seq: e.seq, expected: i as u64 });
         }
         if e.prev != out.head {
             return Err(ChainError::Link { line: n });
         }
         if e.run_id != run_id {
-            return Err(ChainError::Run {
-                line: n,
-                run_id: e.run_id,
-            });
+            return Err(ChainError::Run { line: n, run_id: e.run_id });
         }
         if POST_SEAL_TYPES.contains(&e.kind.as_str()) {
             return Err(ChainError::PostSeal { line: n, kind: e.kind });

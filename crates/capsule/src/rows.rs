@@ -33,11 +33,7 @@ pub struct RowParams {
 
 impl Default for RowParams {
     fn default() -> Self {
-        RowParams {
-            row_width: 64,
-            chunk_len: 1024,
-            arity: 16,
-        }
+        RowParams { row_width: 64, chunk_len: 1024, arity: 16 }
     }
 }
 
@@ -115,11 +111,7 @@ pub struct Commitment {
 impl Commitment {
     /// The parameters the root binds.
     pub fn params(&self) -> RowParams {
-        RowParams {
-            row_width: self.row_width,
-            chunk_len: self.chunk_len,
-            arity: self.arity,
-        }
+        RowParams { row_width: self.row_width, chunk_len: self.chunk_len, arity: self.arity }
     }
 }
 
@@ -191,13 +183,7 @@ impl RowCommitter {
         params.validate()?;
         let cb = params.chunk_bytes();
         let batch_bytes = cb * (BATCH_TARGET / cb).max(1);
-        Ok(RowCommitter {
-            params,
-            buf: Vec::new(),
-            batch_bytes,
-            leaves: Vec::new(),
-            total: 0,
-        })
+        Ok(RowCommitter { params, buf: Vec::new(), batch_bytes, leaves: Vec::new(), total: 0 })
     }
 
     /// The digests of the chunks committed so far.
@@ -236,11 +222,7 @@ impl RowCommitter {
         let cb = self.params.chunk_bytes();
         let first = self.leaves.len() as u64;
         let rows = u64::from(self.params.chunk_len);
-        let new: Vec<Digest> = bytes
-            .par_chunks(cb)
-            .enumerate()
-            .map(|(i, c)| leaf(first + i as u64, rows, c))
-            .collect();
+        let new: Vec<Digest> = bytes.par_chunks(cb).enumerate().map(|(i, c)| leaf(first + i as u64, rows, c)).collect();
         self.leaves.extend(new);
     }
 
@@ -271,10 +253,7 @@ impl RowCommitter {
     pub fn finish(mut self) -> Result<(Commitment, Vec<Digest>), RowError> {
         let w = u64::from(self.params.row_width);
         if !self.total.is_multiple_of(w) {
-            return Err(RowError::PartialRow {
-                len: self.total,
-                row_width: self.params.row_width,
-            });
+            return Err(RowError::PartialRow { len: self.total, row_width: self.params.row_width });
         }
         let cb = self.params.chunk_bytes();
         let buf = std::mem::take(&mut self.buf);
@@ -332,14 +311,8 @@ pub fn prove_chunk(params: &RowParams, leaves: &[Digest], index: u64) -> Option<
     while level.len() > 1 {
         let start = pos / arity * arity;
         let end = (start + arity).min(level.len());
-        siblings.push(
-            level[start..end]
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| start + i != pos)
-                .map(|(_, d)| *d)
-                .collect(),
-        );
+        siblings
+            .push(level[start..end].iter().enumerate().filter(|(i, _)| start + i != pos).map(|(_, d)| *d).collect());
         level = level.chunks(arity).map(node).collect();
         pos /= arity;
     }
@@ -399,11 +372,7 @@ mod tests {
 
     #[test]
     fn streaming_matches_one_shot_for_any_split() {
-        let params = RowParams {
-            row_width: 8,
-            chunk_len: 3,
-            arity: 4,
-        };
+        let params = RowParams { row_width: 8, chunk_len: 3, arity: 4 };
         let data = trace(1000, 8);
         let (one, _) = commit(params, &data).unwrap();
         for split in [1, 7, 24, 100, 999] {
@@ -421,11 +390,7 @@ mod tests {
     #[test]
     fn parameters_and_counts_are_bound() {
         let data = trace(64, 8);
-        let base = RowParams {
-            row_width: 8,
-            chunk_len: 4,
-            arity: 16,
-        };
+        let base = RowParams { row_width: 8, chunk_len: 4, arity: 16 };
         let (a, _) = commit(base, &data).unwrap();
         for other in [
             RowParams { chunk_len: 8, ..base },
@@ -448,11 +413,7 @@ mod tests {
 
     #[test]
     fn inclusion_proofs_round_trip_and_reject_tampering() {
-        let params = RowParams {
-            row_width: 4,
-            chunk_len: 2,
-            arity: 3,
-        };
+        let params = RowParams { row_width: 4, chunk_len: 2, arity: 3 };
         for rows in [1usize, 2, 3, 7, 18, 19, 55] {
             let data = trace(rows, 4);
             let (c, leaves) = commit(params, &data).unwrap();

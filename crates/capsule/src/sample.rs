@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::builder::{BuildError, CapsuleBuilder, SealedCapsule};
 use crate::digest::{Digest, Tag, tagged};
 use crate::objects::{
-    AnchorsV1, GitManifestV1, HardwareManifestV1, ManifestKind, MeasurementsV1, OsManifestV1, PublicInputsV1,
-    SampleV1, SeriesV1, ToolchainManifestV1, TraceSpecV1, ValueClass,
+    AnchorsV1, GitManifestV1, HardwareManifestV1, ManifestKind, MeasurementsV1, OsManifestV1, PublicInputsV1, SampleV1,
+    SeriesV1, ToolchainManifestV1, TraceSpecV1, ValueClass,
 };
 use crate::rows::RowParams;
 use crate::standard::{PinnedPolicy, standard_policy};
@@ -136,11 +136,7 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
         workload_input_hash: Some(tagged(Tag::WorkloadInput, b"sample input")),
         ..AnchorsV1::default()
     });
-    let params = RowParams {
-        row_width: 64,
-        chunk_len: 64,
-        arity: 16,
-    };
+    let params = RowParams { row_width: 64, chunk_len: 64, arity: 16 };
     let mut rows = Vec::with_capacity(run.rows as usize * 64);
     for i in 0..run.rows {
         rows.extend_from_slice(&sample_row(i));
@@ -151,11 +147,7 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
     let result = tagged(Tag::Result, &rows[rows.len().saturating_sub(64)..]);
     let mut locked = b.lock_statement(
         &run.track,
-        PublicInputsV1 {
-            workload_id: "sample_xorshift_v1".to_owned(),
-            parameters,
-            result_digest: Some(result),
-        },
+        PublicInputsV1 { workload_id: "sample_xorshift_v1".to_owned(), parameters, result_digest: Some(result) },
     )?;
     let st = locked.statement_hash();
     let mut metrics = vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"];
@@ -166,12 +158,7 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
     let mut last_proof = None;
     for rep in 0..12u32 {
         let r = u64::from(rep);
-        let mut values = vec![
-            1_000_000 + (r * 7919) % 50_000,
-            900_000 + (r * 104_729) % 40_000,
-            10_000 + r,
-            50 << 20,
-        ];
+        let mut values = vec![1_000_000 + (r * 7919) % 50_000, 900_000 + (r * 104_729) % 40_000, 10_000 + r, 50 << 20];
         let mut proof_digest = None;
         if let Some((_, prove)) = &run.prover {
             let proof = prove(st, r);
@@ -179,12 +166,7 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
             values.extend([2_000_000 + r * 11, proof.len() as u64, 30_000 + r]);
             last_proof = Some(proof);
         }
-        samples.push(SampleV1 {
-            rep,
-            warmup: rep < 2,
-            values,
-            proof_digest,
-        });
+        samples.push(SampleV1 { rep, warmup: rep < 2, values, proof_digest });
     }
     if let (Some((backend, _)), Some(proof)) = (&run.prover, last_proof) {
         locked.proof(backend, "proof.bin", proof)?;

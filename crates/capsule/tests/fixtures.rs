@@ -2,6 +2,8 @@
 //! pack is what the builder makes today and that it verifies, and that the
 //! writer is deterministic.
 
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on a broken fixture")]
+
 use std::path::PathBuf;
 
 use capsule::canonical;
@@ -23,7 +25,8 @@ fn fixtures() -> PathBuf {
 
 fn load(name: &str) -> Value {
     let p = fixtures().join("vectors").join(name);
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask fixtures`", p.display()));
+    let text =
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask fixtures`", p.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -146,17 +149,10 @@ fn golden_pack_is_current_and_verifies() {
     let mut sealed = build(&SampleRun::default()).unwrap();
     let fresh = sealed.write_to(Vec::new()).unwrap();
     assert!(fresh == golden, "fixtures/golden/sample.tgz is stale: run `cargo xtask fixtures`");
-    let expected: Digest = std::fs::read_to_string(fixtures().join("golden/sample.capsule-hash"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let expected: Digest =
+        std::fs::read_to_string(fixtures().join("golden/sample.capsule-hash")).unwrap().trim().parse().unwrap();
     assert_eq!(sealed.hash, expected);
-    let opts = VerifyOptions {
-        profile: Profile::Policy,
-        expect_capsule: Some(expected),
-        ..VerifyOptions::default()
-    };
+    let opts = VerifyOptions { profile: Profile::Policy, expect_capsule: Some(expected), ..VerifyOptions::default() };
     let (report, _) = verify_pack(&golden[..], &opts);
     assert!(report.accepted(), "{:#?}", report.findings);
     assert_eq!(report.passed, vec![Profile::Integrity, Profile::Policy]);
@@ -180,10 +176,7 @@ fn writer_is_deterministic_and_atomic() {
 fn large_trace_round_trips() {
     // 64 MiB of rows streamed through the builder's spool path: the pack
     // verifies and the rows recommit to the statement's root.
-    let run = SampleRun {
-        rows: 1 << 20,
-        ..SampleRun::default()
-    };
+    let run = SampleRun { rows: 1 << 20, ..SampleRun::default() };
     let mut sealed = build(&run).unwrap();
     let pack = sealed.write_to(Vec::new()).unwrap();
     let (report, _) = verify_pack(&pack[..], &VerifyOptions::default());

@@ -5,9 +5,26 @@
 use std::process::Command;
 
 const FORBIDDEN: &[&str] = &[
-    "reqwest", "hyper", "ureq", "curl", "isahc", "surf", "attohttpc", "h2", "http", "http-body",
-    "tokio", "async-std", "smol", "futures-executor", "mio", "rustls", "native-tls", "openssl",
-    "octocrab", "tungstenite",
+    "reqwest",
+    "hyper",
+    "ureq",
+    "curl",
+    "isahc",
+    "surf",
+    "attohttpc",
+    "h2",
+    "http",
+    "http-body",
+    "tokio",
+    "async-std",
+    "smol",
+    "futures-executor",
+    "mio",
+    "rustls",
+    "native-tls",
+    "openssl",
+    "octocrab",
+    "tungstenite",
 ];
 
 #[test]

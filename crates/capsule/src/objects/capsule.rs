@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::schema_marker;
 use super::measurement::ClaimV1;
+use super::schema_marker;
 use crate::digest::Digest;
 use crate::rows::Commitment;
 

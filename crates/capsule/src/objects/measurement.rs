@@ -143,11 +143,7 @@ impl MeasurementsV1 {
         for s in &self.series {
             for (i, m) in s.metrics.iter().enumerate() {
                 if let Some(aggregates) = s.aggregates(i) {
-                    out.push(ClaimV1 {
-                        series: s.id.clone(),
-                        metric: m.clone(),
-                        aggregates,
-                    });
+                    out.push(ClaimV1 { series: s.id.clone(), metric: m.clone(), aggregates });
                 }
             }
         }
@@ -167,12 +163,7 @@ mod tests {
             samples: vals
                 .iter()
                 .enumerate()
-                .map(|(i, (w, v))| SampleV1 {
-                    rep: i as u32,
-                    warmup: *w,
-                    values: vec![*v],
-                    proof_digest: None,
-                })
+                .map(|(i, (w, v))| SampleV1 { rep: i as u32, warmup: *w, values: vec![*v], proof_digest: None })
                 .collect(),
         }
     }

@@ -12,15 +12,14 @@ mod measurement;
 mod policy;
 mod statement;
 
-pub use capsule::{CapsuleV1, EventsRef, MemberV1, MeasurementsRef, ProofRefV1};
+pub use capsule::{CapsuleV1, EventsRef, MeasurementsRef, MemberV1, ProofRefV1};
 pub use manifest::{
-    CiManifestV1, ContainerManifestV1, GitManifestV1, HardwareManifestV1, ManifestKind,
-    OsManifestV1, ToolchainManifestV1,
+    CiManifestV1, ContainerManifestV1, GitManifestV1, HardwareManifestV1, ManifestKind, OsManifestV1,
+    ToolchainManifestV1,
 };
 pub use measurement::{AggregatesV1, ClaimV1, MeasurementsV1, SampleV1, SeriesV1};
 pub use policy::{
-    AnchorName, ComparisonV1, MeasurementProcedureV1, PolicyV1, ProofPolicyV1, PublicInputName,
-    TrackRulesV1,
+    AnchorName, ComparisonV1, MeasurementProcedureV1, PolicyV1, ProofPolicyV1, PublicInputName, TrackRulesV1,
 };
 pub use statement::{AnchorsV1, EventV1, PublicInputsV1, StatementV1, TraceSpecV1};
 

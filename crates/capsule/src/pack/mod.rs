@@ -33,10 +33,7 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
             "" => return Some("empty path component or trailing slash"),
             "." | ".." => return Some("`.` or `..` component"),
             _ if comp.starts_with('.') => return Some("component starting with `.`"),
-            _ if !comp
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
-            {
+            _ if !comp.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) => {
                 return Some("character outside [A-Za-z0-9._-/]");
             }
             _ => {}

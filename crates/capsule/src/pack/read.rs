@@ -30,11 +30,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_member_bytes: 4 << 30,
-            max_total_bytes: 16 << 30,
-            max_members: 100_000,
-        }
+        Limits { max_member_bytes: 4 << 30, max_total_bytes: 16 << 30, max_members: 100_000 }
     }
 }
 
@@ -181,10 +177,7 @@ where
     E: From<PackError>,
     F: FnMut(&mut Member<'_>) -> Result<(), E>,
 {
-    let f = File::open(path).map_err(|source| PackError::Open {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let f = File::open(path).map_err(|source| PackError::Open { path: path.display().to_string(), source })?;
     read_members(BufReader::with_capacity(1 << 20, f), limits, visit)
 }
 
@@ -210,43 +203,23 @@ where
         }
         let et = entry.header().entry_type();
         if !matches!(et, tar::EntryType::Regular) {
-            return Err(PackError::EntryType {
-                path,
-                kind: entry_kind(et).to_owned(),
-            }
-            .into());
+            return Err(PackError::EntryType { path, kind: entry_kind(et).to_owned() }.into());
         }
         if !seen.insert(path.clone()) {
             return Err(PackError::Duplicate { path }.into());
         }
         if seen.len() as u64 > u64::from(limits.max_members) {
-            return Err(PackError::TooManyMembers {
-                limit: limits.max_members,
-            }
-            .into());
+            return Err(PackError::TooManyMembers { limit: limits.max_members }.into());
         }
         let size = entry.size();
         if size > limits.max_member_bytes {
-            return Err(PackError::MemberTooLarge {
-                path,
-                size,
-                limit: limits.max_member_bytes,
-            }
-            .into());
+            return Err(PackError::MemberTooLarge { path, size, limit: limits.max_member_bytes }.into());
         }
         total = total.saturating_add(size);
         if total > limits.max_total_bytes {
-            return Err(PackError::TotalTooLarge {
-                limit: limits.max_total_bytes,
-            }
-            .into());
+            return Err(PackError::TotalTooLarge { limit: limits.max_total_bytes }.into());
         }
-        let mut m = Member {
-            path: &path,
-            size,
-            reader: &mut entry,
-            read: 0,
-        };
+        let mut m = Member { path: &path, size, reader: &mut entry, read: 0 };
         visit(&mut m)?;
         // Drain the rest so truncation is detected here, not by a later
         // header read.
@@ -306,22 +279,14 @@ fn entry_kind(et: tar::EntryType) -> &'static str {
 /// temporary directory is fresh, so nothing can land outside it.
 pub fn unpack(pack: &Path, dest: &Path, limits: &Limits) -> Result<Vec<PathBuf>, PackError> {
     if dest.exists() {
-        return Err(PackError::DestinationExists {
-            path: dest.display().to_string(),
-        });
+        return Err(PackError::DestinationExists { path: dest.display().to_string() });
     }
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let werr = |path: &Path, source| PackError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".capsule-unpack-")
-        .tempdir_in(parent)
-        .map_err(|e| werr(parent, e))?;
+    let werr = |path: &Path, source| PackError::Write { path: path.display().to_string(), source };
+    let tmp = tempfile::Builder::new().prefix(".capsule-unpack-").tempdir_in(parent).map_err(|e| werr(parent, e))?;
     let mut written = Vec::new();
     read_pack_file::<PackError, _>(pack, limits, |m| {
         let rel = PathBuf::from(m.path);
@@ -329,11 +294,7 @@ pub fn unpack(pack: &Path, dest: &Path, limits: &Limits) -> Result<Vec<PathBuf>,
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
         }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&out)
-            .map_err(|e| werr(&out, e))?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&out).map_err(|e| werr(&out, e))?;
         io::copy(m, &mut f).map_err(PackError::Corrupt)?;
         f.flush().map_err(|e| werr(&out, e))?;
         written.push(rel);

@@ -50,23 +50,14 @@ pub struct PackWriter<W: Write> {
 impl<W: Write> PackWriter<W> {
     /// Starts a pack on `w`.
     pub fn new(w: W) -> Self {
-        let gz = GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(w, Compression::new(6));
-        PackWriter {
-            tar: tar::Builder::new(gz),
-            seen: Default::default(),
-        }
+        let gz = GzBuilder::new().mtime(0).operating_system(255).write(w, Compression::new(6));
+        PackWriter { tar: tar::Builder::new(gz), seen: Default::default() }
     }
 
     /// Appends a member of `size` bytes read from `data`.
     pub fn append(&mut self, path: &str, size: u64, data: impl Read) -> Result<(), WriteError> {
         if let Some(reason) = path_problem(path) {
-            return Err(WriteError::Path {
-                path: path.to_owned(),
-                reason,
-            });
+            return Err(WriteError::Path { path: path.to_owned(), reason });
         }
         if !self.seen.insert(path.to_owned()) {
             return Err(WriteError::Duplicate { path: path.to_owned() });
@@ -82,9 +73,7 @@ impl<W: Write> PackWriter<W> {
         h.set_username("").map_err(|source| io_err(path, source))?;
         h.set_groupname("").map_err(|source| io_err(path, source))?;
         h.set_cksum();
-        self.tar
-            .append(&h, data.take(size))
-            .map_err(|source| io_err(path, source))
+        self.tar.append(&h, data.take(size)).map_err(|source| io_err(path, source))
     }
 
     /// Appends an in-memory member.
@@ -100,10 +89,7 @@ impl<W: Write> PackWriter<W> {
 }
 
 fn io_err(path: &str, source: io::Error) -> WriteError {
-    WriteError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    WriteError::Io { path: path.to_owned(), source }
 }
 
 /// Writes a pack to `dest` atomically: into a temporary file beside it, then

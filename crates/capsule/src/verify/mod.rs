@@ -28,8 +28,8 @@ use crate::canonical::{self, CanonicalError};
 use crate::digest::{Digest, Tag, TaggedHasher, tagged};
 use crate::events::{CheckedChain, check_chain};
 use crate::objects::{
-    AnchorName, CapsuleV1, ManifestKind, MeasurementsV1, PolicyV1, PublicInputName, StatementV1, TraceSpecV1,
-    ToolchainManifestV1, ValueClass, paths,
+    AnchorName, CapsuleV1, ManifestKind, MeasurementsV1, PolicyV1, PublicInputName, StatementV1, ToolchainManifestV1,
+    TraceSpecV1, ValueClass, paths,
 };
 use crate::pack::{Limits, Member, PackError, path_problem, read_members};
 use crate::rows::{self, RowCommitter};
@@ -158,11 +158,7 @@ fn render_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn error(code: Code, detail: impl Into<String>) -> Finding {
-    Finding {
-        code,
-        severity: Severity::Error,
-        detail: detail.into(),
-    }
+    Finding { code, severity: Severity::Error, detail: detail.into() }
 }
 
 /// Verifies the pack at `path`.
@@ -230,10 +226,8 @@ struct Loaded {
 }
 
 fn is_json_member(path: &str) -> bool {
-    matches!(
-        path,
-        paths::TRACE_SPEC | paths::POLICY | paths::STATEMENT | paths::MEASUREMENTS | paths::EVENTS
-    ) || (path.starts_with(paths::MANIFESTS_DIR) && path.ends_with(".json"))
+    matches!(path, paths::TRACE_SPEC | paths::POLICY | paths::STATEMENT | paths::MEASUREMENTS | paths::EVENTS)
+        || (path.starts_with(paths::MANIFESTS_DIR) && path.ends_with(".json"))
 }
 
 fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
@@ -245,16 +239,14 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
     read_members::<_, Stop, _>(r, &opts.limits, |m: &mut Member<'_>| {
         let Some((cap, _)) = capsule.as_ref() else {
             if m.path != paths::CAPSULE {
-                return Err(Stop(error(
-                    Code::CapsuleMissing,
-                    format!("first member is `{}`", m.path),
-                )));
+                return Err(Stop(error(Code::CapsuleMissing, format!("first member is `{}`", m.path))));
             }
             if m.size > budget {
                 return Err(Stop(error(Code::MemberTooLargeToCheck, "capsule.json")));
             }
             let bytes = m.read_all()?;
-            let c: CapsuleV1 = canonical::parse(&bytes).map_err(|e| Stop(error(Code::CapsuleMalformed, render_chain(&e))))?;
+            let c: CapsuleV1 =
+                canonical::parse(&bytes).map_err(|e| Stop(error(Code::CapsuleMalformed, render_chain(&e))))?;
             check_listing(&c)?;
             for mem in &c.members {
                 listed.insert(mem.path.clone(), (mem.size, mem.digest));
@@ -269,17 +261,21 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
         if !listed.contains_key(m.path) {
             return Err(Stop(error(Code::MemberUnlisted, format!("`{}` is not listed by the capsule", m.path))));
         }
-        let retain = is_json_member(m.path)
-            || m.path == paths::CHUNKS
-            || cap.proof.as_ref().is_some_and(|p| p.member == m.path);
+        let retain =
+            is_json_member(m.path) || m.path == paths::CHUNKS || cap.proof.as_ref().is_some_and(|p| p.member == m.path);
         if retain && m.size > budget {
             return Err(Stop(error(
                 Code::MemberTooLargeToCheck,
                 format!("`{}` is {} bytes; the verifier's budget is {budget}", m.path, m.size),
             )));
         }
+        // The row archive's listed digest is its row-commitment root; every
+        // other member's is the member-tagged hash of its bytes.
         let mut committer = if m.path == paths::ROWS {
-            RowCommitter::new(cap.commitment.params()).ok()
+            Some(
+                RowCommitter::new(cap.commitment.params())
+                    .map_err(|e| Stop(error(Code::CommitmentMalformed, render_chain(&e))))?,
+            )
         } else {
             None
         };
@@ -293,9 +289,9 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
             }
             let piece = &buf[..n];
             match committer.as_mut() {
-                Some(c) => rayon::join(|| hasher.update(piece), || c.update(piece)),
-                None => ((), hasher.update(piece)),
-            };
+                Some(c) => c.update(piece),
+                None => hasher.update(piece),
+            }
             if let Some(k) = kept.as_mut() {
                 k.extend_from_slice(piece);
             }
@@ -303,30 +299,22 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
         if retain {
             budget -= m.size;
         }
-        let leaves = match committer {
-            Some(c) => c.finish().ok().map(|(_, l)| l),
-            None => None,
-        };
-        members.insert(
-            m.path.to_owned(),
-            Got {
-                size: m.size,
-                digest: hasher.finish(),
-                bytes: kept,
-                leaves,
+        let (digest, leaves) = match committer {
+            Some(c) => match c.finish() {
+                Ok((commitment, leaves)) => (commitment.root, Some(leaves)),
+                Err(e) => {
+                    return Err(Stop(error(Code::RowsMismatch, format!("`{}`: {}", m.path, render_chain(&e)))));
+                }
             },
-        );
+            None => (hasher.finish(), None),
+        };
+        members.insert(m.path.to_owned(), Got { size: m.size, digest, bytes: kept, leaves });
         Ok(())
     })?;
     let Some((capsule, hash)) = capsule else {
         return Err(Stop(error(Code::CapsuleMissing, "the pack is empty")));
     };
-    Ok(Loaded {
-        capsule,
-        hash,
-        members,
-        unlisted_signatures,
-    })
+    Ok(Loaded { capsule, hash, members, unlisted_signatures })
 }
 
 /// Checks the capsule's own member list: sorted, unique, safe paths within
@@ -386,10 +374,7 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
     if let Some(expected) = opts.expect_capsule
         && expected != loaded.hash
     {
-        rep.reject(error(
-            Code::CapsuleHashUnexpected,
-            format!("capsule hash is {}, expected {expected}", loaded.hash),
-        ));
+        rep.reject(error(Code::CapsuleHashUnexpected, format!("capsule hash is {}, expected {expected}", loaded.hash)));
     }
     if let Some(sig) = loaded.unlisted_signatures.first() {
         rep.reject(error(
@@ -404,6 +389,13 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
                 Code::MemberSizeMismatch,
                 format!("`{}` is {} bytes, listed as {}", m.path, g.size, m.size),
             )),
+            Some(g) if g.digest != m.digest && m.path == paths::ROWS => rep.reject(error(
+                Code::RowsMismatch,
+                format!(
+                    "`{}` recommits to {} under the capsule's parameters, listed as {}",
+                    m.path, g.digest, m.digest
+                ),
+            )),
             Some(g) if g.digest != m.digest => rep.reject(error(
                 Code::MemberDigestMismatch,
                 format!("`{}` hashes to {}, listed as {}", m.path, g.digest, m.digest),
@@ -411,14 +403,9 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
             Some(_) => {}
         }
     }
-    for required in [
-        paths::TRACE_SPEC,
-        paths::POLICY,
-        paths::STATEMENT,
-        paths::MEASUREMENTS,
-        paths::EVENTS,
-        paths::CHUNKS,
-    ] {
+    for required in
+        [paths::TRACE_SPEC, paths::POLICY, paths::STATEMENT, paths::MEASUREMENTS, paths::EVENTS, paths::CHUNKS]
+    {
         if !cap.members.iter().any(|m| m.path == required) {
             rep.reject(error(Code::MemberMissing, format!("the layout requires `{required}`")));
         }
@@ -540,15 +527,11 @@ fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1
     if root != c.root || root != statement.trace_root {
         rep.reject(error(
             Code::TraceRootMismatch,
-            format!(
-                "chunks recompute to {root}; capsule says {}, statement says {}",
-                c.root, statement.trace_root
-            ),
+            format!("chunks recompute to {root}; capsule says {}, statement says {}", c.root, statement.trace_root),
         ));
     }
     if let Some(got) = loaded.members.get(paths::ROWS) {
-        let ok = got.leaves.as_ref().is_some_and(|l| *l == leaves)
-            && got.size == c.row_count * u64::from(c.row_width);
+        let ok = got.leaves.as_ref().is_some_and(|l| *l == leaves) && got.size == c.row_count * u64::from(c.row_width);
         if !ok {
             rep.reject(error(Code::RowsMismatch, format!("`{}` does not recommit to the listed chunks", paths::ROWS)));
         }
@@ -645,7 +628,11 @@ fn check_measurements(cap: &CapsuleV1, m: &MeasurementsV1, rep: &mut Report) {
         if matches!(s.class, ValueClass::Proven | ValueClass::Recomputed) {
             rep.reject(error(
                 Code::MeasurementsMalformed,
-                format!("series `{}` claims class `{}`; samples can only be measured, harness-reported or imported", s.id, s.class.as_str()),
+                format!(
+                    "series `{}` claims class `{}`; samples can only be measured, harness-reported or imported",
+                    s.id,
+                    s.class.as_str()
+                ),
             ));
         }
         let metric_set: BTreeSet<&str> = s.metrics.iter().map(String::as_str).collect();
@@ -744,7 +731,8 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
     match policy.tracks.get(&st.track) {
         None => rep.reject(error(Code::PolicyTrackUnknown, format!("track `{}`", st.track))),
         Some(rules) => {
-            let has_rules = !rules.forbidden_rustflags.is_empty() || !rules.forbidden_features.is_empty() || !rules.allow_gpu;
+            let has_rules =
+                !rules.forbidden_rustflags.is_empty() || !rules.forbidden_features.is_empty() || !rules.allow_gpu;
             match c.manifests.get(ManifestKind::Toolchain.path()) {
                 None if has_rules => rep.reject(error(
                     Code::PolicyTrackUnverifiable,
@@ -757,7 +745,10 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
                             if let Some(bad) = rules.forbidden_rustflags.iter().find(|f| flag.contains(f.as_str())) {
                                 rep.reject(error(
                                     Code::PolicyTrackViolation,
-                                    format!("RUSTFLAGS entry `{flag}` matches `{bad}`, forbidden on track `{}`", st.track),
+                                    format!(
+                                        "RUSTFLAGS entry `{flag}` matches `{bad}`, forbidden on track `{}`",
+                                        st.track
+                                    ),
                                 ));
                             }
                         }
@@ -791,7 +782,13 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
             PublicInputName::ResultDigest => st.public_inputs.result_digest.is_some(),
         };
         if !present {
-            rep.reject(error(Code::PolicyPublicInputMissing, format!("`{}`", serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())));
+            rep.reject(error(
+                Code::PolicyPublicInputMissing,
+                format!(
+                    "`{}`",
+                    serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                ),
+            ));
         }
     }
     let proc_ = &policy.measurement;
@@ -809,14 +806,20 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
         if n_warm != u64::from(proc_.warmups) || leading != n_warm {
             rep.reject(error(
                 Code::PolicyWarmups,
-                format!("series `{}`: {n_warm} warmups ({leading} leading), policy requires {} first", s.id, proc_.warmups),
+                format!(
+                    "series `{}`: {n_warm} warmups ({leading} leading), policy requires {} first",
+                    s.id, proc_.warmups
+                ),
             ));
         }
         let measured = s.samples.len() as u64 - n_warm;
         if measured < u64::from(proc_.min_repetitions) {
             rep.reject(error(
                 Code::PolicyRepetitions,
-                format!("series `{}`: {measured} measured repetitions, policy requires {}", s.id, proc_.min_repetitions),
+                format!(
+                    "series `{}`: {measured} measured repetitions, policy requires {}",
+                    s.id, proc_.min_repetitions
+                ),
             ));
         }
         let mut needed: Vec<&String> = policy.required_metrics.iter().collect();
@@ -836,11 +839,7 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
             if policy.proof.required {
                 rep.reject(error(Code::PolicyProofRequired, format!("policy `{}`", policy.id)));
             }
-            if loaded.capsule.commitment.chunk_count > 0 {
-                ProofAxis::CommittedNotProven
-            } else {
-                ProofAxis::None
-            }
+            if loaded.capsule.commitment.chunk_count > 0 { ProofAxis::CommittedNotProven } else { ProofAxis::None }
         }
         Some(p) => check_proof(loaded, c, p, opts, rep),
     };
@@ -864,12 +863,8 @@ fn check_proof(
         rep.reject(error(Code::ProofInvalid, format!("proof member `{}` is absent", p.member)));
         return ProofAxis::Failed;
     };
-    let claimed: Vec<Digest> = c
-        .measurements
-        .series
-        .iter()
-        .flat_map(|s| s.samples.iter().filter_map(|x| x.proof_digest))
-        .collect();
+    let claimed: Vec<Digest> =
+        c.measurements.series.iter().flat_map(|s| s.samples.iter().filter_map(|x| x.proof_digest)).collect();
     if !claimed.is_empty() && !claimed.contains(&got.digest) {
         rep.reject(error(
             Code::ProofNotFromRun,
@@ -891,7 +886,10 @@ fn check_proof(
         Ok(outcome) if outcome.security_bits < c.policy.proof.min_security_bits => {
             rep.reject(error(
                 Code::ProofTooWeak,
-                format!("{} bits computed, policy requires {}", outcome.security_bits, c.policy.proof.min_security_bits),
+                format!(
+                    "{} bits computed, policy requires {}",
+                    outcome.security_bits, c.policy.proof.min_security_bits
+                ),
             ));
             ProofAxis::Failed
         }
@@ -923,9 +921,7 @@ fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
     } else {
         "recomputed from the committed chunks; committed, not proven"
     };
-    v.push(
-        ReportValue::new("trace_root", st.trace_root.to_string().into(), ValueClass::Recomputed).note(root_note),
-    );
+    v.push(ReportValue::new("trace_root", st.trace_root.to_string().into(), ValueClass::Recomputed).note(root_note));
     v.push(ReportValue::new("trace_rows", c.capsule.commitment.row_count.into(), ValueClass::Recomputed));
     if let Ok(Value::Object(anchors)) = serde_json::to_value(&st.anchors) {
         for (k, val) in anchors {

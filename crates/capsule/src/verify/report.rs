@@ -50,12 +50,7 @@ pub struct ReportValue {
 
 impl ReportValue {
     pub(crate) fn new(name: &str, value: Value, class: ValueClass) -> Self {
-        ReportValue {
-            name: name.to_owned(),
-            value,
-            class,
-            note: None,
-        }
+        ReportValue { name: name.to_owned(), value, class, note: None }
     }
 
     pub(crate) fn note(mut self, note: &str) -> Self {
