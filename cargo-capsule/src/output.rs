@@ -188,6 +188,60 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
     out(&s)
 }
 
+fn abbrev(v: &Value) -> String {
+    let s = short(v);
+    match s.strip_prefix("sha256:") {
+        Some(hex) if hex.len() > 16 => format!("{}…", &hex[..16]),
+        _ => s,
+    }
+}
+
+/// One line per event type; unknown types show their data, truncated.
+fn event_summary(kind: &str, d: &Value) -> String {
+    match kind {
+        "run_started" => format!("{} {}", short(&d["client"]["runner_name"]), short(&d["client"]["runner_version"])),
+        "phase" => short(&d["phase_label"]),
+        "chunk_committed" => format!(
+            "chunk {}/{}  {} rows  {}",
+            d["chunk_index"],
+            d["num_chunks"],
+            d["chunk_rows"],
+            abbrev(&d["chunk_digest"])
+        ),
+        "row_root_finalized" => format!(
+            "root {}  {} rows in {} chunks",
+            abbrev(&d["commitment"]["root"]),
+            d["commitment"]["row_count"],
+            d["commitment"]["chunk_count"]
+        ),
+        "spec_locked" => format!(
+            "trace spec {}  policy {} {} {}",
+            abbrev(&d["trace_spec_hash"]),
+            short(&d["policy_id"]),
+            short(&d["policy_version"]),
+            abbrev(&d["policy_hash"])
+        ),
+        "statement_locked" => format!("statement {}", abbrev(&d["statement_hash"])),
+        "proof_artifact" => format!(
+            "{} {} ({} bytes) {}",
+            short(&d["backend"]),
+            short(&d["path"]),
+            d["size_bytes"],
+            abbrev(&d["digest"])
+        ),
+        "measurements_recorded" => format!("{} series, {} samples", d["series"], d["samples"]),
+        _ => {
+            let mut data = d.to_string();
+            if data.len() > 96 {
+                let cut = (0..=96).rev().find(|i| data.is_char_boundary(*i)).unwrap_or(0);
+                data.truncate(cut);
+                data.push('…');
+            }
+            data
+        }
+    }
+}
+
 /// `replay`: the sealed timeline.
 pub(crate) fn replay(r: &Report, c: Option<&PackContents>, as_json: bool) -> Result<(), CliError> {
     let Some(c) = c else {
@@ -206,20 +260,14 @@ pub(crate) fn replay(r: &Report, c: Option<&PackContents>, as_json: bool) -> Res
     let mut s = String::new();
     let t0 = c.events.events.first().map(|e| e.ts_ms).unwrap_or(0);
     for (e, h) in c.events.events.iter().zip(&c.events.hashes) {
-        let mut data = e.data.to_string();
-        if data.len() > 96 {
-            let cut = (0..=96).rev().find(|i| data.is_char_boundary(*i)).unwrap_or(0);
-            data.truncate(cut);
-            data.push_str("...");
-        }
         let _ = writeln!(
             s,
-            "#{:<4} +{:>7}ms  {:20} {}  {}",
+            "#{:<4} +{:>7}ms  {:21} {}  {}",
             e.seq,
             e.ts_ms.saturating_sub(t0),
             e.kind,
             &h.to_hex()[..12],
-            data
+            event_summary(&e.kind, &e.data)
         );
     }
     let _ = writeln!(

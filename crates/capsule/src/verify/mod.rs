@@ -449,7 +449,7 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
     }
 
     check_commitment(loaded, &spec, &statement, rep);
-    check_anchors(loaded, &statement, rep);
+    check_anchors(&statement, rep);
     let manifests = check_manifests(loaded, &statement, rep);
 
     let events = match check_chain(bytes_of(paths::EVENTS), &cap.run_id) {
@@ -538,7 +538,7 @@ fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1
     }
 }
 
-fn check_anchors(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) {
+fn check_anchors(statement: &StatementV1, rep: &mut Report) {
     let a = &statement.anchors;
     for (name, v) in [("workload_commit", &a.workload_commit), ("workflow_commit", &a.workflow_commit)] {
         if let Some(v) = v
@@ -552,7 +552,6 @@ fn check_anchors(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) {
             rep.reject(error(Code::AnchorMalformed, format!("parameter `{k}` is not a string, integer or boolean")));
         }
     }
-    let _ = loaded;
 }
 
 fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -> BTreeMap<&'static str, Value> {
