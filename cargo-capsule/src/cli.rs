@@ -185,15 +185,18 @@ impl Cli {
                     limits: a.limits.limits(),
                     ..VerifyOptions::default()
                 };
-                let (report, _) = verify_pack_file(&a.pack, &opts);
-                if !report.accepted() {
-                    output::report(&report)?;
-                    return Ok(ExitCode::REJECTED);
-                }
-                let written = capsule::pack::unpack(&a.pack, &a.into, &opts.limits)
+                let (report, written) = capsule::verify::verify_and_unpack(&a.pack, &a.into, &opts)
                     .map_err(|source| CliError::Unpack { path: a.pack.clone(), source })?;
-                output::line(&format!("unpacked {} members into {}", written.len(), a.into.display()))?;
-                Ok(ExitCode::OK)
+                match written {
+                    Some(written) => {
+                        output::line(&format!("unpacked {} members into {}", written.len(), a.into.display()))?;
+                        Ok(ExitCode::OK)
+                    }
+                    None => {
+                        output::report(&report)?;
+                        Ok(ExitCode::REJECTED)
+                    }
+                }
             }
             Command::Policy(PolicyCommand::Hash { file }) => {
                 let p = read_policy(&file)?;

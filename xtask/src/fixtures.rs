@@ -83,7 +83,7 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
     add("trace-spec", Some(Tag::TraceSpec), &m(paths::TRACE_SPEC));
     add("statement", Some(Tag::Statement), &m(paths::STATEMENT));
     add("policy", Some(Tag::Policy), &m(paths::POLICY));
-    add("measurements", Some(Tag::Measurements), &m(paths::MEASUREMENTS));
+    add("measurements", Some(Tag::Member), &m(paths::MEASUREMENTS));
     for k in [ManifestKind::Hardware, ManifestKind::Os, ManifestKind::Toolchain, ManifestKind::Git] {
         add(&format!("manifest:{}", k.path()), Some(Tag::Manifest), &m(k.path()));
     }
@@ -280,6 +280,21 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
     dup.push((paths::TRACE_SPEC.as_bytes().to_vec(), spec.to_vec()));
     let mut reordered = golden_entries(vec![]);
     reordered.swap(0, 1);
+    let mut unsorted = golden_entries(vec![]);
+    unsorted.swap(1, 2);
+    // A capsule whose commitment claims 2^32 one-byte rows in one-row chunks:
+    // recommitting them would hold 128 GiB of chunk digests.
+    let mut tiny_rows: Value = serde_json::from_slice(capsule).map_err(|e| e.to_string())?;
+    tiny_rows["commitment"]["row_width"] = json!(1);
+    tiny_rows["commitment"]["chunk_len"] = json!(1);
+    tiny_rows["commitment"]["row_count"] = json!(1u64 << 32);
+    tiny_rows["commitment"]["chunk_count"] = json!(1u64 << 32);
+    for m in tiny_rows["members"].as_array_mut().into_iter().flatten() {
+        if m["path"] == paths::ROWS {
+            m["size"] = json!(1u64 << 32);
+        }
+    }
+    let tiny_rows = serde_jcs::to_vec(&tiny_rows).map_err(|e| e.to_string())?;
 
     // (name, bytes, expected code, extra verify args, what it attacks)
     let cases: Vec<Case<'_>> = vec![
@@ -414,6 +429,20 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
             "a signature this verifier cannot check yet",
         ),
         ("capsule-not-first", files(&reordered)?, "capsule-missing", vec![], "capsule.json is not the first member"),
+        (
+            "members-out-of-order",
+            files(&unsorted)?,
+            "pack-member-order",
+            vec![],
+            "listed members out of canonical order",
+        ),
+        (
+            "row-digest-bomb",
+            tgz(&[Entry::File(b"capsule.json", &tiny_rows), Entry::Declared(b"rows/rows.bin", 1 << 32)])?,
+            "member-too-large-to-check",
+            vec![],
+            "rows whose chunk digests would not fit in memory",
+        ),
         ("empty-archive", tgz(&[])?, "capsule-missing", vec![], "an archive with no members"),
         (
             "gzip-bomb-declared",

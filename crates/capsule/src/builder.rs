@@ -55,6 +55,9 @@ pub enum BuildError {
         /// The commitment's.
         commitment: u32,
     },
+    /// Rows were already committed: a capsule has one trace.
+    #[error("trace rows were already committed for this capsule")]
+    RowsCommitted,
     /// The track is not one of the policy's.
     #[error("track `{track}` is not defined by policy `{policy}`")]
     UnknownTrack {
@@ -196,6 +199,9 @@ impl CapsuleBuilder {
         mut rows: R,
         include: bool,
     ) -> Result<Commitment, BuildError> {
+        if self.commitment.is_some() {
+            return Err(BuildError::RowsCommitted);
+        }
         if self.trace_spec.row_width != params.row_width {
             return Err(BuildError::RowWidth { spec: self.trace_spec.row_width, commitment: params.row_width });
         }

@@ -21,6 +21,10 @@ pub enum CanonicalError {
     /// The bytes are not JSON at all.
     #[error("not valid JSON")]
     Syntax(#[source] serde_json::Error),
+    /// An object with the same key twice (JSON parsers disagree on which
+    /// one wins, so the verifier refuses to guess).
+    #[error("JSON has a duplicate object key")]
+    DuplicateKey(#[source] serde_json::Error),
     /// A number outside the safe subset.
     #[error("number `{number}` at `{pointer}` is not an integer in ±(2^53−1)")]
     Number {
@@ -60,7 +64,7 @@ pub fn hash<T: Serialize + ?Sized>(tag: Tag, value: &T) -> Result<(Vec<u8>, Dige
 /// Checks that `bytes` are canonical JSON in the safe subset and returns the
 /// parsed value.
 pub fn check(bytes: &[u8]) -> Result<Value, CanonicalError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(CanonicalError::Syntax)?;
+    let v = parse_value(bytes)?;
     check_numbers(&v, &mut String::new())?;
     let canon = serde_jcs::to_vec(&v).map_err(CanonicalError::Serialize)?;
     if canon != bytes {
@@ -88,9 +92,69 @@ pub fn parse<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, Canonic
 /// Parses JSON that need not be canonical (a user's policy file, say) into a
 /// typed object, still enforcing the number subset.
 pub fn parse_lenient<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CanonicalError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(CanonicalError::Syntax)?;
+    let v = parse_value(bytes)?;
     check_numbers(&v, &mut String::new())?;
     serde_json::from_value(v).map_err(CanonicalError::Schema)
+}
+
+/// Parses JSON, refusing duplicate keys anywhere (which `Value` would
+/// silently merge).
+fn parse_value(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(CanonicalError::Syntax)?;
+    serde_json::from_slice::<NoDuplicateKeys>(bytes).map_err(CanonicalError::DuplicateKey)?;
+    Ok(v)
+}
+
+/// A deserialization target that accepts any JSON and fails on a repeated
+/// key in any object.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = std::collections::BTreeSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
+    }
 }
 
 fn check_numbers(v: &Value, pointer: &mut String) -> Result<(), CanonicalError> {
@@ -135,6 +199,13 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_are_named_even_in_lenient_parses() {
+        let e = parse_lenient::<Value>(br#"{"tracks": {"x": 1, "x": 2}}"#).unwrap_err();
+        assert!(matches!(e, CanonicalError::DuplicateKey(_)));
+        assert!(std::error::Error::source(&e).unwrap().to_string().contains("duplicate key `x`"));
+    }
+
+    #[test]
     fn canonical_subset() {
         for (input, ok) in [
             (r#"{"a":1,"b":[true,null,"x"]}"#, true),
@@ -147,6 +218,7 @@ mod tests {
             (r#"{"a":9007199254740992}"#, false),
             (r#"{"a":-9007199254740991}"#, true),
             (r#"{"a":1,"a":1}"#, false),
+            (r#"{"a":{"b":1,"b":2}}"#, false),
             (r#"{"a":"\u0041"}"#, false),
             (r#"{"a":"é"}"#, true),
             ("{\"a\":1}\n", false),

@@ -30,8 +30,6 @@ pub enum Tag {
     Policy,
     /// A canonical manifest.
     Manifest,
-    /// A canonical measurement table.
-    Measurements,
     /// A canonical event (the chain link).
     Event,
     /// A row-commitment chunk (leaf).
@@ -48,13 +46,12 @@ pub enum Tag {
 
 impl Tag {
     /// Every tag, in specification order.
-    pub const ALL: [Tag; 12] = [
+    pub const ALL: [Tag; 11] = [
         Tag::Member,
         Tag::TraceSpec,
         Tag::Statement,
         Tag::Policy,
         Tag::Manifest,
-        Tag::Measurements,
         Tag::Event,
         Tag::RowLeaf,
         Tag::RowNode,
@@ -72,7 +69,6 @@ impl Tag {
             Tag::Statement => "capsulebench/statement/v1",
             Tag::Policy => "capsulebench/policy/v1",
             Tag::Manifest => "capsulebench/manifest/v1",
-            Tag::Measurements => "capsulebench/measurements/v1",
             Tag::Event => "capsulebench/event/v1",
             Tag::RowLeaf => "capsulebench/rows/leaf/v1",
             Tag::RowNode => "capsulebench/rows/node/v1",

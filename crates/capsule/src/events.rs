@@ -131,6 +131,15 @@ pub enum ChainError {
         /// The foreign run id.
         run_id: String,
     },
+    /// An event from anyone but the runner (server events live on the
+    /// stream only).
+    #[error("event on line {line} comes from `{source_name}`, not the runner")]
+    Source {
+        /// 1-based line number.
+        line: usize,
+        /// The source it names.
+        source_name: String,
+    },
     /// An event type that can only exist after sealing.
     #[error("event on line {line} has post-seal type `{kind}`")]
     PostSeal {
@@ -164,6 +173,9 @@ pub fn check_chain(bytes: &[u8], run_id: &str) -> Result<CheckedChain, ChainErro
         }
         if e.run_id != run_id {
             return Err(ChainError::Run { line: n, run_id: e.run_id });
+        }
+        if e.source != "runner" {
+            return Err(ChainError::Source { line: n, source_name: e.source });
         }
         if POST_SEAL_TYPES.contains(&e.kind.as_str()) {
             return Err(ChainError::PostSeal { line: n, kind: e.kind });

@@ -295,12 +295,8 @@ const RULES: &[(&str, Alone, Catch)] = &[
     ("capsule.json#/commitment/root", Alone::Code("trace-root-mismatch"), Catch::Recomputed),
     ("capsule.json#/commitment/arity", Alone::Code("rows-mismatch"), Catch::Proof("proof-invalid")),
     ("capsule.json#/commitment/chunk_len", Alone::Code("rows-mismatch"), Catch::Integrity("rows-mismatch")),
-    ("capsule.json#/commitment/row_count", Alone::Code("trace-root-mismatch"), Catch::Integrity("rows-mismatch")),
-    (
-        "capsule.json#/commitment/chunk_count",
-        Alone::Code("commitment-malformed"),
-        Catch::Integrity("commitment-malformed"),
-    ),
+    ("capsule.json#/commitment/row_count", Alone::Code("rows-mismatch"), Catch::Integrity("rows-mismatch")),
+    ("capsule.json#/commitment/chunk_count", Alone::Code("rows-mismatch"), Catch::Integrity("rows-mismatch")),
     ("capsule.json#/commitment/row_width", Alone::Code("rows-mismatch"), Catch::Integrity("rows-mismatch")),
     ("capsule.json#/commitment/scheme", Alone::Code("commitment-malformed"), Catch::Integrity("commitment-malformed")),
     ("capsule.json#/measurements/**", Alone::Code("measurement-claim-mismatch"), Catch::Recomputed),
@@ -309,7 +305,7 @@ const RULES: &[(&str, Alone, Catch)] = &[
         Alone::ExpectOr(Some("proof-backend-unknown")),
         Catch::Policy("proof-backend-unknown"),
     ),
-    ("capsule.json#/proof/member", Alone::ExpectOr(Some("proof-invalid")), Catch::Proof("proof-invalid")),
+    ("capsule.json#/proof/member", Alone::Code("member-missing"), Catch::Integrity("member-missing")),
     ("capsule.json#/events/**", Alone::Code("events-head-mismatch"), Catch::Recomputed),
     ("capsule.json#/members/*/path", Alone::Code("member-unknown|member-unlisted"), Catch::Recomputed),
     ("capsule.json#/members/*/size", Alone::Code("member-size-mismatch"), Catch::Recomputed),
@@ -322,6 +318,7 @@ const RULES: &[(&str, Alone, Catch)] = &[
     ("statement.json#/anchors/*_manifest_hash", Alone::Member, Catch::Recomputed),
     ("statement.json#/anchors/os_fingerprint_hash", Alone::Member, Catch::Recomputed),
     ("statement.json#/anchors/toolchain_hash", Alone::Member, Catch::Recomputed),
+    ("statement.json#/anchors/workload_commit", Alone::Member, Catch::Integrity("manifest-anchor-mismatch")),
     ("statement.json#/track", Alone::Member, Catch::Policy("policy-track-unknown")),
     ("statement.json#/**", Alone::Member, Catch::Proof("proof-invalid")),
     ("trace_spec.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
@@ -334,6 +331,7 @@ const RULES: &[(&str, Alone, Catch)] = &[
     ("policy.json#/**", Alone::Member, Catch::Policy("policy-self-chosen")),
     // Manifests are bound by anchors in the statement, hence by the proof.
     ("manifests/*#/schema", Alone::Member, Catch::Integrity("object-malformed")),
+    ("manifests/git.json#/commit", Alone::Member, Catch::Integrity("manifest-anchor-mismatch")),
     ("manifests/*#/**", Alone::Member, Catch::Proof("proof-invalid")),
     // The measurement table: structure is checked, numbers are self-reported.
     ("measurements.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
@@ -351,6 +349,7 @@ const RULES: &[(&str, Alone, Catch)] = &[
     ("events.jsonl#/*/schema", Alone::Member, Catch::Integrity("events-chain-broken")),
     ("events.jsonl#/*/seq", Alone::Member, Catch::Integrity("events-chain-broken")),
     ("events.jsonl#/*/run_id", Alone::Member, Catch::Integrity("events-chain-broken")),
+    ("events.jsonl#/*/source", Alone::Member, Catch::Integrity("events-chain-broken")),
     ("events.jsonl#/*/prev", Alone::Member, Catch::Recomputed),
     ("events.jsonl#/**", Alone::Member, Catch::ExpectCapsule),
 ];
@@ -546,7 +545,7 @@ fn every_member() {
     }
     let removed: &[(&str, Catch)] = &[
         (paths::ROWS, Catch::ExpectCapsule),
-        ("proofs/proof.bin", Catch::Proof("proof-invalid")),
+        ("proofs/proof.bin", Catch::Integrity("member-missing")),
         ("manifests/hardware.json", Catch::Proof("proof-invalid")),
         ("manifests/os.json", Catch::Proof("proof-invalid")),
         ("manifests/toolchain.json", Catch::Policy("policy-track-unverifiable")),

@@ -56,6 +56,7 @@ codes! {
     PackMemberTooLarge = "pack-member-too-large", Integrity, "a member is larger than the reader's cap";
     PackTooLarge = "pack-too-large", Integrity, "the pack's members exceed the reader's total or count cap";
     PackTrailingData = "pack-trailing-data", Integrity, "data follows the end of the archive";
+    PackMemberOrder = "pack-member-order", Integrity, "members are not in canonical order (capsule.json, listed members by path, then signatures)";
     CapsuleMissing = "capsule-missing", Integrity, "`capsule.json` is not the first member";
     CapsuleMalformed = "capsule-malformed", Integrity, "`capsule.json` is not a canonical CapsuleV1";
     CapsuleHashUnexpected = "capsule-hash-unexpected", Integrity, "the capsule hash is not the one the verifier expected (`--expect-capsule`)";

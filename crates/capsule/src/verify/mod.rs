@@ -178,6 +178,37 @@ pub fn verify_pack_file(path: &Path, opts: &VerifyOptions) -> (Report, Option<Pa
     }
 }
 
+/// Verifies the pack at `pack` at `opts.profile` and, when it is accepted,
+/// unpacks those same bytes into the new directory `dest`. The pack is first
+/// copied into a private temporary directory beside `dest`, so the bytes
+/// verified are the bytes extracted even if the file changes meanwhile.
+/// Returns the report and, when accepted, the unpacked member paths.
+pub fn verify_and_unpack(
+    pack: &Path,
+    dest: &Path,
+    opts: &VerifyOptions,
+) -> Result<(Report, Option<Vec<std::path::PathBuf>>), PackError> {
+    if dest.exists() {
+        return Err(PackError::DestinationExists { path: dest.display().to_string() });
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let write_err = |path: &Path, source| PackError::Write { path: path.display().to_string(), source };
+    let private =
+        tempfile::Builder::new().prefix(".capsule-verify-").tempdir_in(parent).map_err(|e| write_err(parent, e))?;
+    let copy = private.path().join("pack.tgz");
+    std::fs::copy(pack, &copy).map_err(|source| PackError::Open { path: pack.display().to_string(), source })?;
+    let (mut report, _) = verify_pack_file(&copy, opts);
+    report.pack = Some(pack.display().to_string());
+    if !report.accepted() {
+        return Ok((report, None));
+    }
+    let written = crate::pack::unpack(&copy, dest, &opts.limits)?;
+    Ok((report, Some(written)))
+}
+
 /// Verifies a pack read from `r`.
 pub fn verify_pack<R: BufRead>(r: R, opts: &VerifyOptions) -> (Report, Option<PackContents>) {
     let mut rep = Report::new(opts.profile);
@@ -236,6 +267,9 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
     let mut members = BTreeMap::new();
     let mut unlisted_signatures = Vec::new();
     let mut budget = opts.retain_budget;
+    // Canonical order: capsule.json, the listed members by path, then
+    // signatures by path. One capsule has exactly one pack layout.
+    let mut last_listed: Option<String> = None;
     read_members::<_, Stop, _>(r, &opts.limits, |m: &mut Member<'_>| {
         let Some((cap, _)) = capsule.as_ref() else {
             if m.path != paths::CAPSULE {
@@ -244,6 +278,7 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
             if m.size > budget {
                 return Err(Stop(error(Code::MemberTooLargeToCheck, "capsule.json")));
             }
+            budget -= m.size;
             let bytes = m.read_all()?;
             let c: CapsuleV1 =
                 canonical::parse(&bytes).map_err(|e| Stop(error(Code::CapsuleMalformed, render_chain(&e))))?;
@@ -255,12 +290,22 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
             return Ok(());
         };
         if m.path.starts_with(paths::SIGNATURES_DIR) {
+            if unlisted_signatures.last().is_some_and(|p: &String| p.as_str() >= m.path) {
+                return Err(Stop(error(Code::PackMemberOrder, format!("`{}` is out of order", m.path))));
+            }
             unlisted_signatures.push(m.path.to_owned());
             return Ok(());
         }
         if !listed.contains_key(m.path) {
             return Err(Stop(error(Code::MemberUnlisted, format!("`{}` is not listed by the capsule", m.path))));
         }
+        if !unlisted_signatures.is_empty() || last_listed.as_deref().is_some_and(|p| p >= m.path) {
+            return Err(Stop(error(
+                Code::PackMemberOrder,
+                format!("`{}` is out of order: listed members come sorted by path, signatures last", m.path),
+            )));
+        }
+        last_listed = Some(m.path.to_owned());
         let retain =
             is_json_member(m.path) || m.path == paths::CHUNKS || cap.proof.as_ref().is_some_and(|p| p.member == m.path);
         if retain && m.size > budget {
@@ -271,14 +316,7 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
         }
         // The row archive's listed digest is its row-commitment root; every
         // other member's is the member-tagged hash of its bytes.
-        let mut committer = if m.path == paths::ROWS {
-            Some(
-                RowCommitter::new(cap.commitment.params())
-                    .map_err(|e| Stop(error(Code::CommitmentMalformed, render_chain(&e))))?,
-            )
-        } else {
-            None
-        };
+        let mut committer = if m.path == paths::ROWS { Some(rows_committer(cap, m.size, &mut budget)?) } else { None };
         let mut hasher = TaggedHasher::new(Tag::Member);
         let mut kept = retain.then(|| Vec::with_capacity(m.size as usize));
         let mut buf = vec![0u8; 1 << 20];
@@ -315,6 +353,38 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
         return Err(Stop(error(Code::CapsuleMissing, "the pack is empty")));
     };
     Ok(Loaded { capsule, hash, members, unlisted_signatures })
+}
+
+/// A committer for `rows/rows.bin`, after checking, before a byte is hashed,
+/// that the member is exactly the committed rows and that its chunk digests
+/// fit the verifier's memory budget (so hostile parameters such as 1-byte
+/// rows in 1-row chunks cannot make the verifier hold billions of digests).
+fn rows_committer(cap: &CapsuleV1, size: u64, budget: &mut u64) -> Result<RowCommitter, Stop> {
+    let c = &cap.commitment;
+    let params = c.params();
+    let committer = RowCommitter::new(params).map_err(|e| Stop(error(Code::CommitmentMalformed, render_chain(&e))))?;
+    let expected = c.row_count.checked_mul(u64::from(c.row_width));
+    if expected != Some(size) || c.chunk_count != params.chunk_count(c.row_count) {
+        return Err(Stop(error(
+            Code::RowsMismatch,
+            format!(
+                "`{}` is {size} bytes; the commitment holds {} rows of {} bytes in {} chunks",
+                paths::ROWS,
+                c.row_count,
+                c.row_width,
+                c.chunk_count
+            ),
+        )));
+    }
+    let digests = c.chunk_count.saturating_mul(32);
+    if digests > *budget {
+        return Err(Stop(error(
+            Code::MemberTooLargeToCheck,
+            format!("{} chunk digests exceed the verifier's budget of {} bytes", c.chunk_count, budget),
+        )));
+    }
+    *budget -= digests;
+    Ok(committer)
 }
 
 /// Checks the capsule's own member list: sorted, unique, safe paths within
@@ -411,9 +481,12 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
         }
     }
     if let Some(p) = &cap.proof
-        && !p.member.starts_with(paths::PROOFS_DIR)
+        && !(p.member.starts_with(paths::PROOFS_DIR) && cap.members.iter().any(|m| m.path == p.member))
     {
-        rep.reject(error(Code::CapsuleMalformed, format!("proof member `{}` is not under proofs/", p.member)));
+        rep.reject(error(
+            Code::MemberMissing,
+            format!("proof member `{}` is not a listed member under proofs/", p.member),
+        ));
     }
     if !rep.findings.is_empty() {
         return None;
@@ -588,6 +661,9 @@ fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -
                 };
                 match parsed {
                     Ok(v) => {
+                        if let Some(why) = manifest_contradicts_anchors(kind, &v, a) {
+                            rep.reject(error(Code::ManifestAnchorMismatch, format!("`{}`: {why}", kind.path())));
+                        }
                         out.insert(kind.path(), v);
                     }
                     Err(e) => {
@@ -610,6 +686,31 @@ fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -
         }
     }
     out
+}
+
+/// Manifests repeat some anchors (the commit, the CI run, the image
+/// digest); the two must agree.
+fn manifest_contradicts_anchors(kind: ManifestKind, v: &Value, a: &crate::objects::AnchorsV1) -> Option<String> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let pairs: Vec<(&str, Option<String>, Option<String>)> = match kind {
+        ManifestKind::Git => vec![("workload_commit", s("commit"), a.workload_commit.clone())],
+        ManifestKind::Ci => vec![
+            ("workflow_commit", s("workflow_commit"), a.workflow_commit.clone()),
+            ("run_uri", s("run_uri"), a.run_uri.clone()),
+            ("run_attempt", v.get("run_attempt").map(|x| x.to_string()), a.run_attempt.map(|x| x.to_string())),
+        ],
+        ManifestKind::Container => {
+            vec![("container_image_digest", s("image_digest"), a.container_image_digest.map(|d| d.to_string()))]
+        }
+        _ => Vec::new(),
+    };
+    pairs.into_iter().find(|(_, m, an)| m != an).map(|(name, m, an)| {
+        format!(
+            "says {} but anchor `{name}` says {}",
+            m.as_deref().unwrap_or("nothing"),
+            an.as_deref().unwrap_or("nothing")
+        )
+    })
 }
 
 fn typed<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Value, CanonicalError> {
@@ -730,8 +831,12 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
     match policy.tracks.get(&st.track) {
         None => rep.reject(error(Code::PolicyTrackUnknown, format!("track `{}`", st.track))),
         Some(rules) => {
-            let has_rules =
-                !rules.forbidden_rustflags.is_empty() || !rules.forbidden_features.is_empty() || !rules.allow_gpu;
+            // Forbidding a setting, or asking that accelerators be declared,
+            // both need the toolchain manifest to check against.
+            let has_rules = !rules.forbidden_rustflags.is_empty()
+                || !rules.forbidden_features.is_empty()
+                || !rules.allow_gpu
+                || rules.accelerators_declared;
             match c.manifests.get(ManifestKind::Toolchain.path()) {
                 None if has_rules => rep.reject(error(
                     Code::PolicyTrackUnverifiable,
@@ -862,13 +967,8 @@ fn check_proof(
         rep.reject(error(Code::ProofInvalid, format!("proof member `{}` is absent", p.member)));
         return ProofAxis::Failed;
     };
-    let claimed: Vec<Digest> =
-        c.measurements.series.iter().flat_map(|s| s.samples.iter().filter_map(|x| x.proof_digest)).collect();
-    if !claimed.is_empty() && !claimed.contains(&got.digest) {
-        rep.reject(error(
-            Code::ProofNotFromRun,
-            format!("`{}` ({}) matches no repetition's proof digest", p.member, got.digest),
-        ));
+    if let Err(why) = proof_from_run(&c.measurements, got.digest) {
+        rep.reject(error(Code::ProofNotFromRun, format!("`{}` ({}): {why}", p.member, got.digest)));
         return ProofAxis::Failed;
     }
     let check = ProofCheck {
@@ -898,6 +998,38 @@ fn check_proof(
             ProofAxis::BoundAndVerified
         }
     }
+}
+
+/// A cached proof must not pass as work: every repetition of a proving series
+/// records the digest of the proof it made, no two alike, and the packed
+/// proof is one of them.
+fn proof_from_run(m: &MeasurementsV1, packed: Digest) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    let mut proving = false;
+    for s in &m.series {
+        let recorded = s.samples.iter().filter(|x| x.proof_digest.is_some()).count();
+        if recorded == 0 {
+            continue;
+        }
+        proving = true;
+        if recorded != s.samples.len() {
+            return Err(format!("series `{}` records a proof digest for only some repetitions", s.id));
+        }
+        for x in &s.samples {
+            if let Some(d) = x.proof_digest
+                && !seen.insert(d)
+            {
+                return Err(format!("repetitions share the proof {d}"));
+            }
+        }
+    }
+    if !proving {
+        return Err("no repetition records a proof digest".to_owned());
+    }
+    if !seen.contains(&packed) {
+        return Err("matches no repetition's proof digest".to_owned());
+    }
+    Ok(())
 }
 
 fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
