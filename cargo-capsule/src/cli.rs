@@ -21,6 +21,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workload under its Benchmark Policy and write a verified capsulepack.
+    Bench(BenchArgs),
+    /// Compare two verified packs: Hodges–Lehmann shift, confidence interval, verdict.
+    Compare(CompareArgs),
     /// Verify a capsulepack strictly and say what is proven, signed and self-reported.
     Verify(VerifyArgs),
     /// Show a pack at a glance: workload, track, anchors, measurements, signatures.
@@ -32,6 +36,71 @@ enum Command {
     /// Benchmark Policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Runs one repetition of a builtin workload (used by `bench`).
+    #[command(name = "__builtin", hide = true)]
+    Builtin {
+        /// The builtin.
+        name: String,
+        /// Its parameters, as JSON.
+        params: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// The workload id (default: the only configured one, or the embedded default).
+    #[arg(long)]
+    workload: Option<String>,
+    /// The track (default: the workspace's `default_track`, else `baseline_no_accel`).
+    #[arg(long)]
+    track: Option<String>,
+    /// Where to write the pack.
+    #[arg(long, default_value = "capsulepack.tgz")]
+    out: PathBuf,
+    /// Path to the workspace's Cargo.toml.
+    #[arg(long)]
+    manifest_path: Option<PathBuf>,
+    /// Stream the hash-chained events as JSON lines to FILE, or `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Print only the summary.
+    #[arg(long, short)]
+    quiet: bool,
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value = "human")]
+    message_format: MessageFormat,
+    /// Use this run id (paired runs share one).
+    #[arg(long, hide = true)]
+    run_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The base pack.
+    base: PathBuf,
+    /// The head pack.
+    head: PathBuf,
+    /// Print the Markdown a pull-request comment shows.
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// Print the comparison as JSON (`capsulebench/comparison/v1`).
+    #[arg(long)]
+    json: bool,
+    /// Compare packs from different environments (flagged in the output).
+    #[arg(long)]
+    allow_env_mismatch: bool,
+    /// Pin this policy file (in addition to the standard policies).
+    #[arg(long, value_name = "FILE")]
+    policy: Vec<PathBuf>,
+    /// Pin this policy hash.
+    #[arg(long, value_name = "HASH")]
+    policy_hash: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -136,22 +205,34 @@ fn read_policy(path: &PathBuf) -> Result<PinnedPolicy, CliError> {
     PinnedPolicy::from_file_bytes(&bytes).map_err(|source| CliError::Policy { path: path.clone(), source })
 }
 
+fn pins(files: &[PathBuf], hashes: &[String]) -> Result<Vec<PolicyPin>, CliError> {
+    let mut out = Vec::new();
+    for f in files {
+        let p = read_policy(f)?;
+        out.push(PolicyPin { hash: p.hash, source: format!("--policy {}", f.display()) });
+    }
+    for h in hashes {
+        out.push(PolicyPin { hash: parse_digest("--policy-hash", h)?, source: "--policy-hash".to_owned() });
+    }
+    Ok(out)
+}
+
 impl Cli {
     pub(crate) fn run(self) -> Result<u8, CliError> {
         match self.command {
+            Command::Bench(a) => bench(a),
+            Command::Compare(a) => compare(a),
+            Command::Builtin { name, params } => match capsule_runner::builtin::child_main(&name, &params) {
+                Ok(line) => {
+                    output::line(&line)?;
+                    Ok(ExitCode::OK)
+                }
+                Err(e) => Err(CliError::Builtin(e)),
+            },
             Command::Verify(a) => {
                 let mut opts =
                     VerifyOptions { profile: a.profile.into(), limits: a.limits.limits(), ..VerifyOptions::default() };
-                for f in &a.policy {
-                    let p = read_policy(f)?;
-                    opts.pins.push(PolicyPin { hash: p.hash, source: format!("--policy {}", f.display()) });
-                }
-                for h in &a.policy_hash {
-                    opts.pins.push(PolicyPin {
-                        hash: parse_digest("--policy-hash", h)?,
-                        source: "--policy-hash".to_owned(),
-                    });
-                }
+                opts.pins = pins(&a.policy, &a.policy_hash)?;
                 if let Some(h) = &a.expect_capsule {
                     opts.expect_capsule = Some(parse_digest("--expect-capsule", h)?);
                 }
@@ -205,4 +286,79 @@ impl Cli {
             }
         }
     }
+}
+
+fn bench(a: BenchArgs) -> Result<u8, CliError> {
+    let events_to_stdout = a.events.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if events_to_stdout && a.message_format == MessageFormat::Json {
+        return Err(CliError::Usage(
+            "`--events -` and `--message-format json` both want stdout; send events to a file",
+        ));
+    }
+    let sink = match &a.events {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(output::EventSink::stdout()),
+        Some(p) => Some(output::EventSink::file(p).map_err(|source| CliError::Write { path: p.clone(), source })?),
+    };
+    let opts = capsule_runner::BenchOptions {
+        manifest_path: a.manifest_path.clone(),
+        workload: a.workload.clone(),
+        track: a.track.clone(),
+        out: a.out.clone(),
+        self_exe: std::env::current_exe()
+            .map_err(|source| CliError::Read { path: "current executable".into(), source })?,
+        run_id: a.run_id.clone(),
+    };
+    let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
+    let observer = sink.as_ref().map(|s| s.observer());
+    let outcome = capsule_runner::bench(&opts, &mut progress, observer).map_err(CliError::Bench);
+    progress.finish();
+    let outcome = outcome?;
+    if let Some(s) = &sink {
+        for (e, h) in capsule_runner::post_seal_events(&outcome) {
+            s.emit(&e, h);
+        }
+    }
+    match a.message_format {
+        MessageFormat::Json => output::json(&output::bench_json(&outcome))?,
+        MessageFormat::Human => output::bench_summary(&outcome, events_to_stdout)?,
+    }
+    Ok(if outcome.report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
+}
+
+fn compare(a: CompareArgs) -> Result<u8, CliError> {
+    let opts = VerifyOptions { pins: pins(&a.policy, &a.policy_hash)?, ..VerifyOptions::default() };
+    let mut sides = Vec::new();
+    for p in [&a.base, &a.head] {
+        readable(p)?;
+        let (report, contents) = verify_pack_file(p, &opts);
+        match (report.accepted(), contents, report.capsule_hash) {
+            (true, Some(c), Some(h)) => sides.push((report, c, h)),
+            _ => {
+                output::report(&report)?;
+                return Ok(ExitCode::REJECTED);
+            }
+        }
+    }
+    let (base, head) = (&sides[0], &sides[1]);
+    let cmp = capsule::compare::compare(
+        base.2,
+        &base.1,
+        head.2,
+        &head.1,
+        capsule::compare::CompareOptions { allow_env_mismatch: a.allow_env_mismatch },
+    )
+    .map_err(CliError::Compare)?;
+    if a.json {
+        output::json(&cmp)?;
+    } else if a.markdown {
+        output::line(&capsule::compare::markdown(
+            &cmp,
+            &output::verified_line(&base.0),
+            &output::verified_line(&head.0),
+        ))?;
+    } else {
+        output::comparison(&cmp)?;
+    }
+    Ok(ExitCode::OK)
 }

@@ -20,6 +20,11 @@ impl ExitCode {
     pub(crate) const INPUT: u8 = 3;
     /// Writing output failed.
     pub(crate) const OUTPUT: u8 = 4;
+    /// The benchmarked workload failed (crashed, could not start or build,
+    /// printed nondeterministic results).
+    pub(crate) const WORKLOAD: u8 = 5;
+    /// Two packs that are not like for like (`compare`).
+    pub(crate) const NOT_COMPARABLE: u8 = 6;
 }
 
 /// An error that stops a command.
@@ -56,6 +61,25 @@ pub(crate) enum CliError {
     /// Writing to stdout failed.
     #[error("failed to write output")]
     Output(#[source] std::io::Error),
+    /// Writing a file the user named failed.
+    #[error("failed to write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Flags that cannot go together.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// A benchmark run failed.
+    #[error("benchmark failed")]
+    Bench(#[source] capsule_runner::BenchError),
+    /// Two packs cannot be compared.
+    #[error("cannot compare these packs")]
+    Compare(#[source] capsule::compare::CompareError),
+    /// A builtin repetition failed.
+    #[error("builtin workload failed: {0}")]
+    Builtin(String),
 }
 
 impl CliError {
@@ -68,7 +92,20 @@ impl CliError {
                 }
                 _ => ExitCode::REJECTED,
             },
-            CliError::Output(_) => ExitCode::OUTPUT,
+            CliError::Output(_) | CliError::Write { .. } => ExitCode::OUTPUT,
+            CliError::Usage(_) => ExitCode::USAGE,
+            CliError::Compare(_) => ExitCode::NOT_COMPARABLE,
+            CliError::Builtin(_) => ExitCode::WORKLOAD,
+            CliError::Bench(e) => {
+                use capsule_runner::BenchError as B;
+                match e {
+                    B::Failed { .. } | B::Spawn { .. } | B::Build { .. } | B::Nondeterministic { .. } => {
+                        ExitCode::WORKLOAD
+                    }
+                    B::Seal(_) => ExitCode::OUTPUT,
+                    _ => ExitCode::INPUT,
+                }
+            }
         }
     }
 }

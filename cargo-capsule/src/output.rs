@@ -280,3 +280,208 @@ pub(crate) fn replay(r: &Report, c: Option<&PackContents>, as_json: bool) -> Res
     let _ = writeln!(s, "events after sealing (capsule_sealed, pack_ready) live on the stream only, never in the pack");
     out(&s)
 }
+
+/// Where `--events` goes: the hash-chained events as JSON lines, byte for
+/// byte the lines a pack's `events.jsonl` holds (plus the post-seal ones).
+#[derive(Clone)]
+pub(crate) struct EventSink(std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
+
+impl EventSink {
+    pub(crate) fn stdout() -> Self {
+        EventSink(std::sync::Arc::new(std::sync::Mutex::new(Box::new(std::io::stdout()))))
+    }
+
+    pub(crate) fn file(path: &std::path::Path) -> std::io::Result<Self> {
+        let f = std::fs::File::create(path)?;
+        Ok(EventSink(std::sync::Arc::new(std::sync::Mutex::new(Box::new(std::io::LineWriter::new(f))))))
+    }
+
+    pub(crate) fn emit(&self, e: &capsule::objects::EventV1, _hash: capsule::Digest) {
+        if let (Ok(mut line), Ok(mut w)) = (capsule::canonical::to_vec(e), self.0.lock()) {
+            line.push(b'\n');
+            let _ = w.write_all(&line).and_then(|_| w.flush());
+        }
+    }
+
+    pub(crate) fn observer(&self) -> capsule::builder::EventObserver {
+        let me = self.clone();
+        Box::new(move |e, h| me.emit(e, h))
+    }
+}
+
+/// Progress of `bench` on stderr: a bar on a terminal, plain lines
+/// otherwise, nothing with `--quiet`.
+pub(crate) struct BenchProgress {
+    quiet: bool,
+    bar: Option<indicatif::ProgressBar>,
+    terminal: bool,
+}
+
+impl BenchProgress {
+    pub(crate) fn new(quiet: bool, _events_on_stdout: bool) -> Self {
+        use std::io::IsTerminal;
+        BenchProgress { quiet, bar: None, terminal: std::io::stderr().is_terminal() }
+    }
+
+    fn note(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.println(s),
+            None => {
+                #[expect(clippy::print_stderr, reason = "this is the output module")]
+                {
+                    eprintln!("{s}");
+                }
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.3} ms", ns as f64 / 1e6)
+}
+
+impl capsule_runner::Observer for BenchProgress {
+    fn progress(&mut self, p: capsule_runner::Progress<'_>) {
+        use capsule_runner::Progress as P;
+        match p {
+            P::Plan { workload, embedded_default, track, policy, warmups, repetitions } => {
+                if embedded_default {
+                    self.note(&format!(
+                        "no [workspace.metadata.capsule] workloads: running the embedded default `{workload}`"
+                    ));
+                }
+                self.note(&format!(
+                    "bench `{workload}` on track `{track}` under policy `{policy}`: {warmups} warmups + {repetitions} repetitions"
+                ));
+                if self.terminal && !self.quiet {
+                    let bar = indicatif::ProgressBar::new(u64::from(warmups + repetitions));
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len} {elapsed}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            P::Phase(phase) => match &self.bar {
+                Some(b) => b.set_message(phase.to_owned()),
+                None => self.note(&format!("{phase}...")),
+            },
+            P::Repetition { index, total, warmup, wall_ns } => match &self.bar {
+                Some(b) => b.set_position(u64::from(index) + 1),
+                None => self.note(&format!(
+                    "  {} {}/{total}: {}",
+                    if warmup { "warmup    " } else { "repetition" },
+                    index + 1,
+                    ms(wall_ns)
+                )),
+            },
+        }
+    }
+}
+
+/// The `bench` summary as JSON.
+pub(crate) fn bench_json(o: &capsule_runner::BenchOutcome) -> Value {
+    serde_json::json!({
+        "schema": "capsulebench/bench-summary/v1",
+        "pack": o.pack.display().to_string(),
+        "capsule_hash": o.capsule_hash,
+        "workload": o.workload,
+        "track": o.track,
+        "result_digest": o.result_digest,
+        "aggregates": o.aggregates.iter().map(|(m, a)| serde_json::json!({"metric": m, "aggregates": a})).collect::<Vec<_>>(),
+        "verify": {"verdict": o.report.verdict, "passed": o.report.passed, "findings": o.report.findings},
+    })
+}
+
+/// The `bench` summary table for people (stderr when stdout carries events).
+pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -> Result<(), CliError> {
+    let mut s = String::new();
+    let get = |m: &str| o.aggregates.iter().find(|(n, _)| n == m).map(|(_, a)| *a);
+    let _ = writeln!(s, "\nworkload     {} (track {})", o.workload, o.track);
+    if let Some(a) = get("wall_ns") {
+        let _ = writeln!(
+            s,
+            "wall time    median {}  spread (MAD) {}  worst {}  n={} (+{} warmups)",
+            ms(a.median),
+            ms(a.mad),
+            ms(a.max),
+            a.count,
+            a.warmups
+        );
+    }
+    if let (Some(u), Some(sy)) = (get("user_ns"), get("sys_ns")) {
+        let _ = writeln!(s, "cpu time     user {}  sys {} (medians)", ms(u.median), ms(sy.median));
+    }
+    if let Some(a) = get("peak_rss_bytes") {
+        let _ = writeln!(s, "peak RSS     {:.1} MiB (worst)", a.max as f64 / (1u64 << 20) as f64);
+    }
+    let _ = writeln!(s, "result       {}", o.result_digest);
+    let _ = writeln!(s, "pack         {}", o.pack.display());
+    let _ = writeln!(s, "capsule      {}", o.capsule_hash);
+    let verdict = if o.report.accepted() { "verified" } else { "REJECTED" };
+    let passed: Vec<&str> = o.report.passed.iter().map(|p| p.as_str()).collect();
+    let _ = writeln!(s, "verify       {verdict} ({})", passed.join(" + "));
+    for f in &o.report.findings {
+        let _ = writeln!(s, "  error[{}] {}", f.code.as_str(), f.detail);
+    }
+    if to_stderr {
+        #[expect(clippy::print_stderr, reason = "this is the output module")]
+        {
+            eprint!("{s}");
+        }
+        Ok(())
+    } else {
+        out(&s)
+    }
+}
+
+/// One line saying how a pack verified (for comparison outputs).
+pub(crate) fn verified_line(r: &Report) -> String {
+    let passed: Vec<&str> = r.passed.iter().map(|p| p.as_str()).collect();
+    format!(
+        "verified at `{}` (policy pinned by {}); proof {}; unsigned",
+        passed.join(" + "),
+        r.policy.as_ref().map_or("nobody", |p| p.pinned_by.as_str()),
+        r.proof.as_str()
+    )
+}
+
+/// A comparison for people.
+pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliError> {
+    let mut s = String::new();
+    let _ = writeln!(s, "workload     {} (track {})", c.workload_id, c.track);
+    let _ = writeln!(s, "base         {}", c.base);
+    let _ = writeln!(s, "head         {}", c.head);
+    let _ = writeln!(s, "verdict      {} (threshold {}, confidence {})", c.verdict.as_str(), c.threshold, c.confidence);
+    let _ = writeln!(s, "result       {}", if c.result_digest_equal { "equal" } else { "DIFFERS" });
+    if !c.environment_mismatch.is_empty() {
+        let _ = writeln!(s, "environment  differs: {}", c.environment_mismatch.join(", "));
+    }
+    let _ = writeln!(s);
+    for m in &c.metrics {
+        let _ = writeln!(
+            s,
+            "  {:20} {:16} base {:>12}  head {:>12}  shift {:>+12} ({})  ci [{}, {}]  {}",
+            m.series,
+            m.metric,
+            m.base_median,
+            m.head_median,
+            m.shift,
+            m.ratio,
+            m.ci_ratio[0],
+            m.ci_ratio[1],
+            m.verdict.as_str()
+        );
+    }
+    out(&s)
+}

@@ -21,7 +21,7 @@ use crate::canonical::{self, CanonicalError};
 use crate::digest::{Digest, Tag, TaggedHasher, tagged};
 use crate::events::EventLog;
 use crate::objects::{
-    AnchorsV1, CapsuleV1, EventsRef, ManifestKind, MeasurementsRef, MeasurementsV1, MemberV1, ProofRefV1,
+    AnchorsV1, CapsuleV1, EventV1, EventsRef, ManifestKind, MeasurementsRef, MeasurementsV1, MemberV1, ProofRefV1,
     PublicInputsV1, StatementV1, TraceSpecV1, paths,
 };
 use crate::pack::{PackWriter, WriteError, path_problem, write_pack_file};
@@ -104,6 +104,9 @@ impl Body {
 /// A source of time in ms since the Unix epoch.
 pub type Clock = Box<dyn FnMut() -> u64 + Send>;
 
+/// Sees every event as it joins the chain (the live stream).
+pub type EventObserver = Box<dyn FnMut(&EventV1, Digest) + Send>;
+
 /// The system clock.
 pub fn system_clock() -> Clock {
     Box::new(|| {
@@ -116,6 +119,7 @@ pub struct CapsuleBuilder {
     run_id: String,
     clock: Clock,
     events: EventLog,
+    observer: Option<EventObserver>,
     trace_spec: TraceSpecV1,
     policy: PinnedPolicy,
     anchors: AnchorsV1,
@@ -133,11 +137,12 @@ impl CapsuleBuilder {
         mut clock: Clock,
     ) -> Result<Self, BuildError> {
         let mut events = EventLog::new(run_id);
-        push(&mut events, clock(), "run_started", json!({ "client": runner }))?;
+        push(&mut events, &mut None, clock(), "run_started", json!({ "client": runner }))?;
         Ok(CapsuleBuilder {
             run_id: run_id.to_owned(),
             clock,
             events,
+            observer: None,
             trace_spec,
             policy,
             anchors: AnchorsV1::default(),
@@ -149,7 +154,19 @@ impl CapsuleBuilder {
     /// Records a progress event (`phase`, ...) on the chain.
     pub fn event(&mut self, kind: &str, data: Value) -> Result<(), BuildError> {
         let ts = (self.clock)();
-        push(&mut self.events, ts, kind, data)
+        push(&mut self.events, &mut self.observer, ts, kind, data)
+    }
+
+    /// Streams events to `observer`, starting with those already recorded.
+    pub fn observe(&mut self, mut observer: EventObserver) -> Result<(), BuildError> {
+        let mut head = Digest::ZERO;
+        for e in self.events.events() {
+            head = crate::events::event_hash(e).map_err(|source| BuildError::Canonical { what: "event", source })?;
+            observer(e, head);
+        }
+        debug_assert_eq!(head, self.events.head());
+        self.observer = Some(observer);
+        Ok(())
     }
 
     /// Sets the anchors that do not come from manifests (commits, run URI,
@@ -300,6 +317,7 @@ impl CapsuleBuilder {
             run_id: self.run_id,
             clock: self.clock,
             events: self.events,
+            observer: self.observer,
             members: self.members,
             commitment,
             statement,
@@ -310,8 +328,18 @@ impl CapsuleBuilder {
     }
 }
 
-fn push(events: &mut EventLog, ts: u64, kind: &str, data: Value) -> Result<(), BuildError> {
-    events.push(ts, kind, data).map(|_| ()).map_err(|source| BuildError::Canonical { what: "event", source })
+fn push(
+    events: &mut EventLog,
+    observer: &mut Option<EventObserver>,
+    ts: u64,
+    kind: &str,
+    data: Value,
+) -> Result<(), BuildError> {
+    let (e, h) = events.push(ts, kind, data).map_err(|source| BuildError::Canonical { what: "event", source })?;
+    if let Some(o) = observer.as_mut() {
+        o(e, h);
+    }
+    Ok(())
 }
 
 /// A capsule whose statement is locked: proofs and measurements may join.
@@ -319,6 +347,7 @@ pub struct LockedCapsule {
     run_id: String,
     clock: Clock,
     events: EventLog,
+    observer: Option<EventObserver>,
     members: BTreeMap<String, Body>,
     commitment: Commitment,
     statement: StatementV1,
@@ -341,7 +370,7 @@ impl LockedCapsule {
     /// Records a progress event.
     pub fn event(&mut self, kind: &str, data: Value) -> Result<(), BuildError> {
         let ts = (self.clock)();
-        push(&mut self.events, ts, kind, data)
+        push(&mut self.events, &mut self.observer, ts, kind, data)
     }
 
     /// Attaches the proof made by `backend` as `proofs/<name>`; records

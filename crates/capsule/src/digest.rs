@@ -42,11 +42,13 @@ pub enum Tag {
     WorkloadInput,
     /// A workload result.
     Result,
+    /// A `git diff` of a dirty work tree.
+    GitDiff,
 }
 
 impl Tag {
     /// Every tag, in specification order.
-    pub const ALL: [Tag; 11] = [
+    pub const ALL: [Tag; 12] = [
         Tag::Member,
         Tag::TraceSpec,
         Tag::Statement,
@@ -58,6 +60,7 @@ impl Tag {
         Tag::RowRoot,
         Tag::WorkloadInput,
         Tag::Result,
+        Tag::GitDiff,
     ];
 
     /// The tag's bytes as they enter the hash (ASCII, no terminator: the
@@ -75,6 +78,7 @@ impl Tag {
             Tag::RowRoot => "capsulebench/rows/root/v1",
             Tag::WorkloadInput => "capsulebench/workload-input/v1",
             Tag::Result => "capsulebench/result/v1",
+            Tag::GitDiff => "capsulebench/git-diff/v1",
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod builder;
 pub mod canonical;
+pub mod compare;
 pub mod digest;
 pub mod events;
 pub mod objects;

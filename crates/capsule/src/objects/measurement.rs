@@ -87,7 +87,7 @@ pub struct ClaimV1 {
 }
 
 /// The median rule of the specification, on sorted values.
-pub(crate) fn median_sorted(sorted: &[u64]) -> u64 {
+pub fn median_of_sorted(sorted: &[u64]) -> u64 {
     let n = sorted.len();
     if n == 0 {
         return 0;
@@ -117,7 +117,7 @@ impl SeriesV1 {
             return None;
         }
         vals.sort_unstable();
-        let median = median_sorted(&vals);
+        let median = median_of_sorted(&vals);
         let mut dev: Vec<u64> = vals.iter().map(|v| v.abs_diff(median)).collect();
         dev.sort_unstable();
         Some(AggregatesV1 {
@@ -126,7 +126,7 @@ impl SeriesV1 {
             median,
             min: vals[0],
             max: vals[vals.len() - 1],
-            mad: median_sorted(&dev),
+            mad: median_of_sorted(&dev),
         })
     }
 

@@ -29,7 +29,7 @@ use crate::digest::{Digest, Tag, TaggedHasher, tagged};
 use crate::events::{CheckedChain, check_chain};
 use crate::objects::{
     AnchorName, CapsuleV1, ManifestKind, MeasurementsV1, PolicyV1, PublicInputName, StatementV1, ToolchainManifestV1,
-    TraceSpecV1, ValueClass, paths,
+    TraceSpecV1, TrackRulesV1, ValueClass, paths,
 };
 use crate::pack::{Limits, Member, PackError, path_problem, read_members};
 use crate::rows::{self, RowCommitter};
@@ -786,6 +786,26 @@ fn check_measurements(cap: &CapsuleV1, m: &MeasurementsV1, rep: &mut Report) {
     }
 }
 
+/// What a toolchain does that a track forbids, one sentence per setting.
+/// The runner refuses a run with the same rules before it starts.
+pub fn track_violations(track: &str, rules: &TrackRulesV1, tc: &ToolchainManifestV1) -> Vec<String> {
+    let mut out = Vec::new();
+    for flag in &tc.rustflags {
+        if let Some(bad) = rules.forbidden_rustflags.iter().find(|f| flag.contains(f.as_str())) {
+            out.push(format!("RUSTFLAGS entry `{flag}` matches `{bad}`, forbidden on track `{track}`"));
+        }
+    }
+    for feat in &tc.features {
+        if rules.forbidden_features.contains(feat) {
+            out.push(format!("feature `{feat}` is forbidden on track `{track}`"));
+        }
+    }
+    if !rules.allow_gpu && !tc.accelerators.is_empty() {
+        out.push(format!("accelerators {:?} are used on track `{track}`", tc.accelerators));
+    }
+    out
+}
+
 fn pinned_by(hash: &Digest, opts: &VerifyOptions) -> Option<String> {
     if let Some((name, _)) = standard_policies().iter().find(|(_, p)| p.hash == *hash) {
         return Some(format!("standard:{name}"));
@@ -845,30 +865,8 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
                 None => {}
                 Some(v) => {
                     if let Ok(tc) = serde_json::from_value::<ToolchainManifestV1>(v.clone()) {
-                        for flag in &tc.rustflags {
-                            if let Some(bad) = rules.forbidden_rustflags.iter().find(|f| flag.contains(f.as_str())) {
-                                rep.reject(error(
-                                    Code::PolicyTrackViolation,
-                                    format!(
-                                        "RUSTFLAGS entry `{flag}` matches `{bad}`, forbidden on track `{}`",
-                                        st.track
-                                    ),
-                                ));
-                            }
-                        }
-                        for feat in &tc.features {
-                            if rules.forbidden_features.contains(feat) {
-                                rep.reject(error(
-                                    Code::PolicyTrackViolation,
-                                    format!("feature `{feat}` is forbidden on track `{}`", st.track),
-                                ));
-                            }
-                        }
-                        if !rules.allow_gpu && !tc.accelerators.is_empty() {
-                            rep.reject(error(
-                                Code::PolicyTrackViolation,
-                                format!("accelerators {:?} are used on track `{}`", tc.accelerators, st.track),
-                            ));
+                        for why in track_violations(&st.track, rules, &tc) {
+                            rep.reject(error(Code::PolicyTrackViolation, why));
                         }
                     }
                 }

@@ -1,0 +1,296 @@
+//! Workload configuration: `[workspace.metadata.capsule]` and
+//! `[package.metadata.capsule]`, read through `cargo metadata`.
+//!
+//! Owns the schema users write (documented in `docs/config.md`, with a JSON
+//! Schema in `docs/config.schema.json`) and its validation. Unknown keys are
+//! errors that name the table and the key path. With no configuration at all,
+//! the embedded default workload runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The id and builtin name of the embedded default workload.
+pub const DEFAULT_WORKLOAD: &str = "merkle_build_open_v1";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `cargo metadata` failed (not a Cargo workspace, broken manifest).
+    #[error("failed to read the workspace with `cargo metadata`")]
+    Metadata(#[source] cargo_metadata::Error),
+    /// A key or value the schema does not allow.
+    #[error("invalid `{table}` in `{manifest}` at `{key}`: {message}")]
+    Invalid {
+        /// `[workspace.metadata.capsule]` or `[package.metadata.capsule]`.
+        table: &'static str,
+        /// The Cargo.toml that holds it.
+        manifest: String,
+        /// The key path inside the table (`workloads[1].paramters`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two workloads with the same id.
+    #[error("workload id `{id}` is defined twice (in `{first}` and `{second}`)")]
+    DuplicateWorkload {
+        /// The id.
+        id: String,
+        /// Where first defined.
+        first: String,
+        /// Where defined again.
+        second: String,
+    },
+    /// `--workload` names nothing.
+    #[error("no workload `{id}`; known workloads: {known}")]
+    UnknownWorkload {
+        /// The requested id.
+        id: String,
+        /// The ids that exist, comma-separated.
+        known: String,
+    },
+    /// The policy file cannot be read or is not a policy.
+    #[error("failed to load policy `{policy}`")]
+    Policy {
+        /// The policy name or path.
+        policy: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// The `capsule` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapsuleTable {
+    /// `standard-v1`, `standard-proof-v1`, or a path to a policy file
+    /// (relative to the workspace root).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The track used when `--track` is not given.
+    #[serde(default)]
+    pub default_track: Option<String>,
+    /// The workloads.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadConfig>,
+}
+
+/// One workload, by kind.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WorkloadConfig {
+    /// A workload shipped with the tool.
+    Builtin {
+        /// Workload id.
+        id: String,
+        /// The builtin's name (`merkle_build_open_v1`).
+        builtin: String,
+        /// Parameters (strings, integers, booleans).
+        #[serde(default)]
+        parameters: BTreeMap<String, Value>,
+        /// Input files whose hashes form the workload input hash.
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
+    /// A binary target of the workspace, or a command line; each repetition
+    /// is a fresh process and its stdout is the result.
+    Command {
+        /// Workload id.
+        id: String,
+        /// A binary target to build with cargo (exclusive with `command`).
+        #[serde(default)]
+        bin: Option<String>,
+        /// The package of `bin`, when the name is ambiguous.
+        #[serde(default)]
+        package: Option<String>,
+        /// Arguments passed to `bin`, or the whole command line when `bin`
+        /// is absent.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Cargo features to enable when building `bin`.
+        #[serde(default)]
+        features: Vec<String>,
+        /// Accelerators the workload uses (declared on `optimized_declared`).
+        #[serde(default)]
+        accelerators: Vec<String>,
+        /// Parameters recorded in the statement.
+        #[serde(default)]
+        parameters: BTreeMap<String, Value>,
+        /// Input files whose hashes form the workload input hash.
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
+}
+
+impl WorkloadConfig {
+    /// The workload id.
+    pub fn id(&self) -> &str {
+        match self {
+            WorkloadConfig::Builtin { id, .. } | WorkloadConfig::Command { id, .. } => id,
+        }
+    }
+
+    /// The embedded default: `merkle_build_open_v1` with parameters sized
+    /// to take tens of milliseconds.
+    pub fn embedded_default() -> Self {
+        let mut parameters = BTreeMap::new();
+        parameters.insert("leaves_pow2".to_owned(), Value::from(16));
+        parameters.insert("openings".to_owned(), Value::from(64));
+        WorkloadConfig::Builtin {
+            id: DEFAULT_WORKLOAD.to_owned(),
+            builtin: DEFAULT_WORKLOAD.to_owned(),
+            parameters,
+            inputs: Vec::new(),
+        }
+    }
+}
+
+/// Everything the workspace configures.
+#[derive(Clone, Debug)]
+pub struct WorkspaceConfig {
+    /// The workspace root.
+    pub root: PathBuf,
+    /// The cargo target directory.
+    pub target_dir: PathBuf,
+    /// The workspace table (defaults when absent).
+    pub table: CapsuleTable,
+    /// Every workload, with the manifest that defines it.
+    pub workloads: Vec<(WorkloadConfig, String)>,
+    /// Whether any configuration was found.
+    pub configured: bool,
+}
+
+fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<CapsuleTable, ConfigError> {
+    serde_path_to_error::deserialize::<_, CapsuleTable>(v.clone()).map_err(|e| ConfigError::Invalid {
+        table,
+        manifest: manifest.to_owned(),
+        key: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+/// Reads the configuration of the workspace that holds `manifest_path`
+/// (or the current directory).
+pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError> {
+    let mut cmd = cargo_metadata::MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(p) = manifest_path {
+        cmd.manifest_path(p);
+    }
+    let meta = cmd.exec().map_err(ConfigError::Metadata)?;
+    let root = meta.workspace_root.clone().into_std_path_buf();
+    let root_manifest = root.join("Cargo.toml").display().to_string();
+    let mut configured = false;
+    let table = match meta.workspace_metadata.get("capsule") {
+        Some(v) => {
+            configured = true;
+            parse_table(v, "[workspace.metadata.capsule]", &root_manifest)?
+        }
+        None => CapsuleTable::default(),
+    };
+    let mut workloads: Vec<(WorkloadConfig, String)> =
+        table.workloads.iter().cloned().map(|w| (w, root_manifest.clone())).collect();
+    for pkg in meta.workspace_packages() {
+        let Some(v) = pkg.metadata.get("capsule") else { continue };
+        configured = true;
+        let manifest = pkg.manifest_path.to_string();
+        let t = parse_table(v, "[package.metadata.capsule]", &manifest)?;
+        if t.policy.is_some() || t.default_track.is_some() {
+            return Err(ConfigError::Invalid {
+                table: "[package.metadata.capsule]",
+                manifest,
+                key: if t.policy.is_some() { "policy" } else { "default_track" }.to_owned(),
+                message: "policy and default_track belong in [workspace.metadata.capsule]".to_owned(),
+            });
+        }
+        workloads.extend(t.workloads.into_iter().map(|w| (w, manifest.clone())));
+    }
+    for (i, (w, at)) in workloads.iter().enumerate() {
+        if let Some((_, first)) = workloads[..i].iter().find(|(o, _)| o.id() == w.id()) {
+            return Err(ConfigError::DuplicateWorkload {
+                id: w.id().to_owned(),
+                first: first.clone(),
+                second: at.clone(),
+            });
+        }
+    }
+    Ok(WorkspaceConfig { root, target_dir: meta.target_directory.into_std_path_buf(), table, workloads, configured })
+}
+
+impl WorkspaceConfig {
+    /// The workload to run: the one named, else the only one, else the
+    /// embedded default (when none is configured).
+    pub fn select(&self, id: Option<&str>) -> Result<WorkloadConfig, ConfigError> {
+        let known = || {
+            let mut ids: Vec<&str> = self.workloads.iter().map(|(w, _)| w.id()).collect();
+            if ids.is_empty() {
+                ids.push(DEFAULT_WORKLOAD);
+            }
+            ids.join(", ")
+        };
+        match id {
+            Some(id) => {
+                if let Some((w, _)) = self.workloads.iter().find(|(w, _)| w.id() == id) {
+                    return Ok(w.clone());
+                }
+                if id == DEFAULT_WORKLOAD && self.workloads.is_empty() {
+                    return Ok(WorkloadConfig::embedded_default());
+                }
+                Err(ConfigError::UnknownWorkload { id: id.to_owned(), known: known() })
+            }
+            None => match self.workloads.as_slice() {
+                [] => Ok(WorkloadConfig::embedded_default()),
+                [(w, _)] => Ok(w.clone()),
+                _ => Err(ConfigError::UnknownWorkload { id: String::new(), known: known() }),
+            },
+        }
+    }
+
+    /// Loads the policy the workspace names (default `standard-v1`).
+    pub fn policy(&self) -> Result<capsule::standard::PinnedPolicy, ConfigError> {
+        let name = self.table.policy.clone().unwrap_or_else(|| "standard-v1".to_owned());
+        if let Some(p) = capsule::standard::standard_policy(&name) {
+            return Ok(p.clone());
+        }
+        let path = self.root.join(&name);
+        let bytes =
+            std::fs::read(&path).map_err(|e| ConfigError::Policy { policy: name.clone(), source: Box::new(e) })?;
+        capsule::standard::PinnedPolicy::from_file_bytes(&bytes)
+            .map_err(|e| ConfigError::Policy { policy: name, source: Box::new(e) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(v: Value, expect: Result<usize, &str>) {
+        let got = parse_table(&v, "[workspace.metadata.capsule]", "Cargo.toml");
+        match (got, expect) {
+            (Ok(t), Ok(n)) => assert_eq!(t.workloads.len(), n),
+            (Err(e), Err(key)) => assert!(e.to_string().contains(key), "{e}"),
+            (got, expect) => panic!("{v}: got {got:?}, expected {expect:?}"),
+        }
+    }
+
+    #[test]
+    fn schema_cases() {
+        check(json!({}), Ok(0));
+        check(json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "merkle_build_open_v1"}]}), Ok(1));
+        check(
+            json!({"workloads": [{"kind": "command", "id": "c", "bin": "x", "args": ["--n", "3"], "features": ["f"]}]}),
+            Ok(1),
+        );
+        check(json!({"polcy": "standard-v1"}), Err("at `polcy`"));
+        check(
+            json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b"}, {"kind": "command", "id": "c", "arg": []}]}),
+            Err("at `workloads[1]`: unknown field `arg`"),
+        );
+        check(json!({"workloads": [{"kind": "rocket", "id": "m"}]}), Err("unknown variant `rocket`"));
+        check(json!({"workloads": [{"kind": "builtin", "builtin": "b"}]}), Err("missing field `id`"));
+    }
+}

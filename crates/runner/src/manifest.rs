@@ -1,0 +1,272 @@
+//! Manifest collection: hardware, OS, toolchain, git and CI context.
+//!
+//! Owns what the runner records about the machine and the source tree, and
+//! the redaction that keeps secrets out of it: credentials inside URLs are
+//! removed, environment values are read only from an allowlist, and the home
+//! directory is written `~`. Everything here is self-reported (class
+//! *measured*); the verifier binds it by hash, it cannot check it.
+
+use std::path::Path;
+use std::process::Command;
+
+use capsule::digest::{Digest, Tag, tagged};
+use capsule::objects::{CiManifestV1, GitManifestV1, HardwareManifestV1, OsManifestV1, ToolchainManifestV1};
+
+/// Environment variables a manifest may read. Nothing else is ever recorded.
+pub const ENV_ALLOWLIST: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "GITHUB_ACTIONS",
+    "GITHUB_REPOSITORY",
+    "GITHUB_REPOSITORY_ID",
+    "GITHUB_SHA",
+    "GITHUB_WORKFLOW_REF",
+    "GITHUB_SERVER_URL",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "RUNNER_ENVIRONMENT",
+];
+
+/// Reads an allowlisted environment variable (panics in debug builds if the
+/// name is not allowlisted, so a new read cannot bypass the list).
+pub fn env(name: &str) -> Option<String> {
+    debug_assert!(ENV_ALLOWLIST.contains(&name), "`{name}` is not in the manifest allowlist");
+    if !ENV_ALLOWLIST.contains(&name) {
+        return None;
+    }
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Removes credentials from a URL (`https://user:token@host/x` becomes
+/// `https://host/x`; `git@host:x` keeps its user, which is not a secret).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let mut out = format!("{scheme}://{host}{path}");
+        // Query strings often carry tokens.
+        if let Some(i) = out.find('?') {
+            out.truncate(i);
+        }
+        return out;
+    }
+    url.to_owned()
+}
+
+/// Replaces the home directory prefix with `~` wherever it appears.
+pub fn redact_home(s: &str, home: Option<&str>) -> String {
+    match home {
+        Some(h) if h.len() > 1 => s.replace(h, "~"),
+        _ => s.to_owned(),
+    }
+}
+
+fn home() -> Option<String> {
+    std::env::var("HOME").ok()
+}
+
+fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Option<String> {
+    let mut c = Command::new(cmd);
+    c.args(args);
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    let out = c.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// CPU flags that matter for performance claims.
+const FLAGS: &[&str] = &[
+    "sse4_2",
+    "avx",
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512ifma",
+    "bmi2",
+    "adx",
+    "aes",
+    "sha_ni",
+    "pclmulqdq",
+    "vaes",
+    "vpclmulqdq",
+    "gfni",
+    "asimd",
+    "sha2",
+    "sve",
+];
+
+/// The hardware manifest of this machine.
+pub fn hardware() -> HardwareManifestV1 {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let flags_line = field("flags").or_else(|| field("Features")).unwrap_or_default();
+    let mut cpu_flags: Vec<String> =
+        flags_line.split_whitespace().filter(|f| FLAGS.contains(f)).map(str::to_owned).collect();
+    cpu_flags.sort();
+    cpu_flags.dedup();
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+        })
+        .map_or(0, |kib| kib * 1024);
+    let mut gpus = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc/driver/nvidia/gpus") {
+        for e in rd.flatten() {
+            let info = std::fs::read_to_string(e.path().join("information")).unwrap_or_default();
+            let model = info.lines().find_map(|l| l.strip_prefix("Model:")).map(str::trim).unwrap_or("NVIDIA GPU");
+            gpus.push(model.to_owned());
+        }
+    }
+    gpus.sort();
+    HardwareManifestV1 {
+        schema: Default::default(),
+        arch: std::env::consts::ARCH.to_owned(),
+        cpu_model: field("model name").or_else(|| field("Model")).unwrap_or_else(|| "unknown".to_owned()),
+        logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        cpu_flags,
+        memory_bytes,
+        gpus,
+    }
+}
+
+/// The OS manifest of this machine.
+pub fn os() -> OsManifestV1 {
+    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned()).ok();
+    let kernel = match (read("/proc/sys/kernel/ostype"), read("/proc/sys/kernel/osrelease")) {
+        (Some(t), Some(r)) => format!("{t} {r}"),
+        _ => std::env::consts::OS.to_owned(),
+    };
+    let distribution = read("/etc/os-release")
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let libc = run("ldd", &["--version"], None)
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    OsManifestV1 { schema: Default::default(), kernel, distribution, libc }
+}
+
+/// RUSTFLAGS as cargo would see them.
+pub fn rustflags() -> Vec<String> {
+    if let Some(enc) = env("CARGO_ENCODED_RUSTFLAGS") {
+        return enc.split('\u{1f}').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    }
+    env("RUSTFLAGS").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// The toolchain manifest for a build with `features` and `profile`.
+pub fn toolchain(features: &[String], profile: &str, accelerators: &[String]) -> ToolchainManifestV1 {
+    let h = home();
+    let rustc = run("rustc", &["-vV"], None).unwrap_or_else(|| "unknown".to_owned());
+    let target = rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or("unknown").to_owned();
+    let mut features = features.to_vec();
+    features.sort();
+    ToolchainManifestV1 {
+        schema: Default::default(),
+        rustc: redact_home(&rustc, h.as_deref()),
+        cargo: run("cargo", &["-V"], None).unwrap_or_else(|| "unknown".to_owned()),
+        target,
+        rustflags: rustflags().iter().map(|f| redact_home(f, h.as_deref())).collect(),
+        features,
+        profile: profile.to_owned(),
+        accelerators: accelerators.to_vec(),
+    }
+}
+
+/// The git manifest of the tree at `root`: full commit, dirty flag with a
+/// diff hash, redacted remote. Not a repository is recorded, not an error.
+pub fn git(root: &Path) -> GitManifestV1 {
+    let commit = run("git", &["rev-parse", "--verify", "HEAD"], Some(root))
+        .filter(|c| (c.len() == 40 || c.len() == 64) && c.bytes().all(|b| b.is_ascii_hexdigit()));
+    let Some(commit) = commit else {
+        return GitManifestV1 {
+            schema: Default::default(),
+            commit: None,
+            dirty: false,
+            diff_hash: None,
+            remote: None,
+            note: Some("not a git repository (or no commit yet)".to_owned()),
+        };
+    };
+    let status = run("git", &["status", "--porcelain", "--untracked-files=no"], Some(root)).unwrap_or_default();
+    let dirty = !status.is_empty();
+    let diff_hash: Option<Digest> = dirty
+        .then(|| Command::new("git").args(["diff", "HEAD", "--binary"]).current_dir(root).output().ok())
+        .flatten()
+        .map(|o| tagged(Tag::GitDiff, &o.stdout));
+    let remote = run("git", &["remote", "get-url", "origin"], Some(root)).map(|u| redact_url(&u));
+    GitManifestV1 { schema: Default::default(), commit: Some(commit), dirty, diff_hash, remote, note: None }
+}
+
+/// The CI manifest, when running in GitHub Actions.
+pub fn ci() -> Option<CiManifestV1> {
+    if env("GITHUB_ACTIONS").as_deref() != Some("true") {
+        return None;
+    }
+    let repository = env("GITHUB_REPOSITORY")?;
+    let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
+    let run_id = env("GITHUB_RUN_ID")?;
+    let run_attempt: u32 = env("GITHUB_RUN_ATTEMPT").and_then(|a| a.parse().ok()).unwrap_or(1);
+    Some(CiManifestV1 {
+        schema: Default::default(),
+        provider: "github-actions".to_owned(),
+        repository_id: env("GITHUB_REPOSITORY_ID").unwrap_or_default(),
+        workflow_commit: env("GITHUB_SHA").unwrap_or_default(),
+        workflow_ref: env("GITHUB_WORKFLOW_REF").unwrap_or_default(),
+        run_uri: format!("{}/{repository}/actions/runs/{run_id}/attempts/{run_attempt}", redact_url(&server)),
+        run_attempt,
+        runner_environment: env("RUNNER_ENVIRONMENT").unwrap_or_else(|| "unknown".to_owned()),
+        repository,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_redaction() {
+        for (input, want) in [
+            ("https://user:ghp_secret@github.com/o/r.git", "https://github.com/o/r.git"),
+            ("https://x-access-token:abc@github.com/o/r", "https://github.com/o/r"),
+            ("https://github.com/o/r?token=abc", "https://github.com/o/r"),
+            ("https://github.com/o/r", "https://github.com/o/r"),
+            ("ssh://git@host:22/o/r", "ssh://host:22/o/r"),
+            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ] {
+            assert_eq!(redact_url(input), want);
+        }
+    }
+
+    #[test]
+    fn home_redaction() {
+        assert_eq!(redact_home("-L/home/alice/lib", Some("/home/alice")), "-L~/lib");
+        assert_eq!(redact_home("/x", Some("/")), "/x");
+        assert_eq!(redact_home("/x", None), "/x");
+    }
+
+    #[test]
+    fn manifests_never_carry_the_home_directory_or_unlisted_env() {
+        let h = home().unwrap_or_default();
+        let all =
+            serde_json::json!([hardware(), os(), toolchain(&[], "release", &[]), git(Path::new("."))]).to_string();
+        if h.len() > 1 {
+            assert!(!all.contains(&h), "home directory leaked: {all}");
+        }
+        // A secret in an unlisted variable never appears.
+        assert!(!all.contains("PATH="));
+    }
+}

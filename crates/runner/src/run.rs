@@ -1,0 +1,507 @@
+//! One benchmark run: configuration → manifests → repetitions → sealed pack.
+//!
+//! Owns the order of a run and its failure modes. The workload runs first
+//! (warmups, then measured repetitions, each a fresh process); the result
+//! digest and the raw samples then go through the builder, the capsule is
+//! sealed and written atomically, and the written pack is verified before
+//! the run reports success. Events stream to the caller's observer as they
+//! join the chain; `capsule_sealed` and `pack_ready` continue the chain on
+//! the stream only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use capsule::builder::{BuildError, CapsuleBuilder, EventObserver, system_clock};
+use capsule::digest::{Digest, Tag, TaggedHasher, tagged};
+use capsule::events::EventLog;
+use capsule::objects::{
+    AnchorsV1, ManifestKind, MeasurementsV1, PublicInputsV1, SampleV1, SeriesV1, TraceSpecV1, ValueClass,
+};
+use capsule::rows::RowParams;
+use capsule::standard::PinnedPolicy;
+use capsule::verify::{PolicyPin, Profile, Report, VerifyOptions, track_violations, verify_pack_file};
+use serde_json::{Value, json};
+
+use crate::builtin::{MerkleParams, merkle_build_open, merkle_trace_spec};
+use crate::config::{self, ConfigError, WorkloadConfig};
+use crate::manifest;
+use crate::measure::{self, Sample};
+
+/// What the caller asks for.
+#[derive(Clone, Debug, Default)]
+pub struct BenchOptions {
+    /// The workspace manifest (`Cargo.toml`); default: the current
+    /// directory's workspace.
+    pub manifest_path: Option<PathBuf>,
+    /// The workload id.
+    pub workload: Option<String>,
+    /// The track.
+    pub track: Option<String>,
+    /// Where to write the pack.
+    pub out: PathBuf,
+    /// This executable (runs builtin repetitions).
+    pub self_exe: PathBuf,
+    /// A run id to use (paired runs share one).
+    pub run_id: Option<String>,
+}
+
+/// Progress the caller may show.
+#[derive(Clone, Debug)]
+pub enum Progress<'a> {
+    /// The run uses this workload, track and policy.
+    Plan {
+        /// Workload id.
+        workload: &'a str,
+        /// Whether it is the embedded default.
+        embedded_default: bool,
+        /// Track.
+        track: &'a str,
+        /// Policy id.
+        policy: &'a str,
+        /// Warmups.
+        warmups: u32,
+        /// Measured repetitions.
+        repetitions: u32,
+    },
+    /// A phase started.
+    Phase(&'a str),
+    /// A repetition finished.
+    Repetition {
+        /// 0-based index, warmups included.
+        index: u32,
+        /// Total repetitions, warmups included.
+        total: u32,
+        /// Whether it was a warmup.
+        warmup: bool,
+        /// Its wall time.
+        wall_ns: u64,
+    },
+}
+
+/// Receives progress and events.
+pub trait Observer: Send {
+    /// A progress update.
+    fn progress(&mut self, p: Progress<'_>);
+}
+
+/// The outcome of a successful run.
+#[derive(Clone, Debug)]
+pub struct BenchOutcome {
+    /// Where the pack was written.
+    pub pack: PathBuf,
+    /// The capsule hash.
+    pub capsule_hash: Digest,
+    /// The workload id.
+    pub workload: String,
+    /// The track.
+    pub track: String,
+    /// The result digest.
+    pub result_digest: Digest,
+    /// Aggregates of each metric, by metric name.
+    pub aggregates: Vec<(String, capsule::objects::AggregatesV1)>,
+    /// The verification report of the written pack (profile `policy`).
+    pub report: Report,
+    /// The sealed event log (the live stream continues it after sealing).
+    pub events: EventLog,
+}
+
+/// Why a run failed. Nothing is written at the destination on failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The track is not one the policy defines.
+    #[error("track `{track}` is not defined by policy `{policy}` (tracks: {known})")]
+    UnknownTrack {
+        /// The track.
+        track: String,
+        /// The policy id.
+        policy: String,
+        /// Its tracks.
+        known: String,
+    },
+    /// The build settings break the track's rules.
+    #[error("refusing to run on track `{track}`: {setting}")]
+    TrackViolation {
+        /// The track.
+        track: String,
+        /// The offending setting.
+        setting: String,
+    },
+    /// A builtin's parameters are invalid.
+    #[error(transparent)]
+    Builtin(#[from] crate::builtin::BuiltinError),
+    /// A `command` workload names neither a binary nor a command line.
+    #[error("workload `{0}` has neither `bin` nor `args`; set one")]
+    EmptyCommand(String),
+    /// Building a binary target failed.
+    #[error(
+        "failed to build binary `{bin}` with cargo (exit {code:?}); run `cargo build --release --bin {bin}` to see why"
+    )]
+    Build {
+        /// The binary target.
+        bin: String,
+        /// cargo's exit code.
+        code: Option<i32>,
+    },
+    /// An input file cannot be read.
+    #[error("failed to read workload input `{path}`")]
+    Input {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The workload process could not start.
+    #[error("failed to start workload `{workload}` (`{program}`)")]
+    Spawn {
+        /// Workload id.
+        workload: String,
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A repetition failed.
+    #[error("workload `{workload}` failed in {} {index} ({status}); last stderr:\n{stderr_tail}", if *warmup { "warmup" } else { "repetition" })]
+    Failed {
+        /// Workload id.
+        workload: String,
+        /// 0-based repetition index (warmups included).
+        index: u32,
+        /// Whether it was a warmup.
+        warmup: bool,
+        /// Exit status.
+        status: String,
+        /// The tail of its stderr.
+        stderr_tail: String,
+    },
+    /// Repetitions printed different results.
+    #[error(
+        "workload `{workload}` printed a different result in repetition {index} than in repetition 0; results must be deterministic (stdout is the result)"
+    )]
+    Nondeterministic {
+        /// Workload id.
+        workload: String,
+        /// The repetition that differed.
+        index: u32,
+    },
+    /// Sealing or writing the pack failed.
+    #[error("failed to seal the capsule")]
+    Seal(#[from] BuildError),
+}
+
+/// The workload input hash: for each input, sorted by path, the path's
+/// UTF-8 bytes, `0x00`, and the 32-byte SHA-256 of the file, all under the
+/// workload-input tag. No inputs hash the empty string.
+pub fn input_hash(root: &Path, inputs: &[String]) -> Result<Digest, BenchError> {
+    let mut sorted = inputs.to_vec();
+    sorted.sort();
+    let mut h = TaggedHasher::new(Tag::WorkloadInput);
+    for p in &sorted {
+        let bytes = std::fs::read(root.join(p)).map_err(|source| BenchError::Input { path: p.clone(), source })?;
+        h.update(p.as_bytes());
+        h.update(&[0]);
+        h.update(&capsule::digest::plain(&bytes).0);
+    }
+    Ok(h.finish())
+}
+
+struct Prepared {
+    spec: TraceSpecV1,
+    rows: Vec<u8>,
+    command: Command,
+    program: String,
+    features: Vec<String>,
+    profile: String,
+    accelerators: Vec<String>,
+    parameters: std::collections::BTreeMap<String, Value>,
+    inputs: Vec<String>,
+    expected_result: Option<Digest>,
+}
+
+fn command_spec() -> TraceSpecV1 {
+    TraceSpecV1 {
+        schema: Default::default(),
+        format_id: "capsulebench/no-trace/v1".to_owned(),
+        record_schema: "capsulebench/no-trace/row/v1".to_owned(),
+        encoding_id: "none".to_owned(),
+        field_id: None,
+        row_width: 64,
+    }
+}
+
+fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig) -> Result<Prepared, BenchError> {
+    match w {
+        WorkloadConfig::Builtin { builtin, parameters, inputs, .. } => {
+            let p = MerkleParams::parse(builtin, parameters)?;
+            let out = merkle_build_open(p)?;
+            let mut cmd = Command::new(&opts.self_exe);
+            let params = serde_json::to_string(parameters).unwrap_or_default();
+            cmd.args(["capsule", "__builtin", builtin, &params]);
+            let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
+            Ok(Prepared {
+                spec: merkle_trace_spec(),
+                rows: out.rows,
+                command: cmd,
+                program: format!("builtin {builtin}"),
+                features: Vec::new(),
+                profile: profile.to_owned(),
+                accelerators: Vec::new(),
+                parameters: parameters.clone(),
+                inputs: inputs.clone(),
+                expected_result: Some(out.result),
+            })
+        }
+        WorkloadConfig::Command { id, bin, package, args, features, accelerators, parameters, inputs } => {
+            let (mut cmd, program) = match bin {
+                Some(bin) => {
+                    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+                    build.args(["build", "--release", "--bin", bin]).current_dir(&ws.root);
+                    if let Some(p) = package {
+                        build.args(["--package", p]);
+                    }
+                    if !features.is_empty() {
+                        build.args(["--features", &features.join(",")]);
+                    }
+                    let status = build.status().map_err(|source| BenchError::Spawn {
+                        workload: id.clone(),
+                        program: "cargo".into(),
+                        source,
+                    })?;
+                    if !status.success() {
+                        return Err(BenchError::Build { bin: bin.clone(), code: status.code() });
+                    }
+                    let exe = ws.target_dir.join("release").join(bin);
+                    let mut c = Command::new(&exe);
+                    c.args(args);
+                    (c, bin.clone())
+                }
+                None => {
+                    let Some((prog, rest)) = args.split_first() else {
+                        return Err(BenchError::EmptyCommand(id.clone()));
+                    };
+                    let mut c = Command::new(prog);
+                    c.args(rest);
+                    (c, prog.clone())
+                }
+            };
+            cmd.current_dir(&ws.root);
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                command: cmd,
+                program,
+                features: features.clone(),
+                profile: "release".to_owned(),
+                accelerators: accelerators.clone(),
+                parameters: parameters.clone(),
+                inputs: inputs.clone(),
+                expected_result: None,
+            })
+        }
+    }
+}
+
+fn run_id() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    format!("run-{ms}-{}", std::process::id())
+}
+
+fn status_text(s: &Sample) -> String {
+    match (s.exit_code, s.signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "unknown status".to_owned(),
+    }
+}
+
+/// Runs a benchmark and writes its pack.
+pub fn bench(
+    opts: &BenchOptions,
+    observer: &mut dyn Observer,
+    events: Option<EventObserver>,
+) -> Result<BenchOutcome, BenchError> {
+    let ws = config::load(opts.manifest_path.as_deref())?;
+    let workload = ws.select(opts.workload.as_deref())?;
+    let policy: PinnedPolicy = ws.policy()?;
+    let track =
+        opts.track.clone().or_else(|| ws.table.default_track.clone()).unwrap_or_else(|| "baseline_no_accel".to_owned());
+    let Some(rules) = policy.policy.tracks.get(&track) else {
+        return Err(BenchError::UnknownTrack {
+            track,
+            policy: policy.policy.id.clone(),
+            known: policy.policy.tracks.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    };
+    let id = workload.id().to_owned();
+    let procedure = policy.policy.measurement.clone();
+    observer.progress(Progress::Plan {
+        workload: &id,
+        embedded_default: !ws.configured,
+        track: &track,
+        policy: &policy.policy.id,
+        warmups: procedure.warmups,
+        repetitions: procedure.min_repetitions,
+    });
+
+    observer.progress(Progress::Phase("collecting manifests"));
+    let mut prepared = prepare(&workload, opts, &ws)?;
+    let toolchain = manifest::toolchain(&prepared.features, &prepared.profile, &prepared.accelerators);
+    if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
+        return Err(BenchError::TrackViolation { track, setting });
+    }
+    let input = input_hash(&ws.root, &prepared.inputs)?;
+    let git = manifest::git(&ws.root);
+    let ci = manifest::ci();
+
+    let run_id = opts.run_id.clone().unwrap_or_else(run_id);
+    let mut b = CapsuleBuilder::new(
+        &run_id,
+        json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION")}),
+        prepared.spec.clone(),
+        policy.clone(),
+        system_clock(),
+    )?;
+    if let Some(e) = events {
+        b.observe(e)?;
+    }
+    b.manifest(ManifestKind::Hardware, &manifest::hardware())?;
+    b.manifest(ManifestKind::Os, &manifest::os())?;
+    b.manifest(ManifestKind::Toolchain, &toolchain)?;
+    b.manifest(ManifestKind::Git, &git)?;
+    if let Some(ci) = &ci {
+        b.manifest(ManifestKind::Ci, ci)?;
+    }
+    b.anchors(AnchorsV1 {
+        workload_commit: git.commit.clone(),
+        workflow_commit: ci.as_ref().map(|c| c.workflow_commit.clone()).filter(|c| !c.is_empty()),
+        run_uri: ci.as_ref().map(|c| c.run_uri.clone()),
+        run_attempt: ci.as_ref().map(|c| c.run_attempt),
+        workload_input_hash: Some(input),
+        ..AnchorsV1::default()
+    });
+
+    // Repetitions.
+    let total = procedure.warmups + procedure.min_repetitions;
+    observer.progress(Progress::Phase("running"));
+    b.event("phase", json!({"phase_id": "measure", "phase_label": "Running repetitions", "progress": {"done": 0, "total": total, "unit": "repetitions"}}))?;
+    let mut samples = Vec::with_capacity(total as usize);
+    let mut result: Option<Digest> = None;
+    for index in 0..total {
+        let warmup = index < procedure.warmups;
+        let s = measure::run(&mut prepared.command).map_err(|source| BenchError::Spawn {
+            workload: id.clone(),
+            program: prepared.program.clone(),
+            source,
+        })?;
+        if !s.success() {
+            return Err(BenchError::Failed {
+                workload: id.clone(),
+                index,
+                warmup,
+                status: status_text(&s),
+                stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+            });
+        }
+        let digest = tagged(Tag::Result, &s.stdout);
+        match result {
+            None => result = Some(digest),
+            Some(r) if r != digest => return Err(BenchError::Nondeterministic { workload: id.clone(), index }),
+            Some(_) => {}
+        }
+        b.event(
+            "repetition",
+            json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes}),
+        )?;
+        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: s.wall_ns });
+        samples.push(SampleV1 {
+            rep: index,
+            warmup,
+            values: vec![s.wall_ns, s.user_ns, s.sys_ns, s.peak_rss_bytes],
+            proof_digest: None,
+        });
+    }
+    // Builtins print the result digest they computed; it must be the one
+    // computed in-process for the trace.
+    let result_digest = match prepared.expected_result {
+        Some(expected) => {
+            let printed = result.unwrap_or_default();
+            let want = tagged(Tag::Result, format!("{expected}\n").as_bytes());
+            if printed != want {
+                return Err(BenchError::Nondeterministic { workload: id.clone(), index: 0 });
+            }
+            expected
+        }
+        None => result.unwrap_or_default(),
+    };
+
+    observer.progress(Progress::Phase("sealing"));
+    b.commit_rows(RowParams { row_width: 64, chunk_len: 1024, arity: 16 }, &prepared.rows[..], true)?;
+    let mut locked = b.lock_statement(
+        &track,
+        PublicInputsV1 {
+            workload_id: id.clone(),
+            parameters: prepared.parameters.clone(),
+            result_digest: Some(result_digest),
+        },
+    )?;
+    let table = MeasurementsV1 {
+        schema: Default::default(),
+        series: vec![SeriesV1 {
+            id: id.clone(),
+            class: ValueClass::Measured,
+            metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
+            samples,
+        }],
+    };
+    let aggregates = table.series[0]
+        .metrics
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| table.series[0].aggregates(i).map(|a| (m.clone(), a)))
+        .collect();
+    locked.measurements(table)?;
+    let mut sealed = locked.seal()?;
+    sealed.write_file(&opts.out)?;
+
+    // The written pack must verify; the workspace's own policy is pinned.
+    let vopts = VerifyOptions {
+        profile: Profile::Policy,
+        pins: vec![PolicyPin { hash: policy.hash, source: "workspace configuration".to_owned() }],
+        expect_capsule: Some(sealed.hash),
+        ..VerifyOptions::default()
+    };
+    let (report, _) = verify_pack_file(&opts.out, &vopts);
+    Ok(BenchOutcome {
+        pack: opts.out.clone(),
+        capsule_hash: sealed.hash,
+        workload: id,
+        track,
+        result_digest,
+        aggregates,
+        report,
+        events: sealed.events().clone(),
+    })
+}
+
+/// The post-seal events (`capsule_sealed`, `pack_ready`), continuing the
+/// sealed chain on the live stream. They never enter a pack.
+pub fn post_seal_events(outcome: &BenchOutcome) -> Vec<(capsule::objects::EventV1, Digest)> {
+    let mut log = outcome.events.clone();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let pack_sha = std::fs::read(&outcome.pack).map(|b| capsule::digest::plain(&b)).unwrap_or_default();
+    let mut out = Vec::new();
+    for (kind, data) in [
+        ("capsule_sealed", json!({"capsule_path": "capsule.json", "capsule_hash": outcome.capsule_hash})),
+        ("pack_ready", json!({"pack_path": outcome.pack.display().to_string(), "pack_sha256": pack_sha})),
+    ] {
+        if let Ok((e, h)) = log.push(now, kind, data) {
+            out.push((e.clone(), h));
+        }
+    }
+    out
+}
