@@ -102,7 +102,8 @@ impl CliError {
                     B::Failed { .. } | B::Spawn { .. } | B::Build { .. } | B::Nondeterministic { .. } => {
                         ExitCode::WORKLOAD
                     }
-                    B::Seal(_) => ExitCode::OUTPUT,
+                    B::Seal(_) | B::Output { .. } => ExitCode::OUTPUT,
+                    B::Rejected(_) => ExitCode::REJECTED,
                     _ => ExitCode::INPUT,
                 }
             }

@@ -345,8 +345,18 @@ impl BenchProgress {
     }
 }
 
+/// A duration for people, in the unit that suits it.
 fn ms(ns: u64) -> String {
-    format!("{:.3} ms", ns as f64 / 1e6)
+    let x = ns as f64;
+    if x >= 1e9 {
+        format!("{:.3} s", x / 1e9)
+    } else if x >= 1e6 {
+        format!("{:.3} ms", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.3} µs", x / 1e3)
+    } else {
+        format!("{ns} ns")
+    }
 }
 
 impl capsule_runner::Observer for BenchProgress {
@@ -408,6 +418,19 @@ pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -
     let mut s = String::new();
     let get = |m: &str| o.aggregates.iter().find(|(n, _)| n == m).map(|(_, a)| *a);
     let _ = writeln!(s, "\nworkload     {} (track {})", o.workload, o.track);
+    // Harness workloads have one series per benchmark id.
+    for (name, a) in &o.aggregates {
+        if let Some(series) = name.strip_suffix("/wall_ns") {
+            let _ = writeln!(
+                s,
+                "  {series:24} median {}  spread (MAD) {}  worst {}  n={}",
+                ms(a.median),
+                ms(a.mad),
+                ms(a.max),
+                a.count
+            );
+        }
+    }
     if let Some(a) = get("wall_ns") {
         let _ = writeln!(
             s,

@@ -123,13 +123,58 @@ pub enum WorkloadConfig {
         #[serde(default)]
         inputs: Vec<String>,
     },
+    /// A criterion bench target; every benchmark id becomes a series of
+    /// harness-reported raw samples.
+    Criterion {
+        /// Workload id.
+        id: String,
+        /// The bench target (`cargo bench --bench <bench>`).
+        bench: String,
+        /// Its package, when the name is ambiguous.
+        #[serde(default)]
+        package: Option<String>,
+        /// Arguments for criterion (after `--`).
+        #[serde(default)]
+        args: Vec<String>,
+        /// Cargo features to enable.
+        #[serde(default)]
+        features: Vec<String>,
+        /// Accelerators the workload uses.
+        #[serde(default)]
+        accelerators: Vec<String>,
+        /// Parameters recorded in the statement.
+        #[serde(default)]
+        parameters: BTreeMap<String, Value>,
+        /// Input files whose hashes form the workload input hash.
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
+    /// A command timed by hyperfine (`--export-json`), harness-reported.
+    Hyperfine {
+        /// Workload id.
+        id: String,
+        /// The command hyperfine runs.
+        command: String,
+        /// Run it through a shell (default: no shell, `hyperfine -N`).
+        #[serde(default)]
+        shell: bool,
+        /// Parameters recorded in the statement.
+        #[serde(default)]
+        parameters: BTreeMap<String, Value>,
+        /// Input files whose hashes form the workload input hash.
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
 }
 
 impl WorkloadConfig {
     /// The workload id.
     pub fn id(&self) -> &str {
         match self {
-            WorkloadConfig::Builtin { id, .. } | WorkloadConfig::Command { id, .. } => id,
+            WorkloadConfig::Builtin { id, .. }
+            | WorkloadConfig::Command { id, .. }
+            | WorkloadConfig::Criterion { id, .. }
+            | WorkloadConfig::Hyperfine { id, .. } => id,
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod harness;
 pub mod manifest;
 pub mod measure;
 pub mod run;

@@ -189,6 +189,31 @@ pub enum BenchError {
         /// The repetition that differed.
         index: u32,
     },
+    /// A harness (criterion, hyperfine) failed or wrote unusable output.
+    #[error(transparent)]
+    Harness(#[from] crate::harness::HarnessError),
+    /// The policy requires an anchor this run cannot provide.
+    #[error("policy `{policy}` requires anchor `{anchor}`, which this run cannot provide: {why}")]
+    PolicyRequires {
+        /// The policy id.
+        policy: String,
+        /// The anchor.
+        anchor: String,
+        /// Why it is missing.
+        why: String,
+    },
+    /// The sealed pack did not verify; nothing was written.
+    #[error("the sealed pack does not verify ({}); nothing was written", .0.codes().join(", "))]
+    Rejected(Box<Report>),
+    /// Writing the pack failed.
+    #[error("failed to write pack `{path}`")]
+    Output {
+        /// The destination.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Sealing or writing the pack failed.
     #[error("failed to seal the capsule")]
     Seal(#[from] BuildError),
@@ -210,17 +235,30 @@ pub fn input_hash(root: &Path, inputs: &[String]) -> Result<Digest, BenchError> 
     Ok(h.finish())
 }
 
+/// How a workload executes.
+enum Exec {
+    /// Fresh-process repetitions measured with `wait4` (builtin, command).
+    Repeat {
+        command: Command,
+        program: String,
+        /// For builtins: the result computed in-process for the trace.
+        expected_result: Option<Digest>,
+    },
+    /// One criterion run.
+    Criterion { bench: String, package: Option<String>, args: Vec<String> },
+    /// One hyperfine run.
+    Hyperfine { command: String, shell: bool },
+}
+
 struct Prepared {
     spec: TraceSpecV1,
     rows: Vec<u8>,
-    command: Command,
-    program: String,
+    exec: Exec,
     features: Vec<String>,
     profile: String,
     accelerators: Vec<String>,
     parameters: std::collections::BTreeMap<String, Value>,
     inputs: Vec<String>,
-    expected_result: Option<Digest>,
 }
 
 fn command_spec() -> TraceSpecV1 {
@@ -246,17 +284,21 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
             Ok(Prepared {
                 spec: merkle_trace_spec(),
                 rows: out.rows,
-                command: cmd,
-                program: format!("builtin {builtin}"),
+                exec: Exec::Repeat {
+                    command: cmd,
+                    program: format!("builtin {builtin}"),
+                    expected_result: Some(out.result),
+                },
                 features: Vec::new(),
                 profile: profile.to_owned(),
                 accelerators: Vec::new(),
                 parameters: parameters.clone(),
                 inputs: inputs.clone(),
-                expected_result: Some(out.result),
             })
         }
         WorkloadConfig::Command { id, bin, package, args, features, accelerators, parameters, inputs } => {
+            let parameters =
+                &with_invocation(parameters, bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" "))]));
             let (mut cmd, program) = match bin {
                 Some(bin) => {
                     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -293,17 +335,54 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
-                command: cmd,
-                program,
+                exec: Exec::Repeat { command: cmd, program, expected_result: None },
                 features: features.clone(),
                 profile: "release".to_owned(),
                 accelerators: accelerators.clone(),
                 parameters: parameters.clone(),
                 inputs: inputs.clone(),
-                expected_result: None,
+            })
+        }
+        WorkloadConfig::Criterion { bench, package, args, features, accelerators, parameters, inputs, .. } => {
+            let parameters = &with_invocation(parameters, [("bench", bench.clone()), ("args", args.join(" "))]);
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                exec: Exec::Criterion { bench: bench.clone(), package: package.clone(), args: args.clone() },
+                features: features.clone(),
+                profile: "bench".to_owned(),
+                accelerators: accelerators.clone(),
+                parameters: parameters.clone(),
+                inputs: inputs.clone(),
+            })
+        }
+        WorkloadConfig::Hyperfine { command, shell, parameters, inputs, .. } => {
+            let parameters = &with_invocation(parameters, [("command", command.clone())]);
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                exec: Exec::Hyperfine { command: command.clone(), shell: *shell },
+                features: Vec::new(),
+                profile: "none".to_owned(),
+                accelerators: Vec::new(),
+                parameters: parameters.clone(),
+                inputs: inputs.clone(),
             })
         }
     }
+}
+
+/// The parameters a statement records: the user's, or, when there are
+/// none, the invocation itself (so a changed command line is a different
+/// workload, visible in the statement).
+fn with_invocation<'a>(
+    user: &std::collections::BTreeMap<String, Value>,
+    invocation: impl IntoIterator<Item = (&'a str, String)>,
+) -> std::collections::BTreeMap<String, Value> {
+    if !user.is_empty() {
+        return user.clone();
+    }
+    invocation.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_owned(), Value::from(v))).collect()
 }
 
 fn run_id() -> String {
@@ -317,6 +396,56 @@ fn status_text(s: &Sample) -> String {
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => "unknown status".to_owned(),
     }
+}
+
+/// Fresh-process repetitions: returns the samples and the digest of the
+/// (identical) stdout of every repetition.
+fn repeat(
+    id: &str,
+    command: &mut Command,
+    program: &str,
+    warmups: u32,
+    total: u32,
+    b: &mut CapsuleBuilder,
+    observer: &mut dyn Observer,
+) -> Result<(Vec<SampleV1>, Digest), BenchError> {
+    let mut samples = Vec::with_capacity(total as usize);
+    let mut result: Option<Digest> = None;
+    for index in 0..total {
+        let warmup = index < warmups;
+        let s = measure::run(command).map_err(|source| BenchError::Spawn {
+            workload: id.to_owned(),
+            program: program.to_owned(),
+            source,
+        })?;
+        if !s.success() {
+            return Err(BenchError::Failed {
+                workload: id.to_owned(),
+                index,
+                warmup,
+                status: status_text(&s),
+                stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+            });
+        }
+        let digest = tagged(Tag::Result, &s.stdout);
+        match result {
+            None => result = Some(digest),
+            Some(r) if r != digest => return Err(BenchError::Nondeterministic { workload: id.to_owned(), index }),
+            Some(_) => {}
+        }
+        b.event(
+            "repetition",
+            json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes}),
+        )?;
+        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: s.wall_ns });
+        samples.push(SampleV1 {
+            rep: index,
+            warmup,
+            values: vec![s.wall_ns, s.user_ns, s.sys_ns, s.peak_rss_bytes],
+            proof_digest: None,
+        });
+    }
+    Ok((samples, result.unwrap_or_default()))
 }
 
 /// Runs a benchmark and writes its pack.
@@ -357,6 +486,27 @@ pub fn bench(
     let input = input_hash(&ws.root, &prepared.inputs)?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
+    // Refuse, before running anything, a run whose pack the policy would
+    // reject for an anchor this machine cannot provide.
+    for a in &policy.policy.required_anchors {
+        use capsule::objects::AnchorName as A;
+        let missing = match a {
+            A::WorkloadCommit => git
+                .commit
+                .is_none()
+                .then(|| git.note.clone().unwrap_or_else(|| "the workspace has no git commit".to_owned())),
+            A::WorkflowCommit => ci.is_none().then(|| "not running in GitHub Actions".to_owned()),
+            A::ContainerImageDigest => Some("the runner did not launch a container".to_owned()),
+            A::HardwareManifestHash | A::OsFingerprintHash | A::ToolchainHash | A::WorkloadInputHash => None,
+        };
+        if let Some(why) = missing {
+            return Err(BenchError::PolicyRequires {
+                policy: policy.policy.id.clone(),
+                anchor: a.as_str().to_owned(),
+                why,
+            });
+        }
+    }
 
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     let mut b = CapsuleBuilder::new(
@@ -385,59 +535,48 @@ pub fn bench(
         ..AnchorsV1::default()
     });
 
-    // Repetitions.
+    // Execution.
     let total = procedure.warmups + procedure.min_repetitions;
     observer.progress(Progress::Phase("running"));
-    b.event("phase", json!({"phase_id": "measure", "phase_label": "Running repetitions", "progress": {"done": 0, "total": total, "unit": "repetitions"}}))?;
-    let mut samples = Vec::with_capacity(total as usize);
-    let mut result: Option<Digest> = None;
-    for index in 0..total {
-        let warmup = index < procedure.warmups;
-        let s = measure::run(&mut prepared.command).map_err(|source| BenchError::Spawn {
-            workload: id.clone(),
-            program: prepared.program.clone(),
-            source,
-        })?;
-        if !s.success() {
-            return Err(BenchError::Failed {
-                workload: id.clone(),
-                index,
-                warmup,
-                status: status_text(&s),
-                stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
-            });
+    b.event(
+        "phase",
+        json!({"phase_id": "measure", "phase_label": "Running the workload", "progress": {"done": 0, "total": total, "unit": "repetitions"}}),
+    )?;
+    let (series, result_digest) = match &mut prepared.exec {
+        Exec::Repeat { command, program, expected_result } => {
+            let (samples, printed) = repeat(&id, command, program, procedure.warmups, total, &mut b, observer)?;
+            // Builtins print the result digest they computed; it must be
+            // the one computed in-process for the trace.
+            let result = match expected_result {
+                Some(expected) => {
+                    if printed != tagged(Tag::Result, format!("{expected}\n").as_bytes()) {
+                        return Err(BenchError::Nondeterministic { workload: id.clone(), index: 0 });
+                    }
+                    *expected
+                }
+                None => printed,
+            };
+            let series = SeriesV1 {
+                id: id.clone(),
+                class: ValueClass::Measured,
+                metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
+                samples,
+            };
+            (vec![series], result)
         }
-        let digest = tagged(Tag::Result, &s.stdout);
-        match result {
-            None => result = Some(digest),
-            Some(r) if r != digest => return Err(BenchError::Nondeterministic { workload: id.clone(), index }),
-            Some(_) => {}
+        Exec::Criterion { bench, package, args } => crate::harness::criterion(&crate::harness::CriterionRun {
+            root: &ws.root,
+            target_dir: &ws.target_dir,
+            bench,
+            package: package.as_deref(),
+            features: &prepared.features,
+            args,
+        })?,
+        Exec::Hyperfine { command, shell } => {
+            crate::harness::hyperfine(&ws.root, &id, command, *shell, procedure.warmups, procedure.min_repetitions)?
         }
-        b.event(
-            "repetition",
-            json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes}),
-        )?;
-        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: s.wall_ns });
-        samples.push(SampleV1 {
-            rep: index,
-            warmup,
-            values: vec![s.wall_ns, s.user_ns, s.sys_ns, s.peak_rss_bytes],
-            proof_digest: None,
-        });
-    }
-    // Builtins print the result digest they computed; it must be the one
-    // computed in-process for the trace.
-    let result_digest = match prepared.expected_result {
-        Some(expected) => {
-            let printed = result.unwrap_or_default();
-            let want = tagged(Tag::Result, format!("{expected}\n").as_bytes());
-            if printed != want {
-                return Err(BenchError::Nondeterministic { workload: id.clone(), index: 0 });
-            }
-            expected
-        }
-        None => result.unwrap_or_default(),
     };
+    b.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": series.len()}))?;
 
     observer.progress(Progress::Phase("sealing"));
     b.commit_rows(RowParams { row_width: 64, chunk_len: 1024, arity: 16 }, &prepared.rows[..], true)?;
@@ -449,33 +588,42 @@ pub fn bench(
             result_digest: Some(result_digest),
         },
     )?;
-    let table = MeasurementsV1 {
-        schema: Default::default(),
-        series: vec![SeriesV1 {
-            id: id.clone(),
-            class: ValueClass::Measured,
-            metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
-            samples,
-        }],
-    };
-    let aggregates = table.series[0]
-        .metrics
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| table.series[0].aggregates(i).map(|a| (m.clone(), a)))
-        .collect();
+    let table = MeasurementsV1 { schema: Default::default(), series };
+    let single = table.series.len() == 1;
+    let mut aggregates = Vec::new();
+    for s in &table.series {
+        for (i, m) in s.metrics.iter().enumerate() {
+            if let Some(a) = s.aggregates(i) {
+                aggregates.push((if single { m.clone() } else { format!("{}/{m}", s.id) }, a));
+            }
+        }
+    }
     locked.measurements(table)?;
     let mut sealed = locked.seal()?;
-    sealed.write_file(&opts.out)?;
 
-    // The written pack must verify; the workspace's own policy is pinned.
+    // The pack is written beside its destination, verified there (the
+    // workspace's own policy pinned), and renamed into place only when it
+    // verifies: the destination never holds a partial or rejected pack.
+    let dir = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io = |source| BenchError::Output { path: opts.out.display().to_string(), source };
+    let mut tmp = tempfile::Builder::new().prefix(".capsulepack-").suffix(".partial").tempfile_in(&dir).map_err(io)?;
+    sealed.write_to(std::io::BufWriter::new(tmp.as_file_mut()))?.into_inner().map_err(|e| io(e.into_error()))?;
+    tmp.as_file().sync_all().map_err(io)?;
     let vopts = VerifyOptions {
         profile: Profile::Policy,
         pins: vec![PolicyPin { hash: policy.hash, source: "workspace configuration".to_owned() }],
         expect_capsule: Some(sealed.hash),
         ..VerifyOptions::default()
     };
-    let (report, _) = verify_pack_file(&opts.out, &vopts);
+    let (mut report, _) = verify_pack_file(tmp.path(), &vopts);
+    report.pack = Some(opts.out.display().to_string());
+    if !report.accepted() {
+        return Err(BenchError::Rejected(Box::new(report)));
+    }
+    tmp.persist(&opts.out).map_err(|e| io(e.error))?;
     Ok(BenchOutcome {
         pack: opts.out.clone(),
         capsule_hash: sealed.hash,

@@ -902,15 +902,21 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
     }
     let proving = loaded.capsule.proof.is_some();
     for s in &c.measurements.series {
+        // The runner records its warmups; a harness (criterion, hyperfine)
+        // or an imported file ran its own and exports none, so its series
+        // must record none.
+        let runner_measured = s.class == ValueClass::Measured;
+        let want_warm = if runner_measured { u64::from(proc_.warmups) } else { 0 };
         let warm: Vec<bool> = s.samples.iter().map(|x| x.warmup).collect();
         let n_warm = warm.iter().filter(|w| **w).count() as u64;
         let leading = warm.iter().take_while(|w| **w).count() as u64;
-        if n_warm != u64::from(proc_.warmups) || leading != n_warm {
+        if n_warm != want_warm || leading != n_warm {
             rep.reject(error(
                 Code::PolicyWarmups,
                 format!(
-                    "series `{}`: {n_warm} warmups ({leading} leading), policy requires {} first",
-                    s.id, proc_.warmups
+                    "series `{}` ({}): {n_warm} warmups ({leading} leading), policy requires {want_warm} first",
+                    s.id,
+                    s.class.as_str()
                 ),
             ));
         }
@@ -924,7 +930,10 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
                 ),
             ));
         }
-        let mut needed: Vec<&String> = policy.required_metrics.iter().collect();
+        // Required metrics bind what the runner measures; a harness series
+        // needs only the primary metric.
+        let mut needed: Vec<&String> =
+            if runner_measured { policy.required_metrics.iter().collect() } else { Vec::new() };
         needed.push(&proc_.primary_metric);
         if proving {
             needed.extend(policy.proof.required_metrics.iter());
