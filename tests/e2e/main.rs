@@ -5,6 +5,8 @@
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on a broken fixture")]
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,266 @@
+//! `cargo capsule bench` and `compare` end to end, on the embedded default
+//! and on the sample workspace in `fixtures/workspace/` (one workload of each
+//! kind), copied to a temporary directory and committed to a fresh git
+//! repository.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use super::{codes, json, root, stdout};
+
+fn capsule(dir: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+    c.arg("capsule").args(args).current_dir(dir);
+    // Builds of the sample workspace are shared between tests and runs.
+    c.env("CARGO_TARGET_DIR", root().join("target/fixture-workspace"));
+    c.env_remove("RUSTFLAGS");
+    c.env_remove("CARGO_ENCODED_RUSTFLAGS");
+    c.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=CapsuleBench", "-c", "user.email=tests@capsulebench.invalid"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A copy of a directory tree (the sample workspace) in a fresh git repo.
+fn workspace(tmp: &Path, from: Option<&Path>) -> PathBuf {
+    let dir = tmp.join("ws");
+    std::fs::create_dir_all(&dir).unwrap();
+    match from {
+        Some(src) => copy_tree(src, &dir),
+        None => {
+            std::fs::write(
+                dir.join("Cargo.toml"),
+                "[package]\nname = \"empty\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+            )
+            .unwrap();
+            std::fs::create_dir_all(dir.join("src")).unwrap();
+            std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+        }
+    }
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "fixture"]);
+    dir
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        let to = dst.join(e.file_name());
+        if p.is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            copy_tree(&p, &to);
+        } else {
+            std::fs::copy(&p, &to).unwrap();
+        }
+    }
+}
+
+fn verify_policy(dir: &Path, pack: &str) -> Value {
+    let o = capsule(dir, &["verify", pack, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{pack} must verify at policy: {}", stdout(&o));
+    json(&o)
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn embedded_default_in_an_empty_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let o = capsule(&ws, &["bench"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("running the embedded default `merkle_build_open_v1`"), "{}", stderr(&o));
+    let out = stdout(&o);
+    for field in ["wall time", "peak RSS", "result", "pack         capsulepack.tgz", "verify       verified"] {
+        assert!(out.contains(field), "summary lacks {field}: {out}");
+    }
+    let r = verify_policy(&ws, "capsulepack.tgz");
+    assert_eq!(r["proof"], "committed-not-proven");
+    let workload = r["values"].as_array().unwrap().iter().find(|v| v["name"] == "workload_id").unwrap();
+    assert_eq!(workload["value"], "merkle_build_open_v1");
+    assert_eq!(workload["class"], "measured");
+}
+
+#[test]
+fn sample_workspace_workloads_of_every_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
+    for (workload, class) in
+        [("sum_squares", "measured"), ("sleep_5ms", "harness-reported"), ("criterion_hashing", "harness-reported")]
+    {
+        let pack = format!("{workload}.tgz");
+        let o = capsule(&ws, &["bench", "--workload", workload, "--out", &pack, "--quiet"]);
+        assert_eq!(o.status.code(), Some(0), "{workload}: {}{}", stdout(&o), stderr(&o));
+        let r = verify_policy(&ws, &pack);
+        let medians: Vec<&Value> = r["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["name"].as_str().unwrap().ends_with(".wall_ns.median"))
+            .collect();
+        assert!(!medians.is_empty(), "{workload}");
+        assert!(medians.iter().all(|v| v["class"] == class), "{workload}: {medians:?}");
+    }
+    // Inputs are hashed into the anchor; changing one changes the receipt.
+    let o = capsule(&ws, &["inspect", "sum_squares.tgz", "--json"]);
+    let before = json(&o)["statement"]["anchors"]["workload_input_hash"].clone();
+    std::fs::write(ws.join("data/seed.txt"), "43\n").unwrap();
+    let o = capsule(&ws, &["bench", "--workload", "sum_squares", "--out", "changed.tgz", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let after =
+        json(&capsule(&ws, &["inspect", "changed.tgz", "--json"]))["statement"]["anchors"]["workload_input_hash"]
+            .clone();
+    assert_ne!(before, after);
+    // A different result and input: compare refuses.
+    let o = capsule(&ws, &["compare", "sum_squares.tgz", "changed.tgz"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o).contains("input hash"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
+    let before = entries(&ws);
+    // A workload that crashes: which repetition, and its stderr tail.
+    let o = capsule(&ws, &["bench", "--workload", "crashes", "--quiet"]);
+    assert_eq!(o.status.code(), Some(5));
+    let e = stderr(&o);
+    assert!(e.contains("failed in warmup 0 (exit code 7)") && e.contains("segfault in step 3"), "{e}");
+    // An unknown workload names the known ones.
+    let o = capsule(&ws, &["bench", "--workload", "nope"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no workload `nope`; known workloads: sum_squares"), "{}", stderr(&o));
+    // A forbidden flag on baseline_no_accel is refused, naming the setting.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+    let o = c
+        .args(["capsule", "bench", "--workload", "sleep_5ms"])
+        .current_dir(&ws)
+        .env("RUSTFLAGS", "-C target-cpu=native")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("RUSTFLAGS entry `target-cpu=native`"), "{}", stderr(&o));
+    // A malformed configuration points at the key.
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), manifest.replace("bench = \"hashing\"", "bench = \"hashing\"\nbenches = 3"))
+        .unwrap();
+    let o = capsule(&ws, &["bench", "--workload", "sum_squares"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("[workspace.metadata.capsule]") && stderr(&o).contains("unknown field `benches`"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
+    assert_eq!(entries(&ws), before, "no pack and no temporary file may be left behind");
+}
+
+#[test]
+fn not_a_git_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    std::fs::remove_dir_all(ws.join(".git")).unwrap();
+    let o = capsule(&ws, &["bench"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("requires anchor `workload_commit`"), "{}", stderr(&o));
+    assert!(!ws.join("capsulepack.tgz").exists());
+    // Under a policy that does not require the commit, the run goes ahead and
+    // the git manifest says why there is no commit.
+    let mut policy = capsule::standard::standard_policy("standard-v1").unwrap().policy.clone();
+    policy.id = "no-git".to_owned();
+    policy.required_anchors.retain(|a| *a != capsule::objects::AnchorName::WorkloadCommit);
+    std::fs::write(ws.join("no-git.json"), serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        format!("{manifest}\n[workspace.metadata.capsule]\npolicy = \"no-git.json\"\n"),
+    )
+    .unwrap();
+    let o = capsule(&ws, &["bench", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = capsule(&ws, &["inspect", "capsulepack.tgz", "--json"]);
+    let git = &json(&o)["manifests"]["manifests/git.json"];
+    assert!(git["note"].as_str().unwrap().contains("not a git repository"), "{git}");
+    // Verifiers must pin the custom policy.
+    let o = capsule(&ws, &["verify", "capsulepack.tgz", "--json"]);
+    assert_eq!(codes(&json(&o)), vec!["policy-self-chosen"]);
+    let o = capsule(&ws, &["verify", "capsulepack.tgz", "--policy", "no-git.json"]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn events_stream_is_the_sealed_chain_then_post_seal_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let o = capsule(&ws, &["bench", "--events", "-", "--out", "p.tgz"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let streamed: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    let pack = std::fs::read(ws.join("p.tgz")).unwrap();
+    let mut sealed = Vec::new();
+    capsule::pack::read_members::<_, capsule::pack::PackError, _>(&pack[..], &Default::default(), |m| {
+        if m.path == "events.jsonl" {
+            sealed = m.read_all()?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let sealed: Vec<&str> = std::str::from_utf8(&sealed).unwrap().lines().collect();
+    assert_eq!(&streamed[..sealed.len()], &sealed[..], "the stream carries the sealed lines byte for byte");
+    let tail: Vec<Value> = streamed[sealed.len()..].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(tail.iter().map(|e| e["type"].as_str().unwrap()).collect::<Vec<_>>(), ["capsule_sealed", "pack_ready"]);
+    // The post-seal events continue the chain from the sealed head.
+    let head = capsule::digest::tagged(capsule::digest::Tag::Event, sealed.last().unwrap().as_bytes());
+    assert_eq!(tail[0]["prev"], head.to_string());
+    assert_eq!(tail[0]["seq"], sealed.len());
+}
+
+#[test]
+fn compare_two_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    for out in ["a.tgz", "b.tgz"] {
+        let o = capsule(&ws, &["bench", "--quiet", "--out", out]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let o = capsule(&ws, &["compare", "a.tgz", "b.tgz", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = json(&o);
+    assert_eq!(c["schema"], "capsulebench/comparison/v1");
+    assert_eq!(c["result_digest_equal"], true);
+    assert_eq!(c["metrics"][0]["metric"], "wall_ns");
+    let o = capsule(&ws, &["compare", "a.tgz", "b.tgz", "--markdown"]);
+    assert!(
+        stdout(&o).starts_with("### CapsuleBench: merkle\\_build\\_open\\_v1 on baseline\\_no\\_accel"),
+        "{}",
+        stdout(&o)
+    );
+    // A pack that does not verify is not compared.
+    let o = capsule(&ws, &["compare", "a.tgz", &root().join("fixtures/hostile/dotdot.tgz").display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+}
