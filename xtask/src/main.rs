@@ -3,6 +3,8 @@
 //! - `cargo xtask fixtures`: regenerate `fixtures/` (golden pack, hostile
 //!   packs, test vectors). Tests check the committed files and fail with
 //!   "run `cargo xtask fixtures`" when they drift.
+//! - `cargo xtask codegen`: regenerate committed generated files
+//!   (`docs/config.schema.json`).
 //! - `cargo xtask bench [--quick]`: print the receipt standard's performance
 //!   ratios against baselines measured in the same run.
 
@@ -16,12 +18,20 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
+/// Writes generated files that are committed (a test fails when they drift).
+fn codegen(root: &std::path::Path) -> Result<(), String> {
+    let path = root.join("docs/config.schema.json");
+    std::fs::write(&path, capsule_runner::config::json_schema())
+        .map_err(|e| format!("failed to write `{}`: {e}", path.display()))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.first().map(String::as_str) {
         Some("fixtures") => fixtures::run(&root()),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
-        _ => Err("usage: cargo xtask <fixtures | bench [--quick]>".to_owned()),
+        Some("codegen") => codegen(&root()),
+        _ => Err("usage: cargo xtask <fixtures | codegen | bench [--quick]>".to_owned()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

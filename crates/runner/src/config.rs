@@ -63,8 +63,9 @@ pub enum ConfigError {
 }
 
 /// The `capsule` table.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "CapsuleBench workload configuration")]
 pub struct CapsuleTable {
     /// `standard-v1`, `standard-proof-v1`, or a path to a policy file
     /// (relative to the workspace root).
@@ -79,7 +80,7 @@ pub struct CapsuleTable {
 }
 
 /// One workload, by kind.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkloadConfig {
     /// A workload shipped with the tool.
@@ -191,6 +192,14 @@ impl WorkloadConfig {
             inputs: Vec::new(),
         }
     }
+}
+
+/// The JSON Schema of the `capsule` table (`docs/config.schema.json`).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(CapsuleTable);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 /// Everything the workspace configures.
@@ -320,6 +329,13 @@ mod tests {
             (Err(e), Err(key)) => assert!(e.to_string().contains(key), "{e}"),
             (got, expect) => panic!("{v}: got {got:?}, expected {expect:?}"),
         }
+    }
+
+    #[test]
+    fn committed_json_schema_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.schema.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == json_schema(), "docs/config.schema.json is stale: run `cargo xtask codegen`");
     }
 
     #[test]
