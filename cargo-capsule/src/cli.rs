@@ -78,6 +78,13 @@ struct BenchArgs {
     /// Use this run id (paired runs share one).
     #[arg(long, hide = true)]
     run_id: Option<String>,
+    /// Paired mode: build REF in its own git worktree and run it interleaved
+    /// with the working tree (ABAB...), writing a second pack.
+    #[arg(long, value_name = "REF")]
+    baseline: Option<String>,
+    /// Where paired mode writes the baseline's pack.
+    #[arg(long, value_name = "PATH", default_value = "capsulepack-base.tgz", requires = "baseline")]
+    baseline_out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -311,19 +318,49 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
     };
     let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
     let observer = sink.as_ref().map(|s| s.observer());
-    let outcome = capsule_runner::bench(&opts, &mut progress, observer).map_err(CliError::Bench);
+    let run = match &a.baseline {
+        Some(reference) => capsule_runner::bench_paired(&opts, reference, &a.baseline_out, &mut progress, observer)
+            .map(|(base, head)| (Some(base), head)),
+        None => capsule_runner::bench(&opts, &mut progress, observer).map(|head| (None, head)),
+    };
     progress.finish();
-    let outcome = outcome?;
+    let (base, outcome) = run.map_err(CliError::Bench)?;
     if let Some(s) = &sink {
         for (e, h) in capsule_runner::post_seal_events(&outcome) {
             s.emit(&e, h);
         }
     }
     match a.message_format {
-        MessageFormat::Json => output::json(&output::bench_json(&outcome))?,
-        MessageFormat::Human => output::bench_summary(&outcome, events_to_stdout)?,
+        MessageFormat::Json => {
+            let mut v = output::bench_json(&outcome);
+            if let Some(b) = &base {
+                v["baseline"] = output::bench_json(b);
+            }
+            output::json(&v)?;
+        }
+        MessageFormat::Human => {
+            if let Some(b) = &base {
+                output::bench_summary(b, events_to_stdout)?;
+            }
+            output::bench_summary(&outcome, events_to_stdout)?;
+        }
     }
-    Ok(if outcome.report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
+    if let Some(b) = &base
+        && a.message_format == MessageFormat::Human
+        && !events_to_stdout
+    {
+        // The paired verdict, from the two packs just written.
+        let opts = VerifyOptions::default();
+        let (br, bc) = verify_pack_file(&b.pack, &opts);
+        let (hr, hc) = verify_pack_file(&outcome.pack, &opts);
+        if let (Some(bc), Some(hc), Some(bh), Some(hh)) = (bc, hc, br.capsule_hash, hr.capsule_hash) {
+            match capsule::compare::compare(bh, &bc, hh, &hc, capsule::compare::CompareOptions::default()) {
+                Ok(c) => output::comparison(&c)?,
+                Err(e) => output::line(&format!("compare: {e}"))?,
+            }
+        }
+    }
+    Ok(ExitCode::OK)
 }
 
 fn compare(a: CompareArgs) -> Result<u8, CliError> {

@@ -214,6 +214,17 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// The baseline reference cannot be used.
+    #[error("cannot use baseline `{reference}`: {why}")]
+    Baseline {
+        /// The reference as given.
+        reference: String,
+        /// Why.
+        why: String,
+    },
+    /// Paired mode needs fresh-process repetitions.
+    #[error("workload `{0}` runs a harness (criterion, hyperfine); paired mode needs a builtin or command workload")]
+    PairedUnsupported(String),
     /// Sealing or writing the pack failed.
     #[error("failed to seal the capsule")]
     Seal(#[from] BuildError),
@@ -302,7 +313,10 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
             let (mut cmd, program) = match bin {
                 Some(bin) => {
                     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-                    build.args(["build", "--release", "--bin", bin]).current_dir(&ws.root);
+                    build
+                        .args(["build", "--release", "--bin", bin])
+                        .env("CARGO_TARGET_DIR", &ws.target_dir)
+                        .current_dir(&ws.root);
                     if let Some(p) = package {
                         build.args(["--package", p]);
                     }
@@ -398,63 +412,31 @@ fn status_text(s: &Sample) -> String {
     }
 }
 
-/// Fresh-process repetitions: returns the samples and the digest of the
-/// (identical) stdout of every repetition.
-fn repeat(
-    id: &str,
-    command: &mut Command,
-    program: &str,
-    warmups: u32,
-    total: u32,
-    b: &mut CapsuleBuilder,
-    observer: &mut dyn Observer,
-) -> Result<(Vec<SampleV1>, Digest), BenchError> {
-    let mut samples = Vec::with_capacity(total as usize);
-    let mut result: Option<Digest> = None;
-    for index in 0..total {
-        let warmup = index < warmups;
-        let s = measure::run(command).map_err(|source| BenchError::Spawn {
-            workload: id.to_owned(),
-            program: program.to_owned(),
-            source,
-        })?;
-        if !s.success() {
-            return Err(BenchError::Failed {
-                workload: id.to_owned(),
-                index,
-                warmup,
-                status: status_text(&s),
-                stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
-            });
-        }
-        let digest = tagged(Tag::Result, &s.stdout);
-        match result {
-            None => result = Some(digest),
-            Some(r) if r != digest => return Err(BenchError::Nondeterministic { workload: id.to_owned(), index }),
-            Some(_) => {}
-        }
-        b.event(
-            "repetition",
-            json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes}),
-        )?;
-        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: s.wall_ns });
-        samples.push(SampleV1 {
-            rep: index,
-            warmup,
-            values: vec![s.wall_ns, s.user_ns, s.sys_ns, s.peak_rss_bytes],
-            proof_digest: None,
-        });
-    }
-    Ok((samples, result.unwrap_or_default()))
+/// One side of a run: its configuration, prepared workload and open builder.
+struct Side {
+    ws: config::WorkspaceConfig,
+    id: String,
+    policy: PinnedPolicy,
+    track: String,
+    procedure: capsule::objects::MeasurementProcedureV1,
+    prepared: Prepared,
+    b: CapsuleBuilder,
+    out: PathBuf,
 }
 
-/// Runs a benchmark and writes its pack.
-pub fn bench(
+/// Loads the configuration, prepares the workload, collects manifests,
+/// refuses what the track or policy forbids, and opens the builder.
+fn start_side(
     opts: &BenchOptions,
-    observer: &mut dyn Observer,
+    target_dir: Option<&Path>,
+    run_id: &str,
     events: Option<EventObserver>,
-) -> Result<BenchOutcome, BenchError> {
-    let ws = config::load(opts.manifest_path.as_deref())?;
+    observer: &mut dyn Observer,
+) -> Result<Side, BenchError> {
+    let mut ws = config::load(opts.manifest_path.as_deref())?;
+    if let Some(t) = target_dir {
+        ws.target_dir = t.to_path_buf();
+    }
     let workload = ws.select(opts.workload.as_deref())?;
     let policy: PinnedPolicy = ws.policy()?;
     let track =
@@ -478,7 +460,7 @@ pub fn bench(
     });
 
     observer.progress(Progress::Phase("collecting manifests"));
-    let mut prepared = prepare(&workload, opts, &ws)?;
+    let prepared = prepare(&workload, opts, &ws)?;
     let toolchain = manifest::toolchain(&prepared.features, &prepared.profile, &prepared.accelerators);
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
@@ -508,9 +490,8 @@ pub fn bench(
         }
     }
 
-    let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     let mut b = CapsuleBuilder::new(
-        &run_id,
+        run_id,
         json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION")}),
         prepared.spec.clone(),
         policy.clone(),
@@ -534,50 +515,125 @@ pub fn bench(
         workload_input_hash: Some(input),
         ..AnchorsV1::default()
     });
-
-    // Execution.
     let total = procedure.warmups + procedure.min_repetitions;
-    observer.progress(Progress::Phase("running"));
     b.event(
         "phase",
         json!({"phase_id": "measure", "phase_label": "Running the workload", "progress": {"done": 0, "total": total, "unit": "repetitions"}}),
     )?;
-    let (series, result_digest) = match &mut prepared.exec {
-        Exec::Repeat { command, program, expected_result } => {
-            let (samples, printed) = repeat(&id, command, program, procedure.warmups, total, &mut b, observer)?;
-            // Builtins print the result digest they computed; it must be
-            // the one computed in-process for the trace.
-            let result = match expected_result {
-                Some(expected) => {
-                    if printed != tagged(Tag::Result, format!("{expected}\n").as_bytes()) {
-                        return Err(BenchError::Nondeterministic { workload: id.clone(), index: 0 });
-                    }
-                    *expected
-                }
-                None => printed,
-            };
-            let series = SeriesV1 {
-                id: id.clone(),
-                class: ValueClass::Measured,
-                metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
-                samples,
-            };
-            (vec![series], result)
+    Ok(Side { ws, id, policy, track, procedure, prepared, b, out: opts.out.clone() })
+}
+
+/// Runs one fresh-process repetition of a side, recording its event.
+fn one_repetition(side: &mut Side, index: u32, observer: &mut dyn Observer) -> Result<(SampleV1, Digest), BenchError> {
+    let warmup = index < side.procedure.warmups;
+    let total = side.procedure.warmups + side.procedure.min_repetitions;
+    let Exec::Repeat { command, program, .. } = &mut side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
+    };
+    let s = measure::run(command).map_err(|source| BenchError::Spawn {
+        workload: side.id.clone(),
+        program: program.clone(),
+        source,
+    })?;
+    if !s.success() {
+        return Err(BenchError::Failed {
+            workload: side.id.clone(),
+            index,
+            warmup,
+            status: status_text(&s),
+            stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+        });
+    }
+    side.b.event(
+        "repetition",
+        json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes}),
+    )?;
+    observer.progress(Progress::Repetition { index, total, warmup, wall_ns: s.wall_ns });
+    let sample = SampleV1 {
+        rep: index,
+        warmup,
+        values: vec![s.wall_ns, s.user_ns, s.sys_ns, s.peak_rss_bytes],
+        proof_digest: None,
+    };
+    Ok((sample, tagged(Tag::Result, &s.stdout)))
+}
+
+/// Folds repetitions into the runner-measured series and its result: every
+/// repetition must print the same result, and a builtin's printed result
+/// must be the one computed in-process for the trace.
+fn repeated_series(side: &Side, reps: Vec<(SampleV1, Digest)>) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
+    let mut samples = Vec::with_capacity(reps.len());
+    let mut printed = None;
+    for (sample, digest) in reps {
+        match printed {
+            None => printed = Some(digest),
+            Some(p) if p != digest => {
+                return Err(BenchError::Nondeterministic { workload: side.id.clone(), index: sample.rep });
+            }
+            Some(_) => {}
         }
-        Exec::Criterion { bench, package, args } => crate::harness::criterion(&crate::harness::CriterionRun {
-            root: &ws.root,
-            target_dir: &ws.target_dir,
+        samples.push(sample);
+    }
+    let printed = printed.unwrap_or_default();
+    let result = match &side.prepared.exec {
+        Exec::Repeat { expected_result: Some(expected), .. } => {
+            if printed != tagged(Tag::Result, format!("{expected}\n").as_bytes()) {
+                return Err(BenchError::Nondeterministic { workload: side.id.clone(), index: 0 });
+            }
+            *expected
+        }
+        _ => printed,
+    };
+    let series = SeriesV1 {
+        id: side.id.clone(),
+        class: ValueClass::Measured,
+        metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
+        samples,
+    };
+    Ok((vec![series], result))
+}
+
+fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
+    observer.progress(Progress::Phase("running"));
+    let (procedure, id) = (side.procedure.clone(), side.id.clone());
+    match &side.prepared.exec {
+        Exec::Repeat { .. } => {
+            let mut reps = Vec::new();
+            for index in 0..procedure.warmups + procedure.min_repetitions {
+                reps.push(one_repetition(side, index, observer)?);
+            }
+            repeated_series(side, reps)
+        }
+        Exec::Criterion { bench, package, args } => Ok(crate::harness::criterion(&crate::harness::CriterionRun {
+            root: &side.ws.root,
+            target_dir: &side.ws.target_dir,
             bench,
             package: package.as_deref(),
-            features: &prepared.features,
+            features: &side.prepared.features,
             args,
-        })?,
-        Exec::Hyperfine { command, shell } => {
-            crate::harness::hyperfine(&ws.root, &id, command, *shell, procedure.warmups, procedure.min_repetitions)?
-        }
-    };
-    b.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": series.len()}))?;
+        })?),
+        Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(
+            &side.ws.root,
+            &id,
+            command,
+            *shell,
+            procedure.warmups,
+            procedure.min_repetitions,
+        )?),
+    }
+}
 
+/// Seals a side, writes its pack beside the destination, verifies it there
+/// (the workspace's own policy pinned) and renames it into place only when
+/// it verifies: the destination never holds a partial or rejected pack.
+fn finish_side(
+    side: Side,
+    series: Vec<SeriesV1>,
+    result_digest: Digest,
+    observer: &mut dyn Observer,
+) -> Result<BenchOutcome, BenchError> {
+    let Side { id, policy, track, prepared, mut b, out, .. } = side;
+    b.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": series.len()}))?;
     observer.progress(Progress::Phase("sealing"));
     b.commit_rows(RowParams { row_width: 64, chunk_len: 1024, arity: 16 }, &prepared.rows[..], true)?;
     let mut locked = b.lock_statement(
@@ -601,14 +657,11 @@ pub fn bench(
     locked.measurements(table)?;
     let mut sealed = locked.seal()?;
 
-    // The pack is written beside its destination, verified there (the
-    // workspace's own policy pinned), and renamed into place only when it
-    // verifies: the destination never holds a partial or rejected pack.
-    let dir = match opts.out.parent() {
+    let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let io = |source| BenchError::Output { path: opts.out.display().to_string(), source };
+    let io = |source| BenchError::Output { path: out.display().to_string(), source };
     let mut tmp = tempfile::Builder::new().prefix(".capsulepack-").suffix(".partial").tempfile_in(&dir).map_err(io)?;
     sealed.write_to(std::io::BufWriter::new(tmp.as_file_mut()))?.into_inner().map_err(|e| io(e.into_error()))?;
     tmp.as_file().sync_all().map_err(io)?;
@@ -619,13 +672,13 @@ pub fn bench(
         ..VerifyOptions::default()
     };
     let (mut report, _) = verify_pack_file(tmp.path(), &vopts);
-    report.pack = Some(opts.out.display().to_string());
+    report.pack = Some(out.display().to_string());
     if !report.accepted() {
         return Err(BenchError::Rejected(Box::new(report)));
     }
-    tmp.persist(&opts.out).map_err(|e| io(e.error))?;
+    tmp.persist(&out).map_err(|e| io(e.error))?;
     Ok(BenchOutcome {
-        pack: opts.out.clone(),
+        pack: out,
         capsule_hash: sealed.hash,
         workload: id,
         track,
@@ -634,6 +687,114 @@ pub fn bench(
         report,
         events: sealed.events().clone(),
     })
+}
+
+/// Runs a benchmark and writes its pack.
+pub fn bench(
+    opts: &BenchOptions,
+    observer: &mut dyn Observer,
+    events: Option<EventObserver>,
+) -> Result<BenchOutcome, BenchError> {
+    let run_id = opts.run_id.clone().unwrap_or_else(run_id);
+    let mut side = start_side(opts, None, &run_id, events, observer)?;
+    let (series, result) = execute(&mut side, observer)?;
+    finish_side(side, series, result, observer)
+}
+
+/// A git worktree removed when dropped.
+struct Worktree {
+    repo: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let _ =
+            Command::new("git").args(["worktree", "remove", "--force"]).arg(&self.dir).current_dir(&self.repo).output();
+    }
+}
+
+fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
+    let o = Command::new("git").args(args).current_dir(dir).output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+/// Paired mode: builds `baseline` in its own git worktree and target
+/// directory, then runs baseline and head repetitions interleaved (ABAB...)
+/// on this machine, and writes two packs that share a run id. Returns
+/// `(base, head)`.
+pub fn bench_paired(
+    opts: &BenchOptions,
+    baseline: &str,
+    baseline_out: &Path,
+    observer: &mut dyn Observer,
+    events: Option<EventObserver>,
+) -> Result<(BenchOutcome, BenchOutcome), BenchError> {
+    let run_id = opts.run_id.clone().unwrap_or_else(run_id);
+    let mut head = start_side(opts, None, &run_id, events, observer)?;
+    let bad_ref = |why: &str| BenchError::Baseline { reference: baseline.to_owned(), why: why.to_owned() };
+    let toplevel = git_out(&head.ws.root, &["rev-parse", "--show-toplevel"])
+        .map(PathBuf::from)
+        .ok_or_else(|| bad_ref("the workspace is not in a git repository"))?;
+    let commit = git_out(&head.ws.root, &["rev-parse", "--verify", "--quiet", &format!("{baseline}^{{commit}}")])
+        .ok_or_else(|| bad_ref("not a commit in this repository"))?;
+    let root = std::fs::canonicalize(&head.ws.root).unwrap_or_else(|_| head.ws.root.clone());
+    let rel = root
+        .strip_prefix(std::fs::canonicalize(&toplevel).unwrap_or(toplevel.clone()))
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let base_target = head.ws.target_dir.join("capsule-baseline");
+    std::fs::create_dir_all(&base_target)
+        .map_err(|source| BenchError::Output { path: base_target.display().to_string(), source })?;
+    let holder = tempfile::Builder::new()
+        .prefix("worktree-")
+        .tempdir_in(&base_target)
+        .map_err(|source| BenchError::Output { path: base_target.display().to_string(), source })?;
+    let dir = holder.path().join("src");
+    let added = Command::new("git")
+        .args(["worktree", "add", "--detach", "--quiet"])
+        .arg(&dir)
+        .arg(&commit)
+        .current_dir(&toplevel)
+        .output()
+        .map_err(|e| bad_ref(&format!("git worktree add failed: {e}")))?;
+    if !added.status.success() {
+        return Err(bad_ref(&format!("git worktree add failed: {}", String::from_utf8_lossy(&added.stderr).trim())));
+    }
+    let _worktree = Worktree { repo: toplevel.clone(), dir: dir.clone() };
+    let base_opts = BenchOptions {
+        manifest_path: Some(dir.join(&rel).join("Cargo.toml")),
+        workload: Some(head.id.clone()),
+        track: Some(head.track.clone()),
+        out: baseline_out.to_path_buf(),
+        ..opts.clone()
+    };
+    let mut base = start_side(&base_opts, Some(&base_target), &run_id, None, &mut Quiet)?;
+    if base.policy.hash != head.policy.hash {
+        return Err(bad_ref("its workspace configures a different policy; paired packs must share one"));
+    }
+    if !matches!(head.prepared.exec, Exec::Repeat { .. }) {
+        return Err(BenchError::PairedUnsupported(head.id.clone()));
+    }
+    observer.progress(Progress::Phase("running baseline and head interleaved"));
+    let total = head.procedure.warmups + head.procedure.min_repetitions;
+    let (mut base_reps, mut head_reps) = (Vec::new(), Vec::new());
+    for index in 0..total {
+        base_reps.push(one_repetition(&mut base, index, &mut Quiet)?);
+        head_reps.push(one_repetition(&mut head, index, observer)?);
+    }
+    let (bs, br) = repeated_series(&base, base_reps)?;
+    let (hs, hr) = repeated_series(&head, head_reps)?;
+    let base_out = finish_side(base, bs, br, &mut Quiet)?;
+    let head_out = finish_side(head, hs, hr, observer)?;
+    Ok((base_out, head_out))
+}
+
+/// An observer that shows nothing (the baseline side of a paired run).
+struct Quiet;
+
+impl Observer for Quiet {
+    fn progress(&mut self, _: Progress<'_>) {}
 }
 
 /// The post-seal events (`capsule_sealed`, `pack_ready`), continuing the
