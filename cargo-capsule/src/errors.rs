@@ -99,9 +99,12 @@ impl CliError {
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {
-                    B::Failed { .. } | B::Spawn { .. } | B::Build { .. } | B::Nondeterministic { .. } => {
-                        ExitCode::WORKLOAD
-                    }
+                    B::Failed { .. }
+                    | B::Spawn { .. }
+                    | B::Build { .. }
+                    | B::Nondeterministic { .. }
+                    | B::BuiltinMismatch { .. }
+                    | B::Harness(_) => ExitCode::WORKLOAD,
                     B::Seal(_) | B::Output { .. } => ExitCode::OUTPUT,
                     B::Rejected(_) => ExitCode::REJECTED,
                     _ => ExitCode::INPUT,

@@ -10,14 +10,40 @@ use serde_json::Value;
 
 use crate::errors::CliError;
 
+/// Text from a pack may hold terminal control sequences; every control
+/// character but the newline is shown escaped, never sent to the terminal.
+fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut s = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(s)
+}
+
 fn out(text: &str) -> Result<(), CliError> {
     let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
+    o.write_all(sanitize(text).as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
 }
 
 /// Prints one line.
 pub(crate) fn line(s: &str) -> Result<(), CliError> {
     out(&format!("{s}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(super::sanitize("a\u{1b}[31mred\rb\nc"), "a\\u{1b}[31mred\\rb\nc");
+        assert_eq!(super::sanitize("plain\n"), "plain\n");
+    }
 }
 
 /// Prints a value as pretty JSON.
@@ -460,7 +486,7 @@ pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -
     if to_stderr {
         #[expect(clippy::print_stderr, reason = "this is the output module")]
         {
-            eprint!("{s}");
+            eprint!("{}", sanitize(&s));
         }
         Ok(())
     } else {

@@ -10,11 +10,17 @@ use serde_json::Value;
 
 use super::{codes, json, root, stdout};
 
+/// Runs `cargo capsule` in `dir` with a target directory of this test's own
+/// (beside the workspace), so parallel tests never run each other's builds.
 fn capsule(dir: &Path, args: &[&str]) -> Output {
+    let target = dir.parent().unwrap_or(dir).join("target");
+    capsule_with_target(dir, &target, args)
+}
+
+fn capsule_with_target(dir: &Path, target: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
     c.arg("capsule").args(args).current_dir(dir);
-    // Builds of the sample workspace are shared between tests and runs.
-    c.env("CARGO_TARGET_DIR", root().join("target/fixture-workspace"));
+    c.env("CARGO_TARGET_DIR", target);
     c.env_remove("RUSTFLAGS");
     c.env_remove("CARGO_ENCODED_RUSTFLAGS");
     c.output().unwrap()
@@ -114,7 +120,12 @@ fn sample_workspace_workloads_of_every_kind() {
         [("sum_squares", "measured"), ("sleep_5ms", "harness-reported"), ("criterion_hashing", "harness-reported")]
     {
         let pack = format!("{workload}.tgz");
-        let o = capsule(&ws, &["bench", "--workload", workload, "--out", &pack, "--quiet"]);
+        // The criterion build is shared between runs of this one test.
+        let o = capsule_with_target(
+            &ws,
+            &root().join("target/fixture-workspace"),
+            &["bench", "--workload", workload, "--out", &pack, "--quiet"],
+        );
         assert_eq!(o.status.code(), Some(0), "{workload}: {}{}", stdout(&o), stderr(&o));
         let r = verify_policy(&ws, &pack);
         let medians: Vec<&Value> = r["values"]
@@ -263,4 +274,31 @@ fn compare_two_runs() {
     // A pack that does not verify is not compared.
     let o = capsule(&ws, &["compare", "a.tgz", &root().join("fixtures/hostile/dotdot.tgz").display().to_string()]);
     assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn paired_baseline_runs_interleaved_and_shares_a_run_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
+    // Head does ten times the work of its baseline, with the same parameters.
+    let src = std::fs::read_to_string(ws.join("src/bin/sum_squares.rs")).unwrap();
+    std::fs::write(ws.join("src/bin/sum_squares.rs"), src.replace("for i in 0..n {", "for i in 0..n * 10 {")).unwrap();
+    git(&ws, &["commit", "-qam", "ten times the work"]);
+    let o = capsule(&ws, &["bench", "--workload", "sum_squares", "--baseline", "HEAD~1", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("verdict      slower"), "{}", stdout(&o));
+    let run_id = |p: &str| json(&capsule(&ws, &["inspect", p, "--json"]))["capsule"]["run_id"].clone();
+    assert_eq!(run_id("capsulepack-base.tgz"), run_id("capsulepack.tgz"));
+    let commit =
+        |p: &str| json(&capsule(&ws, &["inspect", p, "--json"]))["statement"]["anchors"]["workload_commit"].clone();
+    assert_ne!(commit("capsulepack-base.tgz"), commit("capsulepack.tgz"));
+    let o = capsule(&ws, &["compare", "capsulepack-base.tgz", "capsulepack.tgz", "--json"]);
+    let c = json(&o);
+    assert_eq!((c["same_run"].clone(), c["verdict"].clone()), (Value::from(true), Value::from("slower")));
+    // The worktree is gone; an unknown reference is refused.
+    let list = Command::new("git").args(["worktree", "list"]).current_dir(&ws).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1);
+    let o = capsule(&ws, &["bench", "--workload", "sum_squares", "--baseline", "no-such-ref", "--quiet"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("cannot use baseline `no-such-ref`"), "{}", stderr(&o));
 }

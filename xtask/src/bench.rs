@@ -19,6 +19,8 @@ use capsule::verify::{VerifyOptions, verify_pack_file};
 use flate2::bufread::GzDecoder;
 use sha2::{Digest as _, Sha256};
 
+use crate::say;
+
 fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
     let mut last = None;
@@ -34,13 +36,6 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 
 fn mib_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
-}
-
-fn say(s: &str) {
-    #[expect(clippy::print_stdout, reason = "xtask reports to its user")]
-    {
-        println!("{s}");
-    }
 }
 
 pub(crate) fn run(quick: bool) -> Result<(), String> {

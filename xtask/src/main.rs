@@ -5,11 +5,14 @@
 //!   "run `cargo xtask fixtures`" when they drift.
 //! - `cargo xtask codegen`: regenerate committed generated files
 //!   (`docs/config.schema.json`).
+//! - `cargo xtask bench-signal`, `cargo xtask bench-overhead`: paired
+//!   comparison quality and runner overhead (see `signal.rs`).
 //! - `cargo xtask bench [--quick]`: print the receipt standard's performance
 //!   ratios against baselines measured in the same run.
 
 mod bench;
 mod fixtures;
+mod signal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,13 +28,36 @@ fn codegen(root: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("failed to write `{}`: {e}", path.display()))
 }
 
+/// Prints one line for the user.
+pub(crate) fn say(s: &str) {
+    #[expect(clippy::print_stdout, reason = "xtask reports to its user")]
+    {
+        println!("{s}");
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.first().map(String::as_str) {
         Some("fixtures") => fixtures::run(&root()),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("codegen") => codegen(&root()),
-        _ => Err("usage: cargo xtask <fixtures | codegen | bench [--quick]>".to_owned()),
+        Some("bench-signal") => {
+            let n = |flag: &str, default: u64| {
+                args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+            };
+            signal::signal(n("--aa", 500), n("--slowed", 200), n("--repetitions", 10) as u32)
+        }
+        Some("bench-overhead") => signal::overhead(50),
+        Some("spin") => {
+            let iters = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+            say(&signal::spin(iters).to_string());
+            Ok(())
+        }
+        _ => Err(
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] | bench-overhead>"
+                .to_owned(),
+        ),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -225,6 +225,10 @@ pub fn compare_samples(
     let mut sorted_base = base.to_vec();
     sorted_base.sort_unstable();
     let base_median = crate::objects::median_of_sorted(&sorted_base);
+    Some(verdict_of(shift, lo, hi, base_median, threshold_ppm))
+}
+
+fn verdict_of(shift: i128, lo: i128, hi: i128, base_median: u64, threshold_ppm: i64) -> (i64, [i64; 2], Change) {
     let clamp = |x: i128| x.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
     let (shift, lo, hi) = (clamp(shift), clamp(lo), clamp(hi));
     let r = ratio_ppm(shift, base_median);
@@ -235,7 +239,7 @@ pub fn compare_samples(
     } else {
         Change::NoChange
     };
-    Some((shift, [lo, hi], verdict))
+    (shift, [lo, hi], verdict)
 }
 
 /// Options.
@@ -281,6 +285,8 @@ pub fn compare(
     let policy = &base.policy;
     let threshold = parse_ppm("threshold", &policy.comparison.threshold)?;
     let confidence = parse_ppm("confidence", &policy.comparison.confidence)?;
+    let ids = |m: &MeasurementsV1| m.series.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    same("measured series", &ids(&base.measurements), &ids(&head.measurements))?;
     let primary = &policy.measurement.primary_metric;
     let metrics = compare_tables(&base.measurements, &head.measurements, primary, threshold, confidence)?;
     let primaries: Vec<Change> = metrics.iter().filter(|m| &m.metric == primary).map(|m| m.verdict).collect();
@@ -360,6 +366,8 @@ pub fn escape_markdown(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
+            // An `@name` in a pull-request comment would notify someone.
+            '@' => out.push_str("&#64;"),
             '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '!' | '~' | '{' | '}' | '+' | '-' | '.' => {
                 out.push('\\');
                 out.push(c);

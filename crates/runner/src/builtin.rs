@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 /// The names of the builtins.
 pub const BUILTINS: [&str; 1] = ["merkle_build_open_v1"];
 
-/// Largest tree the builtin accepts (2^24 leaves, 512 MiB of nodes).
+/// Largest tree the builtin accepts (2^24 leaves, about 1 GiB of nodes).
 pub const MAX_LEAVES_POW2: u64 = 24;
 
 /// Why a builtin cannot run with these parameters.
@@ -157,6 +157,16 @@ pub fn merkle_build_open(p: MerkleParams) -> Result<MerkleOutcome, BuiltinError>
         rows.extend_from_slice(&path.finalize()[..24]);
     }
     Ok(MerkleOutcome { result: result.finish(), rows })
+}
+
+impl MerkleParams {
+    /// The parameters as a statement records them (defaults included).
+    pub fn to_parameters(self) -> BTreeMap<String, Value> {
+        let mut m = BTreeMap::new();
+        m.insert("leaves_pow2".to_owned(), Value::from(self.leaves_pow2));
+        m.insert("openings".to_owned(), Value::from(self.openings));
+        m
+    }
 }
 
 /// The child side of a builtin repetition: runs it and returns the line the

@@ -43,6 +43,12 @@ pub enum ConfigError {
         /// Where defined again.
         second: String,
     },
+    /// Several workloads and no `--workload`.
+    #[error("several workloads are configured; choose one with --workload: {known}")]
+    Ambiguous {
+        /// The ids, comma-separated.
+        known: String,
+    },
     /// `--workload` names nothing.
     #[error("no workload `{id}`; known workloads: {known}")]
     UnknownWorkload {
@@ -169,6 +175,25 @@ pub enum WorkloadConfig {
 }
 
 impl WorkloadConfig {
+    /// The parameters the user wrote.
+    pub fn parameters(&self) -> &BTreeMap<String, Value> {
+        match self {
+            WorkloadConfig::Builtin { parameters, .. }
+            | WorkloadConfig::Command { parameters, .. }
+            | WorkloadConfig::Criterion { parameters, .. }
+            | WorkloadConfig::Hyperfine { parameters, .. } => parameters,
+        }
+    }
+
+    /// Features and accelerators the build uses (known before building).
+    pub fn build_settings(&self) -> (Vec<String>, Vec<String>) {
+        match self {
+            WorkloadConfig::Command { features, accelerators, .. }
+            | WorkloadConfig::Criterion { features, accelerators, .. } => (features.clone(), accelerators.clone()),
+            WorkloadConfig::Builtin { .. } | WorkloadConfig::Hyperfine { .. } => (Vec::new(), Vec::new()),
+        }
+    }
+
     /// The workload id.
     pub fn id(&self) -> &str {
         match self {
@@ -218,12 +243,31 @@ pub struct WorkspaceConfig {
 }
 
 fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<CapsuleTable, ConfigError> {
-    serde_path_to_error::deserialize::<_, CapsuleTable>(v.clone()).map_err(|e| ConfigError::Invalid {
+    let t = serde_path_to_error::deserialize::<_, CapsuleTable>(v.clone()).map_err(|e| ConfigError::Invalid {
         table,
         manifest: manifest.to_owned(),
         key: e.path().to_string(),
         message: e.inner().to_string(),
-    })
+    })?;
+    // Parameters enter the statement: strings, booleans and integers within
+    // ±(2^53−1) only, checked here rather than after the workload has run.
+    for (i, w) in t.workloads.iter().enumerate() {
+        for (k, p) in w.parameters() {
+            let ok = p.is_string()
+                || p.is_boolean()
+                || p.as_u64().is_some_and(|u| u <= capsule::canonical::MAX_SAFE_INTEGER)
+                || p.as_i64().is_some_and(|n| n.unsigned_abs() <= capsule::canonical::MAX_SAFE_INTEGER);
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    table,
+                    manifest: manifest.to_owned(),
+                    key: format!("workloads[{i}].parameters.{k}"),
+                    message: "a parameter must be a string, a boolean or an integer within ±(2^53−1)".to_owned(),
+                });
+            }
+        }
+    }
+    Ok(t)
 }
 
 /// Reads the configuration of the workspace that holds `manifest_path`
@@ -298,7 +342,7 @@ impl WorkspaceConfig {
             None => match self.workloads.as_slice() {
                 [] => Ok(WorkloadConfig::embedded_default()),
                 [(w, _)] => Ok(w.clone()),
-                _ => Err(ConfigError::UnknownWorkload { id: String::new(), known: known() }),
+                _ => Err(ConfigError::Ambiguous { known: known() }),
             },
         }
     }
@@ -353,5 +397,13 @@ mod tests {
         );
         check(json!({"workloads": [{"kind": "rocket", "id": "m"}]}), Err("unknown variant `rocket`"));
         check(json!({"workloads": [{"kind": "builtin", "builtin": "b"}]}), Err("missing field `id`"));
+        check(
+            json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "parameters": {"x": 1.5}}]}),
+            Err("at `workloads[0].parameters.x`"),
+        );
+        check(
+            json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "parameters": {"x": [1]}}]}),
+            Err("at `workloads[0].parameters.x`"),
+        );
     }
 }

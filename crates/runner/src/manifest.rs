@@ -58,10 +58,23 @@ pub fn redact_url(url: &str) -> String {
 
 /// Replaces the home directory prefix with `~` wherever it appears.
 pub fn redact_home(s: &str, home: Option<&str>) -> String {
-    match home {
-        Some(h) if h.len() > 1 => s.replace(h, "~"),
-        _ => s.to_owned(),
+    let Some(h) = home.map(|h| h.trim_end_matches('/')).filter(|h| !h.is_empty()) else {
+        return s.to_owned();
+    };
+    // Only whole path prefixes: `/home/al` must not rewrite `/home/alice`.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(h) {
+        let after = &rest[i + h.len()..];
+        let boundary = after.is_empty()
+            || after.starts_with('/')
+            || !after.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+        out.push_str(&rest[..i]);
+        out.push_str(if boundary { "~" } else { h });
+        rest = after;
     }
+    out.push_str(rest);
+    out
 }
 
 fn home() -> Option<String> {
@@ -255,6 +268,7 @@ mod tests {
     fn home_redaction() {
         assert_eq!(redact_home("-L/home/alice/lib", Some("/home/alice")), "-L~/lib");
         assert_eq!(redact_home("/x", Some("/")), "/x");
+        assert_eq!(redact_home("/home/alice/x /home/al/y", Some("/home/al")), "/home/alice/x ~/y");
         assert_eq!(redact_home("/x", None), "/x");
     }
 

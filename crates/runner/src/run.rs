@@ -225,6 +225,13 @@ pub enum BenchError {
     /// Paired mode needs fresh-process repetitions.
     #[error("workload `{0}` runs a harness (criterion, hyperfine); paired mode needs a builtin or command workload")]
     PairedUnsupported(String),
+    /// A builtin's child printed another result than the one computed
+    /// in-process for the trace.
+    #[error("builtin workload `{workload}` printed a result that differs from the one computed for its trace")]
+    BuiltinMismatch {
+        /// Workload id.
+        workload: String,
+    },
     /// Sealing or writing the pack failed.
     #[error("failed to seal the capsule")]
     Seal(#[from] BuildError),
@@ -266,8 +273,6 @@ struct Prepared {
     rows: Vec<u8>,
     exec: Exec,
     features: Vec<String>,
-    profile: String,
-    accelerators: Vec<String>,
     parameters: std::collections::BTreeMap<String, Value>,
     inputs: Vec<String>,
 }
@@ -289,9 +294,10 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
             let p = MerkleParams::parse(builtin, parameters)?;
             let out = merkle_build_open(p)?;
             let mut cmd = Command::new(&opts.self_exe);
+            // The statement records every parameter, defaults included.
+            let parameters = &p.to_parameters();
             let params = serde_json::to_string(parameters).unwrap_or_default();
             cmd.args(["capsule", "__builtin", builtin, &params]);
-            let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
             Ok(Prepared {
                 spec: merkle_trace_spec(),
                 rows: out.rows,
@@ -301,13 +307,11 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                     expected_result: Some(out.result),
                 },
                 features: Vec::new(),
-                profile: profile.to_owned(),
-                accelerators: Vec::new(),
                 parameters: parameters.clone(),
                 inputs: inputs.clone(),
             })
         }
-        WorkloadConfig::Command { id, bin, package, args, features, accelerators, parameters, inputs } => {
+        WorkloadConfig::Command { id, bin, package, args, features, parameters, inputs, .. } => {
             let parameters =
                 &with_invocation(parameters, bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" "))]));
             let (mut cmd, program) = match bin {
@@ -351,21 +355,17 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                 rows: Vec::new(),
                 exec: Exec::Repeat { command: cmd, program, expected_result: None },
                 features: features.clone(),
-                profile: "release".to_owned(),
-                accelerators: accelerators.clone(),
                 parameters: parameters.clone(),
                 inputs: inputs.clone(),
             })
         }
-        WorkloadConfig::Criterion { bench, package, args, features, accelerators, parameters, inputs, .. } => {
+        WorkloadConfig::Criterion { bench, package, args, features, parameters, inputs, .. } => {
             let parameters = &with_invocation(parameters, [("bench", bench.clone()), ("args", args.join(" "))]);
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
                 exec: Exec::Criterion { bench: bench.clone(), package: package.clone(), args: args.clone() },
                 features: features.clone(),
-                profile: "bench".to_owned(),
-                accelerators: accelerators.clone(),
                 parameters: parameters.clone(),
                 inputs: inputs.clone(),
             })
@@ -377,8 +377,6 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                 rows: Vec::new(),
                 exec: Exec::Hyperfine { command: command.clone(), shell: *shell },
                 features: Vec::new(),
-                profile: "none".to_owned(),
-                accelerators: Vec::new(),
                 parameters: parameters.clone(),
                 inputs: inputs.clone(),
             })
@@ -397,6 +395,22 @@ fn with_invocation<'a>(
         return user.clone();
     }
     invocation.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_owned(), Value::from(v))).collect()
+}
+
+/// The cargo profile a workload's code is built with.
+fn profile_of(w: &WorkloadConfig) -> &'static str {
+    match w {
+        WorkloadConfig::Builtin { .. } => {
+            if cfg!(debug_assertions) {
+                "dev"
+            } else {
+                "release"
+            }
+        }
+        WorkloadConfig::Command { .. } => "release",
+        WorkloadConfig::Criterion { .. } => "bench",
+        WorkloadConfig::Hyperfine { .. } => "none",
+    }
 }
 
 fn run_id() -> String {
@@ -452,7 +466,7 @@ fn start_side(
     let procedure = policy.policy.measurement.clone();
     observer.progress(Progress::Plan {
         workload: &id,
-        embedded_default: !ws.configured,
+        embedded_default: ws.workloads.is_empty(),
         track: &track,
         policy: &policy.policy.id,
         warmups: procedure.warmups,
@@ -460,11 +474,13 @@ fn start_side(
     });
 
     observer.progress(Progress::Phase("collecting manifests"));
-    let prepared = prepare(&workload, opts, &ws)?;
-    let toolchain = manifest::toolchain(&prepared.features, &prepared.profile, &prepared.accelerators);
+    // The track's rules are checked before anything is built or run.
+    let (features, accelerators) = workload.build_settings();
+    let toolchain = manifest::toolchain(&features, profile_of(&workload), &accelerators);
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
     }
+    let prepared = prepare(&workload, opts, &ws)?;
     let input = input_hash(&ws.root, &prepared.inputs)?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
@@ -477,7 +493,10 @@ fn start_side(
                 .commit
                 .is_none()
                 .then(|| git.note.clone().unwrap_or_else(|| "the workspace has no git commit".to_owned())),
-            A::WorkflowCommit => ci.is_none().then(|| "not running in GitHub Actions".to_owned()),
+            A::WorkflowCommit => ci
+                .as_ref()
+                .is_none_or(|c| c.workflow_commit.is_empty())
+                .then(|| "not running in GitHub Actions (or GITHUB_SHA is empty)".to_owned()),
             A::ContainerImageDigest => Some("the runner did not launch a container".to_owned()),
             A::HardwareManifestHash | A::OsFingerprintHash | A::ToolchainHash | A::WorkloadInputHash => None,
         };
@@ -578,7 +597,7 @@ fn repeated_series(side: &Side, reps: Vec<(SampleV1, Digest)>) -> Result<(Vec<Se
     let result = match &side.prepared.exec {
         Exec::Repeat { expected_result: Some(expected), .. } => {
             if printed != tagged(Tag::Result, format!("{expected}\n").as_bytes()) {
-                return Err(BenchError::Nondeterministic { workload: side.id.clone(), index: 0 });
+                return Err(BenchError::BuiltinMismatch { workload: side.id.clone() });
             }
             *expected
         }

@@ -935,9 +935,11 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
         let mut needed: Vec<&String> =
             if runner_measured { policy.required_metrics.iter().collect() } else { Vec::new() };
         needed.push(&proc_.primary_metric);
-        if proving {
+        if proving && runner_measured {
             needed.extend(policy.proof.required_metrics.iter());
         }
+        needed.sort();
+        needed.dedup();
         for m in needed {
             if s.metric_index(m).is_none() {
                 rep.reject(error(Code::PolicyMetricMissing, format!("series `{}` lacks `{m}`", s.id)));

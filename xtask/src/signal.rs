@@ -1,0 +1,167 @@
+//! `cargo xtask bench-signal` and `cargo xtask bench-overhead`: the quality
+//! of paired comparisons and the runner's measurement overhead, measured on
+//! this machine with the runner's own measurement (`capsule_runner::measure`)
+//! and the verifier's own comparison (`capsule::compare`).
+//!
+//! Signal: a fixed CPU-bound child (`cargo xtask spin N`, about 10 ms) is
+//! run interleaved ABAB with the standard procedure (2 warmups, then 10
+//! measured repetitions per side; `--repetitions N` for more) and compared at the standard policy's
+//! threshold (2 %) and confidence (95 %). A/A trials run identical work on
+//! both sides; slowed trials give head 3 % more iterations (extra CPU work,
+//! not sleep). Each rate is printed with its 95 % Clopper–Pearson interval.
+//!
+//! Overhead: the same child, N times through the runner's measurement, and N
+//! times through `hyperfine -N`; the ratio of mean wall times is printed.
+
+use std::process::Command;
+use std::time::Instant;
+
+use capsule::compare::{Change, compare_samples};
+use capsule_runner::measure;
+use statrs::distribution::{Beta, ContinuousCDF};
+
+use crate::say;
+
+/// The child: a CPU-bound loop of `iters` iterations.
+pub(crate) fn spin(iters: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..iters {
+        x = std::hint::black_box(x.rotate_left(7) ^ i).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    x
+}
+
+fn spin_cmd(iters: u64) -> Result<Command, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut c = Command::new(exe);
+    c.args(["spin", &iters.to_string()]);
+    Ok(c)
+}
+
+/// Iterations that take about `target_ms` on this machine.
+fn calibrate(target_ms: f64) -> u64 {
+    let probe = 20_000_000u64;
+    let t = Instant::now();
+    std::hint::black_box(spin(probe));
+    let per_iter = t.elapsed().as_secs_f64() / probe as f64;
+    ((target_ms / 1e3) / per_iter) as u64
+}
+
+/// The 95 % Clopper–Pearson interval of `x` successes in `n` trials.
+pub(crate) fn clopper_pearson(x: u64, n: u64) -> (f64, f64) {
+    let a = 0.05;
+    let lo = if x == 0 { 0.0 } else { Beta::new(x as f64, (n - x + 1) as f64).map_or(0.0, |b| b.inverse_cdf(a / 2.0)) };
+    let hi = if x == n {
+        1.0
+    } else {
+        Beta::new((x + 1) as f64, (n - x) as f64).map_or(1.0, |b| b.inverse_cdf(1.0 - a / 2.0))
+    };
+    (lo, hi)
+}
+
+fn trial(base_iters: u64, head_iters: u64, reps: u32) -> Result<Change, String> {
+    let (mut base, mut head) = (Vec::new(), Vec::new());
+    let mut b = spin_cmd(base_iters)?;
+    let mut h = spin_cmd(head_iters)?;
+    for rep in 0..2 + reps {
+        let sb = measure::run(&mut b).map_err(|e| e.to_string())?;
+        let sh = measure::run(&mut h).map_err(|e| e.to_string())?;
+        if rep >= 2 {
+            base.push(sb.wall_ns);
+            head.push(sh.wall_ns);
+        }
+    }
+    compare_samples(&base, &head, 20_000, 950_000).map(|(_, _, v)| v).ok_or_else(|| "no samples".to_owned())
+}
+
+pub(crate) fn signal(aa_trials: u64, slow_trials: u64, reps: u32) -> Result<(), String> {
+    let iters = calibrate(10.0);
+    let slowed = iters + iters * 3 / 100;
+    say(&format!(
+        "paired signal quality: spin {iters} iterations (~10 ms), 2 warmups + {reps} repetitions per side, ABAB"
+    ));
+    let mut called = 0;
+    for _ in 0..aa_trials {
+        if trial(iters, iters, reps)? != Change::NoChange {
+            called += 1;
+        }
+    }
+    let (lo, hi) = clopper_pearson(called, aa_trials);
+    say(&format!(
+        "  A/A: a change called in {called} of {aa_trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal <= 1 %)",
+        100.0 * called as f64 / aa_trials as f64,
+        100.0 * lo,
+        100.0 * hi
+    ));
+    let mut slower = 0;
+    for _ in 0..slow_trials {
+        if trial(iters, slowed, reps)? == Change::Slower {
+            slower += 1;
+        }
+    }
+    let (lo, hi) = clopper_pearson(slower, slow_trials);
+    say(&format!(
+        "  +3 % CPU work: called slower in {slower} of {slow_trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal >= 95 %)",
+        100.0 * slower as f64 / slow_trials as f64,
+        100.0 * lo,
+        100.0 * hi
+    ));
+    Ok(())
+}
+
+pub(crate) fn overhead(runs: u32) -> Result<(), String> {
+    let iters = calibrate(10.0);
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let mut c = spin_cmd(iters)?;
+        let mut total = 0u128;
+        for _ in 0..runs {
+            total += u128::from(measure::run(&mut c).map_err(|e| e.to_string())?.wall_ns);
+        }
+        let runner_mean = total as f64 / f64::from(runs) / 1e9;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let export = dir.path().join("h.json");
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let status = Command::new("hyperfine")
+            .args(["-N", "--style", "none", "--runs", &runs.to_string(), "--export-json"])
+            .arg(&export)
+            .arg(format!("{} spin {iters}", exe.display()))
+            .status()
+            .map_err(|e| format!("hyperfine: {e}"))?;
+        if !status.success() {
+            return Err("hyperfine failed".to_owned());
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&export).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let hf_mean = v["results"][0]["mean"].as_f64().ok_or("no mean in hyperfine output")?;
+        say(&format!(
+            "  runner mean {:.3} ms, hyperfine -N mean {:.3} ms, ratio {:.4}",
+            runner_mean * 1e3,
+            hf_mean * 1e3,
+            runner_mean / hf_mean
+        ));
+        ratios.push(runner_mean / hf_mean);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let r = ratios[1];
+    say(&format!(
+        "harness overhead: {runs} runs of a ~10 ms command; median ratio runner / hyperfine -N = {r:.4} (goal within 2 %: {})",
+        if (r - 1.0).abs() <= 0.02 { "MET" } else { "NOT MET" }
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clopper_pearson_matches_known_values() {
+        // 0 of 500: upper bound 0.735 %; 5 of 500: [0.325 %, 2.32 %].
+        let (lo, hi) = clopper_pearson(0, 500);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.007351).abs() < 1e-5, "{hi}");
+        let (lo, hi) = clopper_pearson(5, 500);
+        assert!((lo - 0.003249).abs() < 1e-5 && (hi - 0.023180).abs() < 1e-5, "{lo} {hi}");
+    }
+}
