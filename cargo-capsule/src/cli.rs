@@ -47,6 +47,11 @@ enum Command {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Extra {
+    Instructions,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum MessageFormat {
     Human,
     Json,
@@ -82,6 +87,10 @@ struct BenchArgs {
     /// with the working tree (ABAB...), writing a second pack.
     #[arg(long, value_name = "REF")]
     baseline: Option<String>,
+    /// Extra measurements: `instructions` counts each repetition's
+    /// instructions with perf or callgrind (in an extra, untimed run).
+    #[arg(long, value_enum)]
+    measure: Vec<Extra>,
     /// Where paired mode writes the baseline's pack.
     #[arg(long, value_name = "PATH", default_value = "capsulepack-base.tgz", requires = "baseline")]
     baseline_out: PathBuf,
@@ -315,6 +324,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
         self_exe: std::env::current_exe()
             .map_err(|source| CliError::Read { path: "current executable".into(), source })?,
         run_id: a.run_id.clone(),
+        measure_instructions: a.measure.contains(&Extra::Instructions),
     };
     let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
     let observer = sink.as_ref().map(|s| s.observer());

@@ -99,6 +99,7 @@ impl CliError {
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {
+                    B::Instructions(capsule_runner::measure::InstructionError::Unavailable(_)) => ExitCode::INPUT,
                     B::Failed { .. }
                     | B::Spawn { .. }
                     | B::Build { .. }

@@ -302,3 +302,24 @@ fn paired_baseline_runs_interleaved_and_shares_a_run_id() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("cannot use baseline `no-such-ref`"), "{}", stderr(&o));
 }
+
+#[test]
+fn instruction_counts_join_each_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
+    let o = capsule(&ws, &["bench", "--workload", "sum_squares", "--measure", "instructions", "--quiet"]);
+    if capsule_runner::measure::instruction_counter().is_err() {
+        // The machine has neither counter: the run says so and writes nothing.
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(stderr(&o).contains("instruction counts are unavailable on this machine"), "{}", stderr(&o));
+        assert!(std::env::var_os("CI").is_none(), "CI machines have valgrind; install it in .ci/run");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m = &json(&capsule(&ws, &["inspect", "capsulepack.tgz", "--json"]))["measurements"]["series"][0];
+    let i = m["metrics"].as_array().unwrap().iter().position(|x| x == "instructions_count").unwrap();
+    for s in m["samples"].as_array().unwrap() {
+        assert!(s["values"][i].as_u64().unwrap() > 100_000, "{s}");
+    }
+    verify_policy(&ws, "capsulepack.tgz");
+}

@@ -152,3 +152,116 @@ mod tests {
         assert!(!s.success());
     }
 }
+
+/// How instructions are counted on this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstructionCounter {
+    /// `perf stat -e instructions` (hardware counter; user and kernel).
+    Perf,
+    /// `valgrind --tool=callgrind` (simulated; user space only).
+    Callgrind,
+}
+
+/// Why instructions cannot be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum InstructionError {
+    /// Neither counter works here.
+    #[error("instruction counts are unavailable on this machine: {0}")]
+    Unavailable(String),
+    /// The counted run failed or its output could not be read.
+    #[error("counting instructions failed: {0}")]
+    Failed(String),
+}
+
+/// Finds a working counter: `perf` when the machine exposes the hardware
+/// event, else `valgrind --tool=callgrind`.
+pub fn instruction_counter() -> Result<InstructionCounter, InstructionError> {
+    let perf = Command::new("perf").args(["stat", "-x,", "-e", "instructions", "true"]).output();
+    let mut why = Vec::new();
+    match perf {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stderr);
+            if text.lines().any(|l| l.split(',').next().is_some_and(|n| n.trim().parse::<u64>().is_ok())) {
+                return Ok(InstructionCounter::Perf);
+            }
+            why.push("perf reports the `instructions` event as not supported".to_owned());
+        }
+        Ok(_) => why.push("`perf stat` failed".to_owned()),
+        Err(_) => why.push("perf is not installed".to_owned()),
+    }
+    match Command::new("valgrind").arg("--version").output() {
+        Ok(o) if o.status.success() => return Ok(InstructionCounter::Callgrind),
+        _ => why.push("valgrind is not installed".to_owned()),
+    }
+    Err(InstructionError::Unavailable(why.join("; ")))
+}
+
+/// Runs `cmd` once under `counter` and returns the instructions it retired.
+pub fn count_instructions(counter: InstructionCounter, cmd: &Command) -> Result<u64, InstructionError> {
+    let dir = tempfile::tempdir().map_err(|e| InstructionError::Failed(e.to_string()))?;
+    let out = dir.path().join("count.out");
+    let mut wrapped = match counter {
+        InstructionCounter::Perf => {
+            let mut c = Command::new("perf");
+            c.args(["stat", "-x,", "-e", "instructions", "-o"]).arg(&out).arg("--");
+            c
+        }
+        InstructionCounter::Callgrind => {
+            let mut c = Command::new("valgrind");
+            c.args(["--tool=callgrind", "--quiet"]).arg(format!("--callgrind-out-file={}", out.display())).arg("--");
+            c
+        }
+    };
+    wrapped.arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        wrapped.current_dir(d);
+    }
+    let status = wrapped
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| InstructionError::Failed(e.to_string()))?;
+    if !status.success() {
+        return Err(InstructionError::Failed(format!("the counted run exited with {status}")));
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| InstructionError::Failed(e.to_string()))?;
+    parse_count(counter, &text)
+        .ok_or_else(|| InstructionError::Failed("no instruction total in the counter's output".to_owned()))
+}
+
+fn parse_count(counter: InstructionCounter, text: &str) -> Option<u64> {
+    match counter {
+        InstructionCounter::Perf => text
+            .lines()
+            .find(|l| l.contains("instructions"))
+            .and_then(|l| l.split(',').next())
+            .and_then(|n| n.trim().parse().ok()),
+        InstructionCounter::Callgrind => text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+            .and_then(|n| n.split_whitespace().next())
+            .and_then(|n| n.parse().ok()),
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::*;
+
+    #[test]
+    fn parses_counter_outputs() {
+        let perf = "# started on Thu\n\n123456,,instructions:u,1000,100.00,,\n";
+        assert_eq!(parse_count(InstructionCounter::Perf, perf), Some(123_456));
+        let cg = "version: 1\ncmd: x\nevents: Ir\nsummary: 987654\ntotals: 987654\n";
+        assert_eq!(parse_count(InstructionCounter::Callgrind, cg), Some(987_654));
+        assert_eq!(parse_count(InstructionCounter::Callgrind, "events: Ir\n"), None);
+    }
+
+    #[test]
+    fn counts_a_real_process_when_a_counter_exists() {
+        let Ok(counter) = instruction_counter() else { return };
+        let n = count_instructions(counter, &Command::new("true")).unwrap();
+        assert!(n > 1000, "{n}");
+    }
+}

@@ -43,6 +43,10 @@ pub struct BenchOptions {
     pub self_exe: PathBuf,
     /// A run id to use (paired runs share one).
     pub run_id: Option<String>,
+    /// Also count instructions (`--measure instructions`): each repetition
+    /// is run once more under `perf stat` or `valgrind --tool=callgrind`,
+    /// after the timed repetitions, and the count joins its sample.
+    pub measure_instructions: bool,
 }
 
 /// Progress the caller may show.
@@ -232,6 +236,9 @@ pub enum BenchError {
         /// Workload id.
         workload: String,
     },
+    /// Instructions cannot be counted here (or counting failed).
+    #[error(transparent)]
+    Instructions(#[from] measure::InstructionError),
     /// Sealing or writing the pack failed.
     #[error("failed to seal the capsule")]
     Seal(#[from] BuildError),
@@ -428,6 +435,7 @@ fn status_text(s: &Sample) -> String {
 
 /// One side of a run: its configuration, prepared workload and open builder.
 struct Side {
+    measure_instructions: bool,
     ws: config::WorkspaceConfig,
     id: String,
     policy: PinnedPolicy,
@@ -539,7 +547,17 @@ fn start_side(
         "phase",
         json!({"phase_id": "measure", "phase_label": "Running the workload", "progress": {"done": 0, "total": total, "unit": "repetitions"}}),
     )?;
-    Ok(Side { ws, id, policy, track, procedure, prepared, b, out: opts.out.clone() })
+    Ok(Side {
+        measure_instructions: opts.measure_instructions,
+        ws,
+        id,
+        policy,
+        track,
+        procedure,
+        prepared,
+        b,
+        out: opts.out.clone(),
+    })
 }
 
 /// Runs one fresh-process repetition of a side, recording its event.
@@ -575,6 +593,29 @@ fn one_repetition(side: &mut Side, index: u32, observer: &mut dyn Observer) -> R
         proof_digest: None,
     };
     Ok((sample, tagged(Tag::Result, &s.stdout)))
+}
+
+/// Counts the instructions of every repetition, after the timed ones (an
+/// instrumented run must not disturb a timed one), adding the metric
+/// `instructions_count` to each sample.
+fn count_series_instructions(
+    side: &Side,
+    series: &mut SeriesV1,
+    observer: &mut dyn Observer,
+) -> Result<(), BenchError> {
+    let counter = measure::instruction_counter()?;
+    let Exec::Repeat { command, .. } = &side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
+    };
+    observer.progress(Progress::Phase(match counter {
+        measure::InstructionCounter::Perf => "counting instructions (perf)",
+        measure::InstructionCounter::Callgrind => "counting instructions (callgrind)",
+    }));
+    series.metrics.push("instructions_count".to_owned());
+    for sample in &mut series.samples {
+        sample.values.push(measure::count_instructions(counter, command)?);
+    }
+    Ok(())
 }
 
 /// Folds repetitions into the runner-measured series and its result: every
@@ -621,7 +662,11 @@ fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1
             for index in 0..procedure.warmups + procedure.min_repetitions {
                 reps.push(one_repetition(side, index, observer)?);
             }
-            repeated_series(side, reps)
+            let (mut series, result) = repeated_series(side, reps)?;
+            if side.measure_instructions {
+                count_series_instructions(side, &mut series[0], observer)?;
+            }
+            Ok((series, result))
         }
         Exec::Criterion { bench, package, args } => Ok(crate::harness::criterion(&crate::harness::CriterionRun {
             root: &side.ws.root,
