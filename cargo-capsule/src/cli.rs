@@ -87,6 +87,10 @@ struct BenchArgs {
     /// with the working tree (ABAB...), writing a second pack.
     #[arg(long, value_name = "REF")]
     baseline: Option<String>,
+    /// Measured repetitions (at least the policy's minimum; more narrows
+    /// comparison intervals).
+    #[arg(long, value_name = "N")]
+    repetitions: Option<u32>,
     /// Extra measurements: `instructions` counts each repetition's
     /// instructions with perf or callgrind (in an extra, untimed run).
     #[arg(long, value_enum)]
@@ -325,6 +329,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             .map_err(|source| CliError::Read { path: "current executable".into(), source })?,
         run_id: a.run_id.clone(),
         measure_instructions: a.measure.contains(&Extra::Instructions),
+        repetitions: a.repetitions,
     };
     let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
     let observer = sink.as_ref().map(|s| s.observer());

@@ -163,6 +163,10 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert_eq!(o.status.code(), Some(5));
     let e = stderr(&o);
     assert!(e.contains("failed in warmup 0 (exit code 7)") && e.contains("segfault in step 3"), "{e}");
+    // Fewer repetitions than the policy's minimum are refused.
+    let o = capsule(&ws, &["bench", "--workload", "sleep_5ms", "--repetitions", "3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("requires at least 10"), "{}", stderr(&o));
     // An unknown workload names the known ones.
     let o = capsule(&ws, &["bench", "--workload", "nope"]);
     assert_eq!(o.status.code(), Some(3));
@@ -322,4 +326,34 @@ fn instruction_counts_join_each_sample() {
         assert!(s["values"][i].as_u64().unwrap() > 100_000, "{s}");
     }
     verify_policy(&ws, "capsulepack.tgz");
+}
+
+#[test]
+fn interrupted_runs_leave_no_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        format!("{manifest}\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"sleepy\"\nargs = [\"sleep\", \"0.3\"]\n"),
+    )
+    .unwrap();
+    for signal in ["-INT", "-KILL"] {
+        let before = entries(&ws);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+            .args(["capsule", "bench", "--workload", "sleepy", "--quiet"])
+            .current_dir(&ws)
+            .env("CARGO_TARGET_DIR", tmp.path().join("target"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let killed = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{signal}: the run was interrupted");
+        assert!(!ws.join("capsulepack.tgz").exists(), "{signal}: no pack at the destination");
+        assert_eq!(entries(&ws), before, "{signal}: nothing else left behind");
+    }
 }

@@ -182,3 +182,33 @@ fn large_trace_round_trips() {
     let (report, _) = verify_pack(&pack[..], &VerifyOptions::default());
     assert!(report.accepted(), "{:#?}", report.findings);
 }
+
+#[test]
+fn compare_refuses_other_environments_unless_allowed() {
+    use capsule::compare::{CompareError, CompareOptions, compare};
+    let contents = |run: &SampleRun| {
+        let bytes = build(run).unwrap().write_to(Vec::new()).unwrap();
+        let (r, c) = verify_pack(&bytes[..], &VerifyOptions::default());
+        assert!(r.accepted(), "{:?}", r.codes());
+        (r.capsule_hash.unwrap(), c.unwrap())
+    };
+    let (bh, base) = contents(&SampleRun { rows: 10, ..SampleRun::default() });
+    let other = SampleRun { rows: 10, rustflags: vec!["-Cdebuginfo=2".to_owned()], ..SampleRun::default() };
+    let (hh, head) = contents(&other);
+    let err = compare(bh, &base, hh, &head, CompareOptions::default()).unwrap_err();
+    assert!(matches!(err, CompareError::Environment { ref fields } if fields == "toolchain"), "{err}");
+    let c = compare(bh, &base, hh, &head, CompareOptions { allow_env_mismatch: true }).unwrap();
+    assert_eq!(c.environment_mismatch, vec!["toolchain".to_owned()]);
+    assert!(capsule::compare::markdown(&c, "b", "h").contains("Environments differ (toolchain)"));
+    // Like for like only: another track, other parameters.
+    let (hh, head) = contents(&SampleRun { rows: 11, ..SampleRun::default() });
+    let err = compare(bh, &base, hh, &head, CompareOptions::default()).unwrap_err();
+    assert!(matches!(err, CompareError::Mismatch { what: "parameters", .. }), "{err}");
+    let (hh, head) = contents(&SampleRun { rows: 10, track: "optimized_declared".to_owned(), ..SampleRun::default() });
+    let err = compare(bh, &base, hh, &head, CompareOptions::default()).unwrap_err();
+    assert!(matches!(err, CompareError::Mismatch { what: "track", .. }), "{err}");
+    // The same pack against itself: no change, equal results.
+    let c = compare(bh, &base, bh, &base, CompareOptions::default()).unwrap();
+    assert_eq!(c.verdict, capsule::compare::Change::NoChange);
+    assert!(c.result_digest_equal && c.same_run);
+}

@@ -47,6 +47,9 @@ pub struct BenchOptions {
     /// is run once more under `perf stat` or `valgrind --tool=callgrind`,
     /// after the timed repetitions, and the count joins its sample.
     pub measure_instructions: bool,
+    /// Measured repetitions, when more than the policy's minimum are
+    /// wanted (more repetitions, narrower comparison intervals).
+    pub repetitions: Option<u32>,
 }
 
 /// Progress the caller may show.
@@ -235,6 +238,16 @@ pub enum BenchError {
     BuiltinMismatch {
         /// Workload id.
         workload: String,
+    },
+    /// Fewer repetitions than the policy's minimum.
+    #[error("{requested} repetitions requested, but policy `{policy}` requires at least {minimum}")]
+    TooFewRepetitions {
+        /// What was asked.
+        requested: u32,
+        /// The policy id.
+        policy: String,
+        /// Its minimum.
+        minimum: u32,
     },
     /// Instructions cannot be counted here (or counting failed).
     #[error(transparent)]
@@ -471,7 +484,17 @@ fn start_side(
         });
     };
     let id = workload.id().to_owned();
-    let procedure = policy.policy.measurement.clone();
+    let mut procedure = policy.policy.measurement.clone();
+    if let Some(n) = opts.repetitions {
+        if n < procedure.min_repetitions {
+            return Err(BenchError::TooFewRepetitions {
+                requested: n,
+                policy: policy.policy.id.clone(),
+                minimum: procedure.min_repetitions,
+            });
+        }
+        procedure.min_repetitions = n;
+    }
     observer.progress(Progress::Plan {
         workload: &id,
         embedded_default: ws.workloads.is_empty(),
