@@ -80,32 +80,24 @@ pub(crate) fn signal(aa_trials: u64, slow_trials: u64, reps: u32) -> Result<(), 
     say(&format!(
         "paired signal quality: spin {iters} iterations (~10 ms), 2 warmups + {reps} repetitions per side, ABAB"
     ));
-    let mut called = 0;
-    for _ in 0..aa_trials {
-        if trial(iters, iters, reps)? != Change::NoChange {
-            called += 1;
+    let rate = |label: &str, head: u64, trials: u64, hit: &dyn Fn(Change) -> bool, goal: &str| -> Result<(), String> {
+        let mut hits = 0;
+        for _ in 0..trials {
+            if hit(trial(iters, head, reps)?) {
+                hits += 1;
+            }
         }
-    }
-    let (lo, hi) = clopper_pearson(called, aa_trials);
-    say(&format!(
-        "  A/A: a change called in {called} of {aa_trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal <= 1 %)",
-        100.0 * called as f64 / aa_trials as f64,
-        100.0 * lo,
-        100.0 * hi
-    ));
-    let mut slower = 0;
-    for _ in 0..slow_trials {
-        if trial(iters, slowed, reps)? == Change::Slower {
-            slower += 1;
-        }
-    }
-    let (lo, hi) = clopper_pearson(slower, slow_trials);
-    say(&format!(
-        "  +3 % CPU work: called slower in {slower} of {slow_trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal >= 95 %)",
-        100.0 * slower as f64 / slow_trials as f64,
-        100.0 * lo,
-        100.0 * hi
-    ));
+        let (lo, hi) = clopper_pearson(hits, trials);
+        say(&format!(
+            "  {label} in {hits} of {trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal {goal})",
+            100.0 * hits as f64 / trials as f64,
+            100.0 * lo,
+            100.0 * hi
+        ));
+        Ok(())
+    };
+    rate("A/A: a change called", iters, aa_trials, &|v| v != Change::NoChange, "<= 1 %")?;
+    rate("+3 % CPU work: called slower", slowed, slow_trials, &|v| v == Change::Slower, ">= 95 %")?;
     Ok(())
 }
 

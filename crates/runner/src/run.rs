@@ -744,10 +744,7 @@ fn finish_side(
     locked.measurements(table)?;
     let mut sealed = locked.seal()?;
 
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = capsule::pack::parent_dir(&out).to_path_buf();
     let io = |source| BenchError::Output { path: out.display().to_string(), source };
     let mut tmp = tempfile::Builder::new().prefix(".capsulepack-").suffix(".partial").tempfile_in(&dir).map_err(io)?;
     sealed.write_to(std::io::BufWriter::new(tmp.as_file_mut()))?.into_inner().map_err(|e| io(e.into_error()))?;

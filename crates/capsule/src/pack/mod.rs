@@ -15,6 +15,15 @@ pub use write::{PackWriter, WriteError, write_pack_file};
 /// headers are ever needed).
 pub const MAX_PATH_LEN: usize = 100;
 
+/// The directory that holds `dest` (`.` for a bare file name): where
+/// temporary files go so that a rename into place stays on one file system.
+pub fn parent_dir(dest: &std::path::Path) -> &std::path::Path {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    }
+}
+
 /// Why a member path is unsafe, or `None` when it is acceptable: relative,
 /// `/`-separated, no empty, `.` or `..` component, each component of
 /// `[A-Za-z0-9._-]` not starting with `.`, at most [`MAX_PATH_LEN`] bytes.

@@ -281,10 +281,7 @@ pub fn unpack(pack: &Path, dest: &Path, limits: &Limits) -> Result<Vec<PathBuf>,
     if dest.exists() {
         return Err(PackError::DestinationExists { path: dest.display().to_string() });
     }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let parent = super::parent_dir(dest);
     let werr = |path: &Path, source| PackError::Write { path: path.display().to_string(), source };
     let tmp = tempfile::Builder::new().prefix(".capsule-unpack-").tempdir_in(parent).map_err(|e| werr(parent, e))?;
     let mut written = Vec::new();

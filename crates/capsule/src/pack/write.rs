@@ -100,10 +100,7 @@ where
     F: FnOnce(&mut PackWriter<io::BufWriter<&mut std::fs::File>>) -> Result<(), E>,
 {
     let shown = dest.display().to_string();
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = super::parent_dir(dest);
     let mut tmp = tempfile::Builder::new()
         .prefix(".capsulepack-")
         .suffix(".partial")

@@ -191,10 +191,7 @@ pub fn verify_and_unpack(
     if dest.exists() {
         return Err(PackError::DestinationExists { path: dest.display().to_string() });
     }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let parent = crate::pack::parent_dir(dest);
     let write_err = |path: &Path, source| PackError::Write { path: path.display().to_string(), source };
     let private =
         tempfile::Builder::new().prefix(".capsule-verify-").tempdir_in(parent).map_err(|e| write_err(parent, e))?;
