@@ -105,8 +105,11 @@ impl CliError {
                     | B::Build { .. }
                     | B::Nondeterministic { .. }
                     | B::BuiltinMismatch { .. }
+                    | B::Instructions(_)
                     | B::Harness(_) => ExitCode::WORKLOAD,
-                    B::Seal(_) | B::Output { .. } => ExitCode::OUTPUT,
+                    B::Seal(capsule::builder::BuildError::Write(_) | capsule::builder::BuildError::Spool(_))
+                    | B::Output { .. } => ExitCode::OUTPUT,
+                    B::Seal(_) => ExitCode::INPUT,
                     B::Rejected(_) => ExitCode::REJECTED,
                     _ => ExitCode::INPUT,
                 }

@@ -44,13 +44,36 @@ mod tests {
         assert_eq!(super::sanitize("a\u{1b}[31mred\rb\nc"), "a\\u{1b}[31mred\\rb\nc");
         assert_eq!(super::sanitize("plain\n"), "plain\n");
     }
+
+    #[test]
+    fn json_escapes_del_and_c1_validly() {
+        let s = super::escape_json_controls(&serde_json::to_string(&"a\u{7f}b\u{9b}c").unwrap());
+        assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "a\u{7f}b\u{9b}c");
+        assert!(!s.contains('\u{7f}'));
+    }
 }
 
-/// Prints a value as pretty JSON.
+fn escape_json_controls(raw: &str) -> String {
+    let mut s = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            s.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// Prints a value as pretty JSON. serde_json escapes C0 controls; DEL and
+/// C1 controls (which a terminal may act on) are escaped here, as valid
+/// JSON `\uXXXX` escapes, so the output stays parseable.
 pub(crate) fn json<T: Serialize>(v: &T) -> Result<(), CliError> {
-    let mut s = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.into()))?;
+    let raw = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.into()))?;
+    let mut s = escape_json_controls(&raw);
     s.push('\n');
-    out(&s)
+    let mut o = std::io::stdout().lock();
+    o.write_all(s.as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
 }
 
 /// Renders an error once, with its source chain, on stderr.

@@ -202,15 +202,6 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[expect(unsafe_code, reason = "getrusage has no safe wrapper in std")]
-fn children_peak_rss_bytes() -> u64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, writable rusage.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    assert_eq!(rc, 0);
-    ru.ru_maxrss as u64 * 1024
-}
-
 #[test]
 fn hostile_packs_are_rejected_safely() {
     let cases: Value =
@@ -227,9 +218,11 @@ fn hostile_packs_are_rejected_safely() {
         let extra: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
         let mut args = vec!["verify", pack.to_str().unwrap(), "--json"];
         args.extend(&extra);
-        let o = bin().args(&args).current_dir(&work).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "{file}: {}", stdout(&o));
-        let r = json(&o);
+        // Measured with the runner's own wait4, per verifier process.
+        let s = capsule_runner::measure::run(bin().args(&args).current_dir(&work)).unwrap();
+        assert_eq!(s.exit_code, Some(1), "{file}: {}", String::from_utf8_lossy(&s.stdout));
+        assert!(s.peak_rss_bytes <= 256 << 20, "{file}: peak RSS {} MiB", s.peak_rss_bytes >> 20);
+        let r: Value = serde_json::from_slice(&s.stdout).unwrap();
         assert_eq!(codes(&r), vec![want.to_owned()], "{file}");
         let detail = r["findings"][0]["detail"].as_str().unwrap();
         assert!(!detail.is_empty(), "{file}: a finding says what was found");
@@ -244,8 +237,6 @@ fn hostile_packs_are_rejected_safely() {
         assert_eq!(left, vec![work.clone()], "{file}: nothing may be written anywhere: {left:?}");
     }
     assert!(!Path::new("/tmp/capsule-escape.txt").exists());
-    let peak = children_peak_rss_bytes();
-    assert!(peak <= 256 << 20, "peak RSS of a verifier child was {} MiB", peak >> 20);
 }
 
 /// The library-level extraction, without the integrity pre-check: even then

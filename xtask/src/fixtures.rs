@@ -258,6 +258,8 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
     let mut longname_entry = raw_header(b"././@LongLink", tar::EntryType::GNULongName, long_name.len() as u64 + 1);
     longname_entry.set_cksum();
     let long_data = [long_name.as_slice(), b"\0"].concat();
+    let mut longname_bomb = raw_header(b"././@LongLink", tar::EntryType::GNULongName, 8 << 30);
+    longname_bomb.set_cksum();
 
     let truncated = golden[..golden.len() / 2].to_vec();
     let mut flipped = golden.to_vec();
@@ -385,7 +387,7 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
                 raw(raw_header(b"PaxHeader", tar::EntryType::XHeader, pax_path.len() as u64), &pax_path),
                 Entry::File(b"innocent.txt", b"x"),
             ])?,
-            "pack-unsafe-path",
+            "pack-entry-type",
             vec![],
             "pax header renaming the next member to `../`",
         ),
@@ -399,6 +401,13 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
             "pack-unsafe-path",
             vec![],
             "GNU long name over 100 bytes",
+        ),
+        (
+            "gnu-long-name-bomb",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(longname_bomb, b"")])?,
+            "pack-unsafe-path",
+            vec![],
+            "a GNU long-name header declaring 8 GiB (never read)",
         ),
         (
             "non-utf8-name",

@@ -189,16 +189,17 @@ fn measured(s: &SeriesV1, metric: usize) -> Vec<u64> {
 /// The index k (1-based) of the lower confidence bound among the m·n
 /// sorted differences: one more than the Mann–Whitney critical value, under
 /// the normal approximation with continuity correction,
-/// `floor(mn/2 − z·sqrt(mn(m+n+1)/12) + 1/2)`, at least 1. It agrees with
-/// the exact tables at small sizes (5/5: 3, 10/10: 24, 20/20: 128).
-pub fn ci_rank(m: u64, n: u64, confidence_ppm: i64) -> u64 {
+/// `floor(mn/2 − z·sqrt(mn(m+n+1)/12) + 1/2)`; `None` when that is below 1
+/// (too few samples for the confidence). It agrees with the exact tables at
+/// small sizes (5/5: 3, 10/10: 24, 20/20: 128).
+pub fn ci_rank(m: u64, n: u64, confidence_ppm: i64) -> Option<u64> {
     use statrs::distribution::{ContinuousCDF, Normal};
     let mn = (m * n) as f64;
     let alpha = 1.0 - confidence_ppm as f64 / 1e6;
     let z = Normal::standard().inverse_cdf(1.0 - alpha / 2.0);
     let sd = (mn * (m + n + 1) as f64 / 12.0).sqrt();
     let k = (mn / 2.0 - z * sd + 0.5).floor();
-    if k.is_finite() && k >= 1.0 { k as u64 } else { 1 }
+    (k.is_finite() && k >= 1.0).then_some(k as u64)
 }
 
 /// Compares one metric: HL shift and interval of head against base.
@@ -219,13 +220,17 @@ pub fn compare_samples(
     }
     d.sort_unstable();
     let shift = median_i128(&d);
-    let k = ci_rank(base.len() as u64, head.len() as u64, confidence_ppm).min(d.len() as u64);
+    let rank = ci_rank(base.len() as u64, head.len() as u64, confidence_ppm);
+    let k = rank.unwrap_or(1).min(d.len() as u64);
     let lo = d[(k - 1) as usize];
     let hi = d[d.len() - k as usize];
     let mut sorted_base = base.to_vec();
     sorted_base.sort_unstable();
     let base_median = crate::objects::median_of_sorted(&sorted_base);
-    Some(verdict_of(shift, lo, hi, base_median, threshold_ppm))
+    let (shift, ci, verdict) = verdict_of(shift, lo, hi, base_median, threshold_ppm);
+    // Too few samples for an interval at this confidence: [min, max] of the
+    // differences is shown, and no change is called.
+    Some((shift, ci, if rank.is_some() { verdict } else { Change::NoChange }))
 }
 
 fn verdict_of(shift: i128, lo: i128, hi: i128, base_median: u64, threshold_ppm: i64) -> (i64, [i64; 2], Change) {
@@ -285,7 +290,9 @@ pub fn compare(
     let policy = &base.policy;
     let threshold = parse_ppm("threshold", &policy.comparison.threshold)?;
     let confidence = parse_ppm("confidence", &policy.comparison.confidence)?;
-    let ids = |m: &MeasurementsV1| m.series.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    // Same series, measured the same way: a wait4-measured series never
+    // compares against a harness's numbers.
+    let ids = |m: &MeasurementsV1| m.series.iter().map(|s| (s.id.clone(), s.class)).collect::<Vec<_>>();
     same("measured series", &ids(&base.measurements), &ids(&head.measurements))?;
     let primary = &policy.measurement.primary_metric;
     let metrics = compare_tables(&base.measurements, &head.measurements, primary, threshold, confidence)?;
@@ -508,9 +515,13 @@ mod tests {
     fn rank_matches_tables() {
         // Mann–Whitney two-sided 95 %: tabulated critical values for
         // m = n = 5, 10, 20 are 2, 23 and 127; the bound is the next rank.
-        assert_eq!(ci_rank(5, 5, 950_000), 3);
-        assert_eq!(ci_rank(10, 10, 950_000), 24);
-        assert_eq!(ci_rank(20, 20, 950_000), 128);
+        assert_eq!(ci_rank(5, 5, 950_000), Some(3));
+        assert_eq!(ci_rank(10, 10, 950_000), Some(24));
+        assert_eq!(ci_rank(20, 20, 950_000), Some(128));
+        assert_eq!(ci_rank(3, 3, 950_000), None);
+        // With too few samples no change is called, however large the shift.
+        let (_, _, v) = compare_samples(&[100, 101, 102], &[200, 201, 202], 20_000, 950_000).unwrap();
+        assert_eq!(v, Change::NoChange);
     }
 
     #[test]

@@ -157,7 +157,10 @@ pub fn root_from_leaves(params: &RowParams, row_count: u64, leaves: &[Digest]) -
     if leaves.is_empty() {
         return root_of(params, row_count, 0, None);
     }
-    let mut level: Vec<Digest> = leaves.to_vec();
+    if leaves.len() == 1 {
+        return root_of(params, row_count, 1, leaves.first());
+    }
+    let mut level: Vec<Digest> = leaves.par_chunks(arity).map(node).collect();
     while level.len() > 1 {
         level = level.par_chunks(arity).map(node).collect();
     }

@@ -185,6 +185,16 @@ impl WorkloadConfig {
         }
     }
 
+    /// The input files.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            WorkloadConfig::Builtin { inputs, .. }
+            | WorkloadConfig::Command { inputs, .. }
+            | WorkloadConfig::Criterion { inputs, .. }
+            | WorkloadConfig::Hyperfine { inputs, .. } => inputs,
+        }
+    }
+
     /// Features and accelerators the build uses (known before building).
     pub fn build_settings(&self) -> (Vec<String>, Vec<String>) {
         match self {
@@ -251,7 +261,20 @@ fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<Capsule
     })?;
     // Parameters enter the statement: strings, booleans and integers within
     // ±(2^53−1) only, checked here rather than after the workload has run.
+    // Inputs are hashed by their path, so they must be relative paths
+    // inside the workspace (no machine paths in a receipt).
     for (i, w) in t.workloads.iter().enumerate() {
+        for (j, input) in w.inputs().iter().enumerate() {
+            let p = std::path::Path::new(input);
+            if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(ConfigError::Invalid {
+                    table,
+                    manifest: manifest.to_owned(),
+                    key: format!("workloads[{i}].inputs[{j}]"),
+                    message: format!("`{input}` must be a relative path inside the workspace"),
+                });
+            }
+        }
         for (k, p) in w.parameters() {
             let ok = p.is_string()
                 || p.is_boolean()
@@ -404,6 +427,14 @@ mod tests {
         check(
             json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "parameters": {"x": [1]}}]}),
             Err("at `workloads[0].parameters.x`"),
+        );
+        check(
+            json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "inputs": ["/home/a/x"]}]}),
+            Err("at `workloads[0].inputs[0]`"),
+        );
+        check(
+            json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "inputs": ["../x"]}]}),
+            Err("must be a relative path"),
         );
     }
 }

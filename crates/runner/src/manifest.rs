@@ -214,12 +214,29 @@ pub fn git(root: &Path) -> GitManifestV1 {
             note: Some("not a git repository (or no commit yet)".to_owned()),
         };
     };
-    let status = run("git", &["status", "--porcelain", "--untracked-files=no"], Some(root)).unwrap_or_default();
+    // Untracked (not ignored) files count: cargo builds them too.
+    let status = run("git", &["status", "--porcelain", "--untracked-files=normal"], Some(root)).unwrap_or_default();
     let dirty = !status.is_empty();
-    let diff_hash: Option<Digest> = dirty
-        .then(|| Command::new("git").args(["diff", "HEAD", "--binary"]).current_dir(root).output().ok())
-        .flatten()
-        .map(|o| tagged(Tag::GitDiff, &o.stdout));
+    let diff_hash: Option<Digest> = dirty.then(|| {
+        let mut bytes = Command::new("git")
+            .args(["diff", "HEAD", "--binary"])
+            .current_dir(root)
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        let untracked =
+            run("git", &["ls-files", "--others", "--exclude-standard", "-z"], Some(root)).unwrap_or_default();
+        let mut files: Vec<&str> = untracked.split('\0').filter(|f| !f.is_empty()).collect();
+        files.sort_unstable();
+        for f in files {
+            bytes.extend_from_slice(f.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(
+                &std::fs::read(root.join(f)).map(|b| capsule::digest::plain(&b).0).unwrap_or_default(),
+            );
+        }
+        tagged(Tag::GitDiff, &bytes)
+    });
     let remote = run("git", &["remote", "get-url", "origin"], Some(root)).map(|u| redact_url(&u));
     GitManifestV1 { schema: Default::default(), commit: Some(commit), dirty, diff_hash, remote, note: None }
 }
@@ -237,7 +254,8 @@ pub fn ci() -> Option<CiManifestV1> {
         schema: Default::default(),
         provider: "github-actions".to_owned(),
         repository_id: env("GITHUB_REPOSITORY_ID").unwrap_or_default(),
-        workflow_commit: env("GITHUB_SHA").unwrap_or_default(),
+        // Without the commit there is no workflow anchor to record.
+        workflow_commit: env("GITHUB_SHA")?,
         workflow_ref: env("GITHUB_WORKFLOW_REF").unwrap_or_default(),
         run_uri: format!("{}/{repository}/actions/runs/{run_id}/attempts/{run_attempt}", redact_url(&server)),
         run_attempt,

@@ -63,10 +63,21 @@ fn wait4(pid: u32) -> std::io::Result<(libc::c_int, libc::rusage)> {
     }
 }
 
+#[expect(unsafe_code, reason = "killpg has no safe wrapper in std")]
+fn kill_group(pgid: u32) {
+    // SAFETY: plain system call; a group that no longer exists is ESRCH.
+    unsafe {
+        libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
 /// Runs `cmd` once to completion and measures it. `cmd`'s stdio is
 /// replaced: stdin is null, stdout and stderr are captured.
 pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so whatever it leaves running (and holding our
+    // pipes open) can be ended once it has been reaped.
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let start = Instant::now();
     let mut child = cmd.spawn()?;
     let mut out = child.stdout.take();
@@ -100,7 +111,9 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
     let (status, ru) = wait4(child.id())?;
     let wall_ns = start.elapsed().as_nanos() as u64;
     // The child is reaped; std's handle must not wait on it again.
+    let pgid = child.id();
     std::mem::forget(child);
+    kill_group(pgid);
     let stdout = out_t.join().unwrap_or_default();
     let stderr_tail = err_t.join().unwrap_or_default();
     let (exit_code, signal) = if libc::WIFEXITED(status) {
@@ -143,6 +156,15 @@ mod tests {
             run(Command::new("sh").args(["-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; printf END >&2"])).unwrap();
         assert_eq!(s.stderr_tail.len(), STDERR_TAIL);
         assert!(s.stderr_tail.ends_with(b"END"));
+    }
+
+    #[test]
+    fn leftover_background_processes_cannot_hang_a_repetition() {
+        let t = std::time::Instant::now();
+        let s = run(Command::new("sh").args(["-c", "sleep 30 & echo done"])).unwrap();
+        assert!(s.success());
+        assert_eq!(s.stdout, b"done\n");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

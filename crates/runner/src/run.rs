@@ -414,7 +414,47 @@ fn with_invocation<'a>(
     if !user.is_empty() {
         return user.clone();
     }
-    invocation.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_owned(), Value::from(v))).collect()
+    let home = std::env::var("HOME").ok();
+    invocation
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), Value::from(manifest::redact_home(&v, home.as_deref()))))
+        .collect()
+}
+
+/// Refuses a run whose measurements the policy would reject: a required
+/// proof (no runner workload proves yet) or a required metric this kind of
+/// workload does not produce.
+fn preflight_measurements(policy: &PinnedPolicy, prepared: &Prepared, opts: &BenchOptions) -> Result<(), BenchError> {
+    let p = &policy.policy;
+    if p.proof.required {
+        return Err(BenchError::PolicyRequires {
+            policy: p.id.clone(),
+            anchor: "proof".to_owned(),
+            why: "this workload kind does not prove; choose a policy that does not require a proof".to_owned(),
+        });
+    }
+    let mut produced = match prepared.exec {
+        Exec::Repeat { .. } => vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"],
+        Exec::Criterion { .. } | Exec::Hyperfine { .. } => vec!["wall_ns"],
+    };
+    if opts.measure_instructions {
+        // Find the counter now, not after the timed repetitions.
+        measure::instruction_counter()?;
+        produced.push("instructions_count");
+    }
+    let mut needed: Vec<&String> = vec![&p.measurement.primary_metric];
+    if matches!(prepared.exec, Exec::Repeat { .. }) {
+        needed.extend(&p.required_metrics);
+    }
+    if let Some(m) = needed.into_iter().find(|m| !produced.contains(&m.as_str())) {
+        return Err(BenchError::PolicyRequires {
+            policy: p.id.clone(),
+            anchor: format!("metric {m}"),
+            why: format!("this workload kind measures only {}", produced.join(", ")),
+        });
+    }
+    Ok(())
 }
 
 /// The cargo profile a workload's code is built with.
@@ -512,6 +552,7 @@ fn start_side(
         return Err(BenchError::TrackViolation { track, setting });
     }
     let prepared = prepare(&workload, opts, &ws)?;
+    preflight_measurements(&policy, &prepared, opts)?;
     let input = input_hash(&ws.root, &prepared.inputs)?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
@@ -718,7 +759,7 @@ fn finish_side(
     series: Vec<SeriesV1>,
     result_digest: Digest,
     observer: &mut dyn Observer,
-) -> Result<BenchOutcome, BenchError> {
+) -> Result<Verified, BenchError> {
     let Side { id, policy, track, prepared, mut b, out, .. } = side;
     b.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": series.len()}))?;
     observer.progress(Progress::Phase("sealing"));
@@ -760,8 +801,7 @@ fn finish_side(
     if !report.accepted() {
         return Err(BenchError::Rejected(Box::new(report)));
     }
-    tmp.persist(&out).map_err(|e| io(e.error))?;
-    Ok(BenchOutcome {
+    let outcome = BenchOutcome {
         pack: out,
         capsule_hash: sealed.hash,
         workload: id,
@@ -770,7 +810,25 @@ fn finish_side(
         aggregates,
         report,
         events: sealed.events().clone(),
-    })
+    };
+    Ok(Verified { outcome, tmp })
+}
+
+/// A sealed pack that verified, still beside its destination.
+struct Verified {
+    outcome: BenchOutcome,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Verified {
+    /// Renames the pack into place.
+    fn persist(self) -> Result<BenchOutcome, BenchError> {
+        let dest = self.outcome.pack.clone();
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| BenchError::Output { path: dest.display().to_string(), source: e.error })?;
+        Ok(self.outcome)
+    }
 }
 
 /// Runs a benchmark and writes its pack.
@@ -782,7 +840,7 @@ pub fn bench(
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     let mut side = start_side(opts, None, &run_id, events, observer)?;
     let (series, result) = execute(&mut side, observer)?;
-    finish_side(side, series, result, observer)
+    finish_side(side, series, result, observer)?.persist()
 }
 
 /// A git worktree removed when dropped.
@@ -814,6 +872,19 @@ pub fn bench_paired(
     observer: &mut dyn Observer,
     events: Option<EventObserver>,
 ) -> Result<(BenchOutcome, BenchOutcome), BenchError> {
+    let same_file = |a: &Path, b: &Path| {
+        let canon = |p: &Path| {
+            let dir = std::fs::canonicalize(capsule::pack::parent_dir(p)).unwrap_or_default();
+            dir.join(p.file_name().unwrap_or_default())
+        };
+        canon(a) == canon(b)
+    };
+    if same_file(&opts.out, baseline_out) {
+        return Err(BenchError::Baseline {
+            reference: baseline.to_owned(),
+            why: format!("the baseline pack and the head pack would both be `{}`", opts.out.display()),
+        });
+    }
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     let mut head = start_side(opts, None, &run_id, events, observer)?;
     let bad_ref = |why: &str| BenchError::Baseline { reference: baseline.to_owned(), why: why.to_owned() };
@@ -869,9 +940,10 @@ pub fn bench_paired(
     }
     let (bs, br) = repeated_series(&base, base_reps)?;
     let (hs, hr) = repeated_series(&head, head_reps)?;
+    // Both packs verify before either is renamed into place.
     let base_out = finish_side(base, bs, br, &mut Quiet)?;
     let head_out = finish_side(head, hs, hr, observer)?;
-    Ok((base_out, head_out))
+    Ok((base_out.persist()?, head_out.persist()?))
 }
 
 /// An observer that shows nothing (the baseline side of a paired run).

@@ -193,7 +193,10 @@ where
     let mut archive = tar::Archive::new(GzDecoder::new(r));
     let mut seen = BTreeSet::new();
     let mut total: u64 = 0;
-    let entries = archive.entries().map_err(PackError::Corrupt)?;
+    // Raw mode: GNU long-name and pax extension headers arrive as entries
+    // (and are rejected below as non-files) instead of being read whole,
+    // uncapped, by the tar crate before we see them.
+    let entries = archive.entries().map_err(PackError::Corrupt)?.raw(true);
     for entry in entries {
         let mut entry = entry.map_err(PackError::Corrupt)?;
         let raw = entry.path_bytes().into_owned();
@@ -292,7 +295,16 @@ pub fn unpack(pack: &Path, dest: &Path, limits: &Limits) -> Result<Vec<PathBuf>,
             std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
         }
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&out).map_err(|e| werr(&out, e))?;
-        io::copy(m, &mut f).map_err(PackError::Corrupt)?;
+        // Reading the pack and writing the destination fail differently:
+        // a full disk is not a corrupt pack.
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = m.read(&mut buf).map_err(PackError::Corrupt)?;
+            if n == 0 {
+                break;
+            }
+            f.write_all(&buf[..n]).map_err(|e| werr(&out, e))?;
+        }
         f.flush().map_err(|e| werr(&out, e))?;
         written.push(rel);
         Ok(())

@@ -196,7 +196,20 @@ pub fn verify_and_unpack(
     let private =
         tempfile::Builder::new().prefix(".capsule-verify-").tempdir_in(parent).map_err(|e| write_err(parent, e))?;
     let copy = private.path().join("pack.tgz");
-    std::fs::copy(pack, &copy).map_err(|source| PackError::Open { path: pack.display().to_string(), source })?;
+    {
+        let mut from =
+            std::fs::File::open(pack).map_err(|source| PackError::Open { path: pack.display().to_string(), source })?;
+        let mut to = std::fs::File::create(&copy).map_err(|e| write_err(&copy, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut from, &mut buf)
+                .map_err(|source| PackError::Open { path: pack.display().to_string(), source })?;
+            if n == 0 {
+                break;
+            }
+            std::io::Write::write_all(&mut to, &buf[..n]).map_err(|e| write_err(&copy, e))?;
+        }
+    }
     let (mut report, _) = verify_pack_file(&copy, opts);
     report.pack = Some(pack.display().to_string());
     if !report.accepted() {
@@ -253,6 +266,13 @@ struct Loaded {
     unlisted_signatures: Vec<String>,
 }
 
+/// Largest JSON object member (capsule, trace spec, statement, policy,
+/// manifests): 1 MiB.
+pub const MAX_JSON_OBJECT_BYTES: u64 = 1 << 20;
+
+/// Largest event log or measurement table: 4 MiB.
+pub const MAX_JSON_LOG_BYTES: u64 = 4 << 20;
+
 fn is_json_member(path: &str) -> bool {
     matches!(path, paths::TRACE_SPEC | paths::POLICY | paths::STATEMENT | paths::MEASUREMENTS | paths::EVENTS)
         || (path.starts_with(paths::MANIFESTS_DIR) && path.ends_with(".json"))
@@ -276,6 +296,12 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
                 return Err(Stop(error(Code::MemberTooLargeToCheck, "capsule.json")));
             }
             budget -= m.size;
+            if m.size > MAX_JSON_OBJECT_BYTES {
+                return Err(Stop(error(
+                    Code::MemberTooLargeToCheck,
+                    format!("capsule.json is {} bytes; at most {MAX_JSON_OBJECT_BYTES}", m.size),
+                )));
+            }
             let bytes = m.read_all()?;
             let c: CapsuleV1 =
                 canonical::parse(&bytes).map_err(|e| Stop(error(Code::CapsuleMalformed, render_chain(&e))))?;
@@ -305,6 +331,21 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
         last_listed = Some(m.path.to_owned());
         let retain =
             is_json_member(m.path) || m.path == paths::CHUNKS || cap.proof.as_ref().is_some_and(|p| p.member == m.path);
+        // Parsing JSON costs far more memory than its bytes (a `Value` per
+        // element), so JSON members have their own, smaller caps.
+        let json_cap = match m.path {
+            paths::EVENTS | paths::MEASUREMENTS => Some(MAX_JSON_LOG_BYTES),
+            p if is_json_member(p) => Some(MAX_JSON_OBJECT_BYTES),
+            _ => None,
+        };
+        if let Some(limit) = json_cap
+            && m.size > limit
+        {
+            return Err(Stop(error(
+                Code::MemberTooLargeToCheck,
+                format!("`{}` is {} bytes; JSON members of its kind may hold at most {limit}", m.path, m.size),
+            )));
+        }
         if retain && m.size > budget {
             return Err(Stop(error(
                 Code::MemberTooLargeToCheck,
@@ -783,17 +824,49 @@ fn check_measurements(cap: &CapsuleV1, m: &MeasurementsV1, rep: &mut Report) {
     }
 }
 
+/// RUSTFLAGS as codegen settings, the way rustc reads them: `-C x=y`,
+/// `-Cx=y`, `--codegen x=y` and `--codegen=x=y` all become `x=y`, `_` in the
+/// key reads as `-`, and a `target-feature` list becomes one setting per
+/// feature. Other flags are kept as written.
+pub fn normalize_rustflags(flags: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = flags.iter();
+    while let Some(f) = it.next() {
+        let setting = if f == "-C" || f == "--codegen" {
+            it.next().cloned()
+        } else if let Some(r) = f.strip_prefix("--codegen=").or_else(|| f.strip_prefix("-C")) {
+            Some(r.to_owned())
+        } else {
+            out.push(f.clone());
+            continue;
+        };
+        let Some(setting) = setting else { continue };
+        let (key, value) = setting.split_once('=').unwrap_or((&setting, ""));
+        let key = key.replace('_', "-");
+        if key == "target-feature" {
+            out.extend(value.split(',').filter(|p| !p.is_empty()).map(|p| format!("target-feature={p}")));
+        } else if value.is_empty() {
+            out.push(key);
+        } else {
+            out.push(format!("{key}={value}"));
+        }
+    }
+    out
+}
+
 /// What a toolchain does that a track forbids, one sentence per setting.
 /// The runner refuses a run with the same rules before it starts.
 pub fn track_violations(track: &str, rules: &TrackRulesV1, tc: &ToolchainManifestV1) -> Vec<String> {
     let mut out = Vec::new();
-    for flag in &tc.rustflags {
-        if let Some(bad) = rules.forbidden_rustflags.iter().find(|f| flag.contains(f.as_str())) {
-            out.push(format!("RUSTFLAGS entry `{flag}` matches `{bad}`, forbidden on track `{track}`"));
+    for setting in normalize_rustflags(&tc.rustflags) {
+        if let Some(bad) = rules.forbidden_rustflags.iter().find(|f| setting.contains(f.as_str())) {
+            out.push(format!("RUSTFLAGS entry `{setting}` matches `{bad}`, forbidden on track `{track}`"));
         }
     }
     for feat in &tc.features {
-        if rules.forbidden_features.contains(feat) {
+        // `dep/feature` enables `feature` of a dependency: the same setting.
+        let name = feat.rsplit('/').next().unwrap_or(feat);
+        if rules.forbidden_features.iter().any(|f| f == name) {
             out.push(format!("feature `{feat}` is forbidden on track `{track}`"));
         }
     }
@@ -1079,4 +1152,24 @@ fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
     }
     v.append(&mut rep.values);
     rep.values = v;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustflags_are_read_as_rustc_reads_them() {
+        let flags = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        for (input, want) in [
+            ("-C target-cpu=native", vec!["target-cpu=native"]),
+            ("-Ctarget_cpu=native", vec!["target-cpu=native"]),
+            ("--codegen target-cpu=skylake", vec!["target-cpu=skylake"]),
+            ("--codegen=opt-level=3", vec!["opt-level=3"]),
+            ("-Ctarget-feature=-crt-static,+avx2", vec!["target-feature=-crt-static", "target-feature=+avx2"]),
+            ("--cfg foo -Cdebuginfo", vec!["--cfg", "foo", "debuginfo"]),
+        ] {
+            assert_eq!(normalize_rustflags(&flags(input)), want, "{input}");
+        }
+    }
 }
