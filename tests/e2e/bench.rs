@@ -181,6 +181,13 @@ fn bad_input_is_refused_and_nothing_is_written() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("RUSTFLAGS entry `target-cpu=native`"), "{}", stderr(&o));
+    // So is one set in `.cargo/config.toml`, where cargo would read it.
+    std::fs::create_dir_all(ws.join(".cargo")).unwrap();
+    std::fs::write(ws.join(".cargo/config.toml"), "[build]\nrustflags = [\"-C\", \"target_cpu=native\"]\n").unwrap();
+    let o = capsule(&ws, &["bench", "--workload", "sleep_5ms"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("RUSTFLAGS entry `target-cpu=native`"), "{}", stderr(&o));
+    std::fs::remove_dir_all(ws.join(".cargo")).unwrap();
     // A malformed configuration points at the key.
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
     std::fs::write(ws.join("Cargo.toml"), manifest.replace("bench = \"hashing\"", "bench = \"hashing\"\nbenches = 3"))

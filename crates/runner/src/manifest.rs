@@ -172,19 +172,68 @@ pub fn os() -> OsManifestV1 {
     OsManifestV1 { schema: Default::default(), kernel, distribution, libc }
 }
 
-/// RUSTFLAGS as cargo would see them.
-pub fn rustflags() -> Vec<String> {
+/// RUSTFLAGS as cargo would pass them for a build in `root` for `target`,
+/// taking the first source that is set, in cargo's order:
+/// `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`, `target.<triple>.rustflags`,
+/// then `build.rustflags` from the `.cargo/config.toml` files cargo reads
+/// (`root` and its ancestors, then `$CARGO_HOME`). `target.<cfg>` tables
+/// are not evaluated.
+pub fn rustflags(root: &Path, target: &str) -> Vec<String> {
     if let Some(enc) = env("CARGO_ENCODED_RUSTFLAGS") {
         return enc.split('\u{1f}').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     }
-    env("RUSTFLAGS").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+    if let Some(flags) = env("RUSTFLAGS") {
+        return flags.split_whitespace().map(str::to_owned).collect();
+    }
+    let configs = cargo_configs(root);
+    let collect = |get: &dyn Fn(&toml::Table) -> Option<toml::Value>| -> Vec<String> {
+        // Arrays from several files join, the nearer file's entries last.
+        let mut out = Vec::new();
+        for table in configs.iter().rev() {
+            match get(table) {
+                Some(toml::Value::String(s)) => out.extend(s.split_whitespace().map(str::to_owned)),
+                Some(toml::Value::Array(a)) => {
+                    out.extend(a.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    let by_target = collect(&|t| t.get("target")?.get(target)?.get("rustflags").cloned());
+    if !by_target.is_empty() {
+        return by_target;
+    }
+    collect(&|t| t.get("build")?.get("rustflags").cloned())
+}
+
+/// The cargo configuration files that apply in `root`, nearest first.
+fn cargo_configs(root: &Path) -> Vec<toml::Table> {
+    let mut files = Vec::new();
+    for dir in root.ancestors() {
+        files.push(dir.join(".cargo"));
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    if let Some(h) = cargo_home
+        && !files.contains(&h)
+    {
+        files.push(h);
+    }
+    files
+        .iter()
+        .filter_map(|d| ["config.toml", "config"].iter().find_map(|name| std::fs::read_to_string(d.join(name)).ok()))
+        .filter_map(|text| text.parse::<toml::Table>().ok())
+        .collect()
 }
 
 /// The toolchain manifest for a build with `features` and `profile`.
-pub fn toolchain(features: &[String], profile: &str, accelerators: &[String]) -> ToolchainManifestV1 {
+pub fn toolchain(root: &Path, features: &[String], profile: &str, accelerators: &[String]) -> ToolchainManifestV1 {
     let h = home();
     let rustc = run("rustc", &["-vV"], None).unwrap_or_else(|| "unknown".to_owned());
     let target = rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or("unknown").to_owned();
+    let rustflags = rustflags(root, &target);
     let mut features = features.to_vec();
     features.sort();
     ToolchainManifestV1 {
@@ -192,7 +241,7 @@ pub fn toolchain(features: &[String], profile: &str, accelerators: &[String]) ->
         rustc: redact_home(&rustc, h.as_deref()),
         cargo: run("cargo", &["-V"], None).unwrap_or_else(|| "unknown".to_owned()),
         target,
-        rustflags: rustflags().iter().map(|f| redact_home(f, h.as_deref())).collect(),
+        rustflags: rustflags.iter().map(|f| redact_home(f, h.as_deref())).collect(),
         features,
         profile: profile.to_owned(),
         accelerators: accelerators.to_vec(),
@@ -283,6 +332,26 @@ mod tests {
     }
 
     #[test]
+    fn rustflags_from_cargo_config() {
+        if std::env::var_os("RUSTFLAGS").is_some() || std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some() {
+            return; // The environment wins over configuration files.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join(".cargo")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
+        std::fs::write(dir.path().join(".cargo/config.toml"), "[build]\nrustflags = [\"-Cdebuginfo=1\"]\n").unwrap();
+        std::fs::write(ws.join(".cargo/config.toml"), "[build]\nrustflags = \"-C target-cpu=native\"\n").unwrap();
+        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu")[..3], ["-Cdebuginfo=1", "-C", "target-cpu=native"]);
+        std::fs::write(
+            ws.join(".cargo/config.toml"),
+            "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-Ctarget-feature=+avx2\"]\n",
+        )
+        .unwrap();
+        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu")[0], "-Ctarget-feature=+avx2");
+    }
+
+    #[test]
     fn home_redaction() {
         assert_eq!(redact_home("-L/home/alice/lib", Some("/home/alice")), "-L~/lib");
         assert_eq!(redact_home("/x", Some("/")), "/x");
@@ -294,7 +363,8 @@ mod tests {
     fn manifests_never_carry_the_home_directory_or_unlisted_env() {
         let h = home().unwrap_or_default();
         let all =
-            serde_json::json!([hardware(), os(), toolchain(&[], "release", &[]), git(Path::new("."))]).to_string();
+            serde_json::json!([hardware(), os(), toolchain(Path::new("."), &[], "release", &[]), git(Path::new("."))])
+                .to_string();
         if h.len() > 1 {
             assert!(!all.contains(&h), "home directory leaked: {all}");
         }

@@ -547,7 +547,7 @@ fn start_side(
     observer.progress(Progress::Phase("collecting manifests"));
     // The track's rules are checked before anything is built or run.
     let (features, accelerators) = workload.build_settings();
-    let toolchain = manifest::toolchain(&features, profile_of(&workload), &accelerators);
+    let toolchain = manifest::toolchain(&ws.root, &features, profile_of(&workload), &accelerators);
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
     }
