@@ -171,37 +171,20 @@ impl CapsuleBuilder {
 
     /// Sets the anchors that do not come from manifests (commits, run URI,
     /// workload input hash). Manifest anchors are set by [`Self::manifest`].
-    pub fn anchors(&mut self, anchors: AnchorsV1) {
-        let keep = (
-            self.anchors.hardware_manifest_hash,
-            self.anchors.os_fingerprint_hash,
-            self.anchors.toolchain_hash,
-            self.anchors.git_manifest_hash,
-            self.anchors.ci_manifest_hash,
-            self.anchors.container_manifest_hash,
-        );
+    pub fn anchors(&mut self, mut anchors: AnchorsV1) {
+        for kind in ManifestKind::ALL {
+            if let Some(h) = self.anchors.manifest_hash(kind) {
+                *anchors.manifest_hash_mut(kind) = Some(h);
+            }
+        }
         self.anchors = anchors;
-        self.anchors.hardware_manifest_hash = keep.0.or(self.anchors.hardware_manifest_hash);
-        self.anchors.os_fingerprint_hash = keep.1.or(self.anchors.os_fingerprint_hash);
-        self.anchors.toolchain_hash = keep.2.or(self.anchors.toolchain_hash);
-        self.anchors.git_manifest_hash = keep.3.or(self.anchors.git_manifest_hash);
-        self.anchors.ci_manifest_hash = keep.4.or(self.anchors.ci_manifest_hash);
-        self.anchors.container_manifest_hash = keep.5.or(self.anchors.container_manifest_hash);
     }
 
     /// Adds a manifest and binds its hash into the matching anchor.
     pub fn manifest<T: Serialize>(&mut self, kind: ManifestKind, manifest: &T) -> Result<Digest, BuildError> {
         let bytes = canon("manifest", manifest)?;
         let h = tagged(Tag::Manifest, &bytes);
-        let slot = match kind {
-            ManifestKind::Hardware => &mut self.anchors.hardware_manifest_hash,
-            ManifestKind::Os => &mut self.anchors.os_fingerprint_hash,
-            ManifestKind::Toolchain => &mut self.anchors.toolchain_hash,
-            ManifestKind::Git => &mut self.anchors.git_manifest_hash,
-            ManifestKind::Ci => &mut self.anchors.ci_manifest_hash,
-            ManifestKind::Container => &mut self.anchors.container_manifest_hash,
-        };
-        *slot = Some(h);
+        *self.anchors.manifest_hash_mut(kind) = Some(h);
         self.members.insert(kind.path().to_owned(), Body::Bytes(bytes));
         Ok(h)
     }

@@ -248,8 +248,6 @@ pub struct WorkspaceConfig {
     pub table: CapsuleTable,
     /// Every workload, with the manifest that defines it.
     pub workloads: Vec<(WorkloadConfig, String)>,
-    /// Whether any configuration was found.
-    pub configured: bool,
 }
 
 fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<CapsuleTable, ConfigError> {
@@ -304,19 +302,14 @@ pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError
     let meta = cmd.exec().map_err(ConfigError::Metadata)?;
     let root = meta.workspace_root.clone().into_std_path_buf();
     let root_manifest = root.join("Cargo.toml").display().to_string();
-    let mut configured = false;
     let table = match meta.workspace_metadata.get("capsule") {
-        Some(v) => {
-            configured = true;
-            parse_table(v, "[workspace.metadata.capsule]", &root_manifest)?
-        }
+        Some(v) => parse_table(v, "[workspace.metadata.capsule]", &root_manifest)?,
         None => CapsuleTable::default(),
     };
     let mut workloads: Vec<(WorkloadConfig, String)> =
         table.workloads.iter().cloned().map(|w| (w, root_manifest.clone())).collect();
     for pkg in meta.workspace_packages() {
         let Some(v) = pkg.metadata.get("capsule") else { continue };
-        configured = true;
         let manifest = pkg.manifest_path.to_string();
         let t = parse_table(v, "[package.metadata.capsule]", &manifest)?;
         if t.policy.is_some() || t.default_track.is_some() {
@@ -338,7 +331,7 @@ pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError
             });
         }
     }
-    Ok(WorkspaceConfig { root, target_dir: meta.target_directory.into_std_path_buf(), table, workloads, configured })
+    Ok(WorkspaceConfig { root, target_dir: meta.target_directory.into_std_path_buf(), table, workloads })
 }
 
 impl WorkspaceConfig {

@@ -81,7 +81,8 @@ fn home() -> Option<String> {
     std::env::var("HOME").ok()
 }
 
-fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Option<String> {
+/// A command's trimmed stdout, when it succeeds.
+pub(crate) fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Option<String> {
     let mut c = Command::new(cmd);
     c.args(args);
     if let Some(d) = dir {

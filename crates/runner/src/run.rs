@@ -856,11 +856,6 @@ impl Drop for Worktree {
     }
 }
 
-fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
-    let o = Command::new("git").args(args).current_dir(dir).output().ok()?;
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-}
-
 /// Paired mode: builds `baseline` in its own git worktree and target
 /// directory, then runs baseline and head repetitions interleaved (ABAB...)
 /// on this machine, and writes two packs that share a run id. Returns
@@ -888,11 +883,15 @@ pub fn bench_paired(
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     let mut head = start_side(opts, None, &run_id, events, observer)?;
     let bad_ref = |why: &str| BenchError::Baseline { reference: baseline.to_owned(), why: why.to_owned() };
-    let toplevel = git_out(&head.ws.root, &["rev-parse", "--show-toplevel"])
+    let toplevel = manifest::run("git", &["rev-parse", "--show-toplevel"], Some(&head.ws.root))
         .map(PathBuf::from)
         .ok_or_else(|| bad_ref("the workspace is not in a git repository"))?;
-    let commit = git_out(&head.ws.root, &["rev-parse", "--verify", "--quiet", &format!("{baseline}^{{commit}}")])
-        .ok_or_else(|| bad_ref("not a commit in this repository"))?;
+    let commit = manifest::run(
+        "git",
+        &["rev-parse", "--verify", "--quiet", &format!("{baseline}^{{commit}}")],
+        Some(&head.ws.root),
+    )
+    .ok_or_else(|| bad_ref("not a commit in this repository"))?;
     let root = std::fs::canonicalize(&head.ws.root).unwrap_or_else(|_| head.ws.root.clone());
     let rel = root
         .strip_prefix(std::fs::canonicalize(&toplevel).unwrap_or(toplevel.clone()))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::schema_marker;
+use super::{ManifestKind, schema_marker};
 use crate::digest::Digest;
 
 schema_marker!(
@@ -114,6 +114,32 @@ pub struct AnchorsV1 {
     /// Hash of the workload's input files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_input_hash: Option<Digest>,
+}
+
+impl AnchorsV1 {
+    /// The anchor that binds a manifest of `kind`.
+    pub fn manifest_hash(&self, kind: ManifestKind) -> Option<Digest> {
+        match kind {
+            ManifestKind::Hardware => self.hardware_manifest_hash,
+            ManifestKind::Os => self.os_fingerprint_hash,
+            ManifestKind::Toolchain => self.toolchain_hash,
+            ManifestKind::Git => self.git_manifest_hash,
+            ManifestKind::Ci => self.ci_manifest_hash,
+            ManifestKind::Container => self.container_manifest_hash,
+        }
+    }
+
+    /// The anchor that binds a manifest of `kind`, to set.
+    pub fn manifest_hash_mut(&mut self, kind: ManifestKind) -> &mut Option<Digest> {
+        match kind {
+            ManifestKind::Hardware => &mut self.hardware_manifest_hash,
+            ManifestKind::Os => &mut self.os_fingerprint_hash,
+            ManifestKind::Toolchain => &mut self.toolchain_hash,
+            ManifestKind::Git => &mut self.git_manifest_hash,
+            ManifestKind::Ci => &mut self.ci_manifest_hash,
+            ManifestKind::Container => &mut self.container_manifest_hash,
+        }
+    }
 }
 
 /// One link of the sealed event chain.

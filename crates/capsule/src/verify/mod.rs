@@ -458,16 +458,22 @@ fn check_listing(c: &CapsuleV1) -> Result<(), Stop> {
     Ok(())
 }
 
+/// A JSON member that failed its strict parse: malformed when the schema
+/// rejected it, not canonical otherwise.
+fn object_finding(path: &str, e: &CanonicalError) -> Finding {
+    let code = match e {
+        CanonicalError::Schema(_) => Code::ObjectMalformed,
+        _ => Code::ObjectNotCanonical,
+    };
+    error(code, format!("`{path}`: {}", render_chain(e)))
+}
+
 fn parse_member<T: DeserializeOwned + Serialize>(loaded: &Loaded, path: &str, rep: &mut Report) -> Option<T> {
     let bytes = loaded.members.get(path)?.bytes.as_ref()?;
     match canonical::parse::<T>(bytes) {
         Ok(t) => Some(t),
         Err(e) => {
-            let code = match e {
-                CanonicalError::Schema(_) => Code::ObjectMalformed,
-                _ => Code::ObjectNotCanonical,
-            };
-            rep.reject(error(code, format!("`{path}`: {}", render_chain(&e))));
+            rep.reject(object_finding(path, &e));
             None
         }
     }
@@ -669,14 +675,7 @@ fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -
     let a = &statement.anchors;
     let mut out = BTreeMap::new();
     for kind in ManifestKind::ALL {
-        let anchor = match kind {
-            ManifestKind::Hardware => a.hardware_manifest_hash,
-            ManifestKind::Os => a.os_fingerprint_hash,
-            ManifestKind::Toolchain => a.toolchain_hash,
-            ManifestKind::Git => a.git_manifest_hash,
-            ManifestKind::Ci => a.ci_manifest_hash,
-            ManifestKind::Container => a.container_manifest_hash,
-        };
+        let anchor = a.manifest_hash(kind);
         let bytes = loaded.members.get(kind.path()).and_then(|g| g.bytes.as_ref());
         match (bytes, anchor) {
             (None, None) => {}
@@ -705,11 +704,7 @@ fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -
                         out.insert(kind.path(), v);
                     }
                     Err(e) => {
-                        let code = match e {
-                            CanonicalError::Schema(_) => Code::ObjectMalformed,
-                            _ => Code::ObjectNotCanonical,
-                        };
-                        rep.reject(error(code, format!("`{}`: {}", kind.path(), render_chain(&e))));
+                        rep.reject(object_finding(kind.path(), &e));
                     }
                 }
             }
