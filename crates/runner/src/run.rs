@@ -283,7 +283,7 @@ enum Exec {
         expected_result: Option<Digest>,
     },
     /// One criterion run.
-    Criterion { bench: String, package: Option<String>, args: Vec<String> },
+    Criterion { bench: String, package: Option<String>, args: Vec<String>, features: Vec<String> },
     /// One hyperfine run.
     Hyperfine { command: String, shell: bool },
 }
@@ -292,9 +292,7 @@ struct Prepared {
     spec: TraceSpecV1,
     rows: Vec<u8>,
     exec: Exec,
-    features: Vec<String>,
     parameters: std::collections::BTreeMap<String, Value>,
-    inputs: Vec<String>,
 }
 
 fn command_spec() -> TraceSpecV1 {
@@ -310,7 +308,7 @@ fn command_spec() -> TraceSpecV1 {
 
 fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig) -> Result<Prepared, BenchError> {
     match w {
-        WorkloadConfig::Builtin { builtin, parameters, inputs, .. } => {
+        WorkloadConfig::Builtin { builtin, parameters, .. } => {
             let p = MerkleParams::parse(builtin, parameters)?;
             let out = merkle_build_open(p)?;
             let mut cmd = Command::new(&opts.self_exe);
@@ -326,12 +324,10 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                     program: format!("builtin {builtin}"),
                     expected_result: Some(out.result),
                 },
-                features: Vec::new(),
                 parameters: parameters.clone(),
-                inputs: inputs.clone(),
             })
         }
-        WorkloadConfig::Command { id, bin, package, args, features, parameters, inputs, .. } => {
+        WorkloadConfig::Command { id, bin, package, args, features, parameters, .. } => {
             let parameters =
                 &with_invocation(parameters, bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" "))]));
             let (mut cmd, program) = match bin {
@@ -374,31 +370,30 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                 spec: command_spec(),
                 rows: Vec::new(),
                 exec: Exec::Repeat { command: cmd, program, expected_result: None },
-                features: features.clone(),
                 parameters: parameters.clone(),
-                inputs: inputs.clone(),
             })
         }
-        WorkloadConfig::Criterion { bench, package, args, features, parameters, inputs, .. } => {
+        WorkloadConfig::Criterion { bench, package, args, features, parameters, .. } => {
             let parameters = &with_invocation(parameters, [("bench", bench.clone()), ("args", args.join(" "))]);
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
-                exec: Exec::Criterion { bench: bench.clone(), package: package.clone(), args: args.clone() },
-                features: features.clone(),
+                exec: Exec::Criterion {
+                    bench: bench.clone(),
+                    package: package.clone(),
+                    args: args.clone(),
+                    features: features.clone(),
+                },
                 parameters: parameters.clone(),
-                inputs: inputs.clone(),
             })
         }
-        WorkloadConfig::Hyperfine { command, shell, parameters, inputs, .. } => {
+        WorkloadConfig::Hyperfine { command, shell, parameters, .. } => {
             let parameters = &with_invocation(parameters, [("command", command.clone())]);
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
                 exec: Exec::Hyperfine { command: command.clone(), shell: *shell },
-                features: Vec::new(),
                 parameters: parameters.clone(),
-                inputs: inputs.clone(),
             })
         }
     }
@@ -553,7 +548,7 @@ fn start_side(
     }
     let prepared = prepare(&workload, opts, &ws)?;
     preflight_measurements(&policy, &prepared, opts)?;
-    let input = input_hash(&ws.root, &prepared.inputs)?;
+    let input = input_hash(&ws.root, workload.inputs())?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
     // Refuse, before running anything, a run whose pack the policy would
@@ -732,14 +727,16 @@ fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1
             }
             Ok((series, result))
         }
-        Exec::Criterion { bench, package, args } => Ok(crate::harness::criterion(&crate::harness::CriterionRun {
-            root: &side.ws.root,
-            target_dir: &side.ws.target_dir,
-            bench,
-            package: package.as_deref(),
-            features: &side.prepared.features,
-            args,
-        })?),
+        Exec::Criterion { bench, package, args, features } => {
+            Ok(crate::harness::criterion(&crate::harness::CriterionRun {
+                root: &side.ws.root,
+                target_dir: &side.ws.target_dir,
+                bench,
+                package: package.as_deref(),
+                features,
+                args,
+            })?)
+        }
         Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(
             &side.ws.root,
             &id,
