@@ -187,9 +187,24 @@ fn bad_input_is_refused_and_nothing_is_written() {
     let o = capsule(&ws, &["bench", "--workload", "sleep_5ms"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("RUSTFLAGS entry `target-cpu=native`"), "{}", stderr(&o));
+    // And one in a `target.'cfg(..)'` table that holds for this machine.
+    std::fs::write(ws.join(".cargo/config.toml"), "[target.'cfg(unix)']\nrustflags = [\"-Ctarget-cpu=native\"]\n")
+        .unwrap();
+    let o = capsule(&ws, &["bench", "--workload", "sleep_5ms"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("RUSTFLAGS entry `target-cpu=native`"), "{}", stderr(&o));
     std::fs::remove_dir_all(ws.join(".cargo")).unwrap();
-    // A malformed configuration points at the key.
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    // A forbidden feature reached through the default features is refused.
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        format!("{manifest}\n[features]\ndefault = [\"fast\"]\nfast = [\"simd-accel\"]\nsimd-accel = []\n"),
+    )
+    .unwrap();
+    let o = capsule(&ws, &["bench", "--workload", "sum_squares"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("feature `simd-accel` is forbidden on track `baseline_no_accel`"), "{}", stderr(&o));
+    // A malformed configuration points at the key.
     std::fs::write(ws.join("Cargo.toml"), manifest.replace("bench = \"hashing\"", "bench = \"hashing\"\nbenches = 3"))
         .unwrap();
     let o = capsule(&ws, &["bench", "--workload", "sum_squares"]);
@@ -306,6 +321,11 @@ fn paired_baseline_runs_interleaved_and_shares_a_run_id() {
     let o = capsule(&ws, &["compare", "capsulepack-base.tgz", "capsulepack.tgz", "--json"]);
     let c = json(&o);
     assert_eq!((c["same_run"].clone(), c["verdict"].clone()), (Value::from(true), Value::from("slower")));
+    // Unasked, a paired run takes the policy's paired repetitions a side.
+    assert_eq!(
+        (c["metrics"][0]["n_base"].clone(), c["metrics"][0]["n_head"].clone()),
+        (Value::from(100), Value::from(100))
+    );
     // The worktree is gone; an unknown reference is refused.
     let list = Command::new("git").args(["worktree", "list"]).current_dir(&ws).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1);

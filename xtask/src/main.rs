@@ -43,10 +43,8 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("codegen") => codegen(&root()),
         Some("bench-signal") => {
-            let n = |flag: &str, default: u64| {
-                args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-            };
-            signal::signal(n("--aa", 500), n("--slowed", 200), n("--repetitions", 10) as u32)
+            let n = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1))?.parse().ok();
+            signal::signal(n("--aa").unwrap_or(500), n("--slowed").unwrap_or(200), n("--repetitions").map(|r| r as u32))
         }
         Some("bench-overhead") => signal::overhead(50),
         Some("spin") => {
@@ -55,7 +53,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] | bench-overhead>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead>"
                 .to_owned(),
         ),
     };

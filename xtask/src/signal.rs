@@ -4,9 +4,10 @@
 //! and the verifier's own comparison (`capsule::compare`).
 //!
 //! Signal: a fixed CPU-bound child (`cargo xtask spin N`, about 10 ms) is
-//! run interleaved ABAB with the standard procedure (2 warmups, then 10
-//! measured repetitions per side; `--repetitions N` for more) and compared at the standard policy's
-//! threshold (2 %) and confidence (95 %). A/A trials run identical work on
+//! run interleaved ABAB as `bench --baseline` runs it under `standard-v1`
+//! (its warmups, then its `paired_repetitions` measured repetitions per
+//! side; `--repetitions N` for another count) and compared at that policy's
+//! threshold and confidence. A/A trials run identical work on
 //! both sides; slowed trials give head 3 % more iterations (extra CPU work,
 //! not sleep). Each rate is printed with its 95 % Clopper–Pearson interval.
 //!
@@ -16,7 +17,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use capsule::compare::{Change, compare_samples};
+use capsule::compare::{Change, compare_samples, parse_ppm};
 use capsule_runner::measure;
 use statrs::distribution::{Beta, ContinuousCDF};
 
@@ -59,31 +60,56 @@ pub(crate) fn clopper_pearson(x: u64, n: u64) -> (f64, f64) {
     (lo, hi)
 }
 
-fn trial(base_iters: u64, head_iters: u64, reps: u32) -> Result<Change, String> {
+/// The standard policy's paired procedure: warmups, repetitions per side,
+/// threshold and confidence in ppm.
+struct Procedure {
+    warmups: u32,
+    reps: u32,
+    threshold: i64,
+    confidence: i64,
+}
+
+impl Procedure {
+    fn standard(reps: Option<u32>) -> Result<Self, String> {
+        let p = &capsule::standard::standard_policy("standard-v1").ok_or("standard-v1 is not shipped")?.policy;
+        let min = p.measurement.min_repetitions;
+        Ok(Procedure {
+            warmups: p.measurement.warmups,
+            reps: reps.unwrap_or_else(|| p.comparison.paired_repetitions.map_or(min, |n| n.max(min))),
+            threshold: parse_ppm("threshold", &p.comparison.threshold).map_err(|e| e.to_string())?,
+            confidence: parse_ppm("confidence", &p.comparison.confidence).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+fn trial(base_iters: u64, head_iters: u64, p: &Procedure) -> Result<Change, String> {
     let (mut base, mut head) = (Vec::new(), Vec::new());
     let mut b = spin_cmd(base_iters)?;
     let mut h = spin_cmd(head_iters)?;
-    for rep in 0..2 + reps {
+    for rep in 0..p.warmups + p.reps {
         let sb = measure::run(&mut b).map_err(|e| e.to_string())?;
         let sh = measure::run(&mut h).map_err(|e| e.to_string())?;
-        if rep >= 2 {
+        if rep >= p.warmups {
             base.push(sb.wall_ns);
             head.push(sh.wall_ns);
         }
     }
-    compare_samples(&base, &head, 20_000, 950_000).map(|(_, _, v)| v).ok_or_else(|| "no samples".to_owned())
+    compare_samples(&base, &head, p.threshold, p.confidence).map(|(_, _, v)| v).ok_or_else(|| "no samples".to_owned())
 }
 
-pub(crate) fn signal(aa_trials: u64, slow_trials: u64, reps: u32) -> Result<(), String> {
+pub(crate) fn signal(aa_trials: u64, slow_trials: u64, reps: Option<u32>) -> Result<(), String> {
+    let p = Procedure::standard(reps)?;
     let iters = calibrate(10.0);
     let slowed = iters + iters * 3 / 100;
     say(&format!(
-        "paired signal quality: spin {iters} iterations (~10 ms), 2 warmups + {reps} repetitions per side, ABAB"
+        "paired signal quality: spin {iters} iterations (~10 ms), {} warmups + {} repetitions per side, ABAB, \
+         threshold {} ppm, confidence {} ppm",
+        p.warmups, p.reps, p.threshold, p.confidence
     ));
     let rate = |label: &str, head: u64, trials: u64, hit: &dyn Fn(Change) -> bool, goal: &str| -> Result<(), String> {
         let mut hits = 0;
         for _ in 0..trials {
-            if hit(trial(iters, head, reps)?) {
+            if hit(trial(iters, head, &p)?) {
                 hits += 1;
             }
         }

@@ -195,15 +195,6 @@ impl WorkloadConfig {
         }
     }
 
-    /// Features and accelerators the build uses (known before building).
-    pub fn build_settings(&self) -> (Vec<String>, Vec<String>) {
-        match self {
-            WorkloadConfig::Command { features, accelerators, .. }
-            | WorkloadConfig::Criterion { features, accelerators, .. } => (features.clone(), accelerators.clone()),
-            WorkloadConfig::Builtin { .. } | WorkloadConfig::Hyperfine { .. } => (Vec::new(), Vec::new()),
-        }
-    }
-
     /// The workload id.
     pub fn id(&self) -> &str {
         match self {
@@ -248,6 +239,43 @@ pub struct WorkspaceConfig {
     pub table: CapsuleTable,
     /// Every workload, with the manifest that defines it.
     pub workloads: Vec<(WorkloadConfig, String)>,
+    /// The workspace's packages: what a build of one of their targets
+    /// enables.
+    pub packages: Vec<PackageInfo>,
+}
+
+/// What the runner needs to know of a workspace package.
+#[derive(Clone, Debug)]
+pub struct PackageInfo {
+    /// Package name.
+    pub name: String,
+    /// Names of its binary and bench targets.
+    pub targets: Vec<String>,
+    /// Its `[features]` table.
+    pub features: BTreeMap<String, Vec<String>>,
+}
+
+impl PackageInfo {
+    /// The features cargo enables when building this package with
+    /// `requested` (default features on): `requested` and `default`,
+    /// expanded through the `[features]` table. Entries that reach into
+    /// dependencies (`dep:x`, `x/y`, `x?/y`) are kept as written.
+    pub fn resolve_features(&self, requested: &[String]) -> Vec<String> {
+        let mut on = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = requested.to_vec();
+        if self.features.contains_key("default") {
+            todo.push("default".to_owned());
+        }
+        while let Some(f) = todo.pop() {
+            if !on.insert(f.clone()) {
+                continue;
+            }
+            if let Some(implied) = self.features.get(&f) {
+                todo.extend(implied.iter().cloned());
+            }
+        }
+        on.into_iter().collect()
+    }
 }
 
 fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<CapsuleTable, ConfigError> {
@@ -331,10 +359,45 @@ pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError
             });
         }
     }
-    Ok(WorkspaceConfig { root, target_dir: meta.target_directory.into_std_path_buf(), table, workloads })
+    let packages = meta
+        .workspace_packages()
+        .iter()
+        .map(|p| PackageInfo {
+            name: p.name.to_string(),
+            targets: p.targets.iter().filter(|t| t.is_bin() || t.is_bench()).map(|t| t.name.clone()).collect(),
+            features: p.features.clone(),
+        })
+        .collect();
+    Ok(WorkspaceConfig { root, target_dir: meta.target_directory.into_std_path_buf(), table, workloads, packages })
 }
 
 impl WorkspaceConfig {
+    /// Features and accelerators a build of `workload` uses, known before
+    /// building: the requested features resolved through the package's
+    /// `[features]` table (default features included).
+    pub fn build_settings(&self, workload: &WorkloadConfig) -> (Vec<String>, Vec<String>) {
+        let (target, package, features, accelerators) = match workload {
+            WorkloadConfig::Command { bin: Some(bin), package, features, accelerators, .. } => {
+                (bin, package, features, accelerators)
+            }
+            WorkloadConfig::Criterion { bench, package, features, accelerators, .. } => {
+                (bench, package, features, accelerators)
+            }
+            // A command line builds nothing; builtins are the tool's own code.
+            WorkloadConfig::Command { bin: None, accelerators, .. } => return (Vec::new(), accelerators.clone()),
+            WorkloadConfig::Builtin { .. } | WorkloadConfig::Hyperfine { .. } => return (Vec::new(), Vec::new()),
+        };
+        let owner = self.packages.iter().find(|p| match package {
+            Some(name) => &p.name == name,
+            None => p.targets.contains(target),
+        });
+        let features = match owner {
+            Some(p) => p.resolve_features(features),
+            None => features.clone(),
+        };
+        (features, accelerators.clone())
+    }
+
     /// The workload to run: the one named, else the only one, else the
     /// embedded default (when none is configured).
     pub fn select(&self, id: Option<&str>) -> Result<WorkloadConfig, ConfigError> {
@@ -388,6 +451,31 @@ mod tests {
             (Ok(t), Ok(n)) => assert_eq!(t.workloads.len(), n),
             (Err(e), Err(key)) => assert!(e.to_string().contains(key), "{e}"),
             (got, expect) => panic!("{v}: got {got:?}, expected {expect:?}"),
+        }
+    }
+
+    #[test]
+    fn features_resolve_like_cargo() {
+        let table: BTreeMap<String, Vec<String>> = [
+            ("default", vec!["fast"]),
+            ("fast", vec!["simd-accel", "dep:rayon"]),
+            ("simd-accel", vec!["blake3?/neon"]),
+            ("gpu", vec![]),
+            ("cycle-a", vec!["cycle-b"]),
+            ("cycle-b", vec!["cycle-a"]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+        .collect();
+        let p = PackageInfo { name: "p".into(), targets: vec!["b".into()], features: table };
+        let cases: &[(&[&str], &[&str])] = &[
+            (&[], &["blake3?/neon", "default", "dep:rayon", "fast", "simd-accel"]),
+            (&["gpu"], &["blake3?/neon", "default", "dep:rayon", "fast", "gpu", "simd-accel"]),
+            (&["cycle-a"], &["blake3?/neon", "cycle-a", "cycle-b", "default", "dep:rayon", "fast", "simd-accel"]),
+        ];
+        for (requested, want) in cases {
+            let requested: Vec<String> = requested.iter().map(|s| (*s).to_owned()).collect();
+            assert_eq!(p.resolve_features(&requested), *want, "{requested:?}");
         }
     }
 

@@ -10,7 +10,10 @@
 //! rather than cargo-criterion's message stream, because plain `cargo bench`
 //! writes them with no extra tool installed, and `sample.json` holds every
 //! raw sample (iteration count and total time), not only estimates.
-//! Only files written during this run are read.
+//! Criterion writes them under `$CRITERION_HOME`, which the runner points
+//! at a fresh directory of its own for each run, so exactly the benchmarks
+//! this run measured are read (never a stale result of an earlier run);
+//! the directory is removed afterwards.
 //!
 //! Hyperfine: `--export-json` holds each run's wall time and exit code.
 //! Hyperfine runs the policy's warmups itself (`--warmup`) and does not
@@ -19,7 +22,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
-use std::time::SystemTime;
 
 use capsule::digest::{Digest, Tag, tagged};
 use capsule::objects::{SampleV1, SeriesV1, ValueClass};
@@ -122,19 +124,17 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, HarnessErro
         .map_err(|e| HarnessError::Output { path: path.display().to_string(), why: e.to_string() })
 }
 
-fn fresh_benchmarks(dir: &Path, since: SystemTime, out: &mut Vec<PathBuf>) {
+/// Every `new/` directory under `dir` (criterion's latest measurement of
+/// one benchmark id).
+fn measured_benchmarks(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             if p.file_name().is_some_and(|n| n == "new") {
-                let b = p.join("benchmark.json");
-                let fresh = std::fs::metadata(&b).and_then(|m| m.modified()).is_ok_and(|t| t >= since);
-                if fresh {
-                    out.push(p.clone());
-                }
+                out.push(p);
             } else {
-                fresh_benchmarks(&p, since, out);
+                measured_benchmarks(&p, out);
             }
         }
     }
@@ -170,14 +170,18 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
     let mut build = Command::new(&cargo);
     build.args(&base).arg("--no-run").current_dir(r.root);
     run_checked(&mut build, &format!("cargo {} --no-run", base.join(" ")))?;
-    let since = SystemTime::now();
+    let home = tempfile::Builder::new()
+        .prefix("capsule-criterion-")
+        .tempdir_in(r.target_dir)
+        .or_else(|_| tempfile::tempdir())
+        .map_err(|e| HarnessError::Output { path: r.target_dir.display().to_string(), why: e.to_string() })?;
     let mut run = Command::new(&cargo);
-    run.args(&base).arg("--").args(r.args).current_dir(r.root);
+    run.args(&base).arg("--").args(r.args).current_dir(r.root).env("CRITERION_HOME", home.path());
     let shown = format!("cargo {} -- {}", base.join(" "), r.args.join(" "));
     run_checked(&mut run, &shown)?;
-    let dir = r.target_dir.join("criterion");
+    let dir = home.path();
     let mut found = Vec::new();
-    fresh_benchmarks(&dir, since, &mut found);
+    measured_benchmarks(dir, &mut found);
     found.sort();
     if found.is_empty() {
         return Err(HarnessError::Empty { command: shown, dir: dir.display().to_string() });

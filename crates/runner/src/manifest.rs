@@ -176,10 +176,13 @@ pub fn os() -> OsManifestV1 {
 /// RUSTFLAGS as cargo would pass them for a build in `root` for `target`,
 /// taking the first source that is set, in cargo's order:
 /// `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`, `target.<triple>.rustflags`,
-/// then `build.rustflags` from the `.cargo/config.toml` files cargo reads
-/// (`root` and its ancestors, then `$CARGO_HOME`). `target.<cfg>` tables
-/// are not evaluated.
-pub fn rustflags(root: &Path, target: &str) -> Vec<String> {
+/// and every `target.'cfg(..)'.rustflags` whose expression holds for
+/// `target` (joined, as cargo joins them), then `build.rustflags`, from the
+/// `.cargo/config.toml` files cargo reads (`root` and its ancestors, then
+/// `$CARGO_HOME`). `cfg` expressions are evaluated as cargo does: against
+/// the target's built-in description and `rustc --print cfg` (`cfgs`);
+/// `test`, `debug_assertions`, `proc_macro` and `feature` never match.
+pub fn rustflags(root: &Path, target: &str, cfgs: &[String]) -> Vec<String> {
     if let Some(enc) = env("CARGO_ENCODED_RUSTFLAGS") {
         return enc.split('\u{1f}').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     }
@@ -201,11 +204,42 @@ pub fn rustflags(root: &Path, target: &str) -> Vec<String> {
         }
         out
     };
-    let by_target = collect(&|t| t.get("target")?.get(target)?.get("rustflags").cloned());
+    let by_target = collect(&|t| {
+        let mut flags = Vec::new();
+        for (key, table) in t.get("target")?.as_table()? {
+            let applies = if key.starts_with("cfg(") { cfg_holds(key, target, cfgs) } else { key == target };
+            match table.get("rustflags") {
+                Some(toml::Value::String(s)) if applies => {
+                    flags.extend(s.split_whitespace().map(|f| toml::Value::String(f.to_owned())));
+                }
+                Some(toml::Value::Array(a)) if applies => flags.extend(a.iter().cloned()),
+                _ => {}
+            }
+        }
+        Some(toml::Value::Array(flags))
+    });
     if !by_target.is_empty() {
         return by_target;
     }
     collect(&|t| t.get("build")?.get("rustflags").cloned())
+}
+
+/// Whether the `cfg(..)` expression `expr` holds for `target`, whose
+/// `rustc --print cfg` lines are `cfgs`. An expression that does not parse
+/// is taken to hold: a flag is then recorded (and checked against the
+/// track) rather than silently dropped.
+fn cfg_holds(expr: &str, target: &str, cfgs: &[String]) -> bool {
+    use cfg_expr::{Expression, Predicate};
+    let Ok(expr) = Expression::parse(expr) else { return true };
+    let builtin = cfg_expr::targets::get_builtin_target_by_triple(target);
+    let has = |line: String| cfgs.contains(&line);
+    expr.eval(|p| match p {
+        Predicate::Target(tp) => builtin.is_some_and(|info| tp.matches(info)),
+        Predicate::TargetFeature(f) => has(format!("target_feature=\"{f}\"")),
+        Predicate::Flag(f) => has((*f).to_owned()),
+        Predicate::KeyValue { key, val } => has(format!("{key}=\"{val}\"")),
+        Predicate::Test | Predicate::DebugAssertions | Predicate::ProcMacro | Predicate::Feature(_) => false,
+    })
 }
 
 /// The cargo configuration files that apply in `root`, nearest first.
@@ -234,7 +268,9 @@ pub fn toolchain(root: &Path, features: &[String], profile: &str, accelerators: 
     let h = home();
     let rustc = run("rustc", &["-vV"], None).unwrap_or_else(|| "unknown".to_owned());
     let target = rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or("unknown").to_owned();
-    let rustflags = rustflags(root, &target);
+    let cfgs: Vec<String> =
+        run("rustc", &["--print", "cfg"], None).map(|s| s.lines().map(str::to_owned).collect()).unwrap_or_default();
+    let rustflags = rustflags(root, &target, &cfgs);
     let mut features = features.to_vec();
     features.sort();
     ToolchainManifestV1 {
@@ -343,13 +379,61 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
         std::fs::write(dir.path().join(".cargo/config.toml"), "[build]\nrustflags = [\"-Cdebuginfo=1\"]\n").unwrap();
         std::fs::write(ws.join(".cargo/config.toml"), "[build]\nrustflags = \"-C target-cpu=native\"\n").unwrap();
-        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu")[..3], ["-Cdebuginfo=1", "-C", "target-cpu=native"]);
+        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu", &[])[..3], ["-Cdebuginfo=1", "-C", "target-cpu=native"]);
         std::fs::write(
             ws.join(".cargo/config.toml"),
             "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-Ctarget-feature=+avx2\"]\n",
         )
         .unwrap();
-        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu")[0], "-Ctarget-feature=+avx2");
+        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu", &[])[0], "-Ctarget-feature=+avx2");
+    }
+
+    #[test]
+    fn rustflags_from_cfg_tables() {
+        if std::env::var_os("RUSTFLAGS").is_some() || std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some() {
+            return;
+        }
+        let cfgs: Vec<String> =
+            ["unix", "target_arch=\"x86_64\"", "target_feature=\"sse2\""].iter().map(|s| (*s).to_owned()).collect();
+        // (config, target, expected first flag or None)
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "[target.'cfg(target_arch = \"x86_64\")']\nrustflags = [\"-Ctarget-cpu=native\"]\n",
+                "x86_64-unknown-linux-gnu",
+                Some("-Ctarget-cpu=native"),
+            ),
+            (
+                "[target.'cfg(target_arch = \"aarch64\")']\nrustflags = [\"-Ctarget-cpu=native\"]\n",
+                "x86_64-unknown-linux-gnu",
+                None,
+            ),
+            (
+                "[target.'cfg(all(unix, not(windows)))']\nrustflags = \"-C target-cpu=native\"\n",
+                "x86_64-unknown-linux-gnu",
+                Some("-C"),
+            ),
+            (
+                "[target.'cfg(target_feature = \"sse2\")']\nrustflags = [\"-Cx\"]\n",
+                "x86_64-unknown-linux-gnu",
+                Some("-Cx"),
+            ),
+            ("[target.'cfg(debug_assertions)']\nrustflags = [\"-Cx\"]\n", "x86_64-unknown-linux-gnu", None),
+            // Not parseable: recorded rather than dropped.
+            ("[target.'cfg(all(unix'] \nrustflags = [\"-Cx\"]\n", "x86_64-unknown-linux-gnu", Some("-Cx")),
+        ];
+        for (config, target, first) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
+            std::fs::write(dir.path().join(".cargo/config.toml"), config).unwrap();
+            let flags = rustflags(dir.path(), target, &cfgs);
+            let ours = flags.first().filter(|f| f.as_str() != "-Cdebuginfo=1");
+            match first {
+                Some(f) => assert_eq!(flags.first().map(String::as_str), Some(*f), "{config}"),
+                None => {
+                    assert!(ours.is_none_or(|f| !f.starts_with("-Ctarget-cpu") && f != "-Cx"), "{config}: {flags:?}")
+                }
+            }
+        }
     }
 
     #[test]

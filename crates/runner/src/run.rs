@@ -498,6 +498,7 @@ struct Side {
 /// refuses what the track or policy forbids, and opens the builder.
 fn start_side(
     opts: &BenchOptions,
+    paired: bool,
     target_dir: Option<&Path>,
     run_id: &str,
     events: Option<EventObserver>,
@@ -520,7 +521,10 @@ fn start_side(
     };
     let id = workload.id().to_owned();
     let mut procedure = policy.policy.measurement.clone();
-    if let Some(n) = opts.repetitions {
+    // A paired run takes the policy's paired repetitions unless told
+    // otherwise (never fewer than the measurement minimum).
+    let paired_default = policy.policy.comparison.paired_repetitions.filter(|_| paired);
+    if let Some(n) = opts.repetitions.or(paired_default.map(|n| n.max(procedure.min_repetitions))) {
         if n < procedure.min_repetitions {
             return Err(BenchError::TooFewRepetitions {
                 requested: n,
@@ -541,7 +545,7 @@ fn start_side(
 
     observer.progress(Progress::Phase("collecting manifests"));
     // The track's rules are checked before anything is built or run.
-    let (features, accelerators) = workload.build_settings();
+    let (features, accelerators) = ws.build_settings(&workload);
     let toolchain = manifest::toolchain(&ws.root, &features, profile_of(&workload), &accelerators);
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
@@ -835,7 +839,7 @@ pub fn bench(
     events: Option<EventObserver>,
 ) -> Result<BenchOutcome, BenchError> {
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
-    let mut side = start_side(opts, None, &run_id, events, observer)?;
+    let mut side = start_side(opts, false, None, &run_id, events, observer)?;
     let (series, result) = execute(&mut side, observer)?;
     finish_side(side, series, result, observer)?.persist()
 }
@@ -878,7 +882,7 @@ pub fn bench_paired(
         });
     }
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
-    let mut head = start_side(opts, None, &run_id, events, observer)?;
+    let mut head = start_side(opts, true, None, &run_id, events, observer)?;
     let bad_ref = |why: &str| BenchError::Baseline { reference: baseline.to_owned(), why: why.to_owned() };
     let toplevel = manifest::run("git", &["rev-parse", "--show-toplevel"], Some(&head.ws.root))
         .map(PathBuf::from)
@@ -920,7 +924,7 @@ pub fn bench_paired(
         out: baseline_out.to_path_buf(),
         ..opts.clone()
     };
-    let mut base = start_side(&base_opts, Some(&base_target), &run_id, None, &mut Quiet)?;
+    let mut base = start_side(&base_opts, true, Some(&base_target), &run_id, None, &mut Quiet)?;
     if base.policy.hash != head.policy.hash {
         return Err(bad_ref("its workspace configures a different policy; paired packs must share one"));
     }

@@ -137,4 +137,9 @@ pub struct ComparisonV1 {
     pub threshold: String,
     /// Confidence level of the interval, as a decimal string (`"0.95"`).
     pub confidence: String,
+    /// Measured repetitions per side that a paired run (`bench --baseline`)
+    /// takes when none are asked for: enough for the threshold to be
+    /// resolved on a noisy machine. Absent: the measurement minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired_repetitions: Option<u32>,
 }
