@@ -26,7 +26,7 @@ enum Command {
     /// Compare two verified packs: Hodges–Lehmann shift, confidence interval, verdict.
     Compare(CompareArgs),
     /// Verify a capsulepack strictly and say what is proven, signed and self-reported.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Show a pack at a glance: workload, track, anchors, measurements, signatures.
     Inspect(PackArgs),
     /// Replay the sealed event timeline of a pack, with the chain checked.
@@ -36,6 +36,14 @@ enum Command {
     /// Benchmark Policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Generate a repository signing key (secp256k1).
+    Keygen(crate::trust::KeygenArgs),
+    /// Sign a pack with a repository key (a DSSE receipt attestation under `signatures/`).
+    Sign(crate::trust::SignArgs),
+    /// Write a pack's rows as an external row archive for data-availability audits.
+    Archive(crate::trust::ArchiveArgs),
+    /// Audit a row archive: open verifier-drawn chunks and check them against the trace root.
+    Audit(crate::trust::AuditArgs),
     /// Runs one repetition of a builtin workload (used by `bench`).
     #[command(name = "__builtin", hide = true)]
     Builtin {
@@ -179,6 +187,8 @@ struct VerifyArgs {
     json: bool,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    trust: crate::trust::TrustArgs,
 }
 
 #[derive(Debug, Args)]
@@ -208,11 +218,14 @@ enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
+    /// The policy registry: a commitment over recognized policy hashes.
+    #[command(subcommand)]
+    Registry(crate::trust::RegistryCommand),
 }
 
 /// Fails with an input error (exit 3) when the pack cannot be opened at all;
 /// everything about its contents is the verifier's to report.
-fn readable(path: &PathBuf) -> Result<(), CliError> {
+pub(crate) fn readable(path: &PathBuf) -> Result<(), CliError> {
     std::fs::File::open(path).map(|_| ()).map_err(|source| CliError::Read { path: path.clone(), source })
 }
 
@@ -220,7 +233,7 @@ fn parse_digest(flag: &'static str, s: &str) -> Result<Digest, CliError> {
     s.parse().map_err(|source| CliError::Digest { flag, source })
 }
 
-fn read_policy(path: &PathBuf) -> Result<PinnedPolicy, CliError> {
+pub(crate) fn read_policy(path: &PathBuf) -> Result<PinnedPolicy, CliError> {
     let bytes = std::fs::read(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
     PinnedPolicy::from_file_bytes(&bytes).map_err(|source| CliError::Policy { path: path.clone(), source })
 }
@@ -253,6 +266,7 @@ impl Cli {
                 let mut opts =
                     VerifyOptions { profile: a.profile.into(), limits: a.limits.limits(), ..VerifyOptions::default() };
                 opts.pins = pins(&a.policy, &a.policy_hash)?;
+                crate::trust::apply(&a.trust, &mut opts)?;
                 if let Some(h) = &a.expect_capsule {
                     opts.expect_capsule = Some(parse_digest("--expect-capsule", h)?);
                 }
@@ -304,6 +318,11 @@ impl Cli {
                 output::line(&format!("{}  {} {}", p.hash, p.policy.id, p.policy.version))?;
                 Ok(ExitCode::OK)
             }
+            Command::Policy(PolicyCommand::Registry(c)) => crate::trust::registry(c),
+            Command::Keygen(a) => crate::trust::keygen(a),
+            Command::Sign(a) => crate::trust::sign(a),
+            Command::Archive(a) => crate::trust::archive(a),
+            Command::Audit(a) => crate::trust::audit(a),
         }
     }
 }

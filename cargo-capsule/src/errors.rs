@@ -80,12 +80,74 @@ pub(crate) enum CliError {
     /// A builtin repetition failed.
     #[error("builtin workload failed: {0}")]
     Builtin(String),
+    /// A key could not be generated, read or used.
+    #[error("signing key error")]
+    Key(#[source] capsule::trust::key::KeyError),
+    /// The environment variable named by `--key-env` is unset.
+    #[error("environment variable `{0}` (from `--key-env`) is not set or not UTF-8")]
+    KeyEnv(String),
+    /// A JSON input file does not parse.
+    #[error("`{path}` is not valid JSON of the expected shape")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: capsule::canonical::CanonicalError,
+    },
+    /// A registry proof that does not prove the pack's policy.
+    #[error("`{path}` does not prove the pack's policy: {why}")]
+    RegistryProof { path: PathBuf, why: capsule::trust::registry::InclusionProblem },
+    /// A policy that is not in the registry asked for.
+    #[error("policy `{policy}` ({hash}) is not among the policies of `{registry}`")]
+    NotRegistered { policy: PathBuf, hash: capsule::digest::Digest, registry: PathBuf },
+    /// An ACL file that cannot be used.
+    #[error("invalid ACL")]
+    Acl(#[source] capsule::trust::acl::AclError),
+    /// A Sigstore trusted root that cannot be used.
+    #[error("invalid trusted root")]
+    TrustRoot(#[source] capsule::trust::sigstore::TrustRootError),
+    /// Attaching a signature failed; the pack is unchanged.
+    #[error("failed to sign `{path}` (the pack is unchanged)")]
+    Attach {
+        path: PathBuf,
+        #[source]
+        source: capsule::trust::attach::AttachError,
+    },
+    /// Writing a row archive failed.
+    #[error("failed to write the row archive `{path}`")]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: capsule::trust::audit::ArchiveError,
+    },
+    /// The operating system's randomness failed.
+    #[error("failed to draw a seed from the operating system's randomness: {0}")]
+    Randomness(String),
 }
 
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::Read { .. } | CliError::Policy { .. } | CliError::Digest { .. } => ExitCode::INPUT,
+            CliError::Read { .. }
+            | CliError::Policy { .. }
+            | CliError::Digest { .. }
+            | CliError::Key(_)
+            | CliError::KeyEnv(_)
+            | CliError::Json { .. }
+            | CliError::RegistryProof { .. }
+            | CliError::NotRegistered { .. }
+            | CliError::Acl(_)
+            | CliError::TrustRoot(_)
+            | CliError::Randomness(_) => ExitCode::INPUT,
+            CliError::Attach { source, .. } => match source {
+                capsule::trust::attach::AttachError::Rejected(_)
+                | capsule::trust::attach::AttachError::Changed { .. } => ExitCode::REJECTED,
+                capsule::trust::attach::AttachError::Read(_) => ExitCode::INPUT,
+                capsule::trust::attach::AttachError::Write(_) => ExitCode::OUTPUT,
+            },
+            CliError::Archive { source, .. } => match source {
+                capsule::trust::audit::ArchiveError::Io { .. } => ExitCode::OUTPUT,
+                _ => ExitCode::INPUT,
+            },
             CliError::Unpack { source, .. } => match source {
                 capsule::pack::PackError::Write { .. } | capsule::pack::PackError::DestinationExists { .. } => {
                     ExitCode::OUTPUT

@@ -9,6 +9,7 @@
 mod cli;
 mod errors;
 mod output;
+mod trust;
 
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use capsule::objects::ValueClass;
-use capsule::verify::{PackContents, Report, Severity};
+use capsule::verify::{PackContents, Report, Severity, SignedVerdict};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,6 +76,42 @@ pub(crate) fn json<T: Serialize>(v: &T) -> Result<(), CliError> {
     o.write_all(s.as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
 }
 
+/// Prints a warning on stderr.
+pub(crate) fn warn(msg: &str) -> Result<(), CliError> {
+    let mut e = std::io::stderr().lock();
+    e.write_all(sanitize(&format!("warning: {msg}\n")).as_bytes()).map_err(CliError::Output)
+}
+
+/// Prints a data-availability audit for people.
+pub(crate) fn audit(a: &capsule::trust::audit::AuditReport) -> Result<(), CliError> {
+    let mut s = String::new();
+    let _ = writeln!(s, "archive      {}", a.archive);
+    let _ = writeln!(
+        s,
+        "seed         {} ({})",
+        a.seed,
+        if a.seed_from_verifier { "drawn by this verifier" } else { "given" }
+    );
+    let _ = writeln!(s, "drawn        {} of {} chunks", a.drawn.len(), a.chunks);
+    let _ = writeln!(
+        s,
+        "detection    {} probability of catching {}% of chunks withheld or altered",
+        ppm_fraction(a.detection_ppm),
+        ppm_percent(a.withheld_fraction_ppm)
+    );
+    if let Some(p) = &a.archive_problem {
+        let _ = writeln!(s, "verdict      FAILED: {p}");
+    } else if a.failures.is_empty() {
+        let _ = writeln!(s, "verdict      every drawn chunk was retrieved and matches the trace root");
+    } else {
+        let _ = writeln!(s, "verdict      FAILED: {} drawn chunks", a.failures.len());
+        for f in &a.failures {
+            let _ = writeln!(s, "  {} {}: {}", f.kind, f.index, f.detail);
+        }
+    }
+    out(&s)
+}
+
 /// Renders an error once, with its source chain, on stderr.
 pub(crate) fn error(e: &CliError) {
     let mut s = format!("error: {e}");
@@ -127,7 +163,46 @@ fn render_report(r: &Report, s: &mut String) {
         let _ = writeln!(s, "policy       {} {} {} (pinned by {})", p.id, p.version, p.hash, p.pinned_by);
     }
     let _ = writeln!(s, "proof        {}", r.proof.as_str());
-    let _ = writeln!(s, "signed       unsigned (signatures are checked at profile `certified`)");
+    let signed = match r.signed {
+        SignedVerdict::Unsigned => "unsigned",
+        SignedVerdict::SignedUnpinned => "signed, signers not checked against an ACL (profile `certified` does)",
+        SignedVerdict::SignedByAllowed => "signed by a signer the ACL allows",
+        SignedVerdict::SignedNotAllowed => "signed, but by no signer the ACL allows",
+    };
+    let _ = writeln!(s, "signed       {signed}");
+    for signer in &r.signers {
+        let standing = match signer.allowed {
+            Some(true) => "allowed",
+            Some(false) => "not allowed",
+            None => "not checked",
+        };
+        let what = if signer.receipt { "receipt" } else { "not a receipt: does not count" };
+        let _ = writeln!(s, "  {}  [{what}; {standing}]  {}", signer.describe(), signer.member);
+    }
+    if let Some(acl) = &r.trust.acl {
+        let _ = writeln!(s, "acl          {} {}", acl.source, acl.hash);
+    }
+    if let Some(root) = &r.trust.registry_root {
+        let included = if r.registry_included { "policy included" } else { "policy not shown included" };
+        let _ = writeln!(s, "registry     {root} ({included})");
+    }
+    if let Some(t) = &r.trust.trusted_root {
+        let _ = writeln!(s, "sigstore     trusted root {t}");
+    }
+    if let Some(a) = &r.audit {
+        let _ = writeln!(
+            s,
+            "audit        {} of {} chunks drawn from {} ({} seed {}): {}; detects {}% withheld with probability {}",
+            a.drawn.len(),
+            a.chunks,
+            a.archive,
+            if a.seed_from_verifier { "verifier" } else { "given" },
+            a.seed,
+            if a.passed() { "all retrieved and matching" } else { "FAILED" },
+            ppm_percent(a.withheld_fraction_ppm),
+            ppm_fraction(a.detection_ppm),
+        );
+    }
     for (class, title) in CLASS_SECTIONS {
         let vals: Vec<_> = r.values.iter().filter(|v| v.class == class).collect();
         if vals.is_empty() {
@@ -154,6 +229,14 @@ fn render_report(r: &Report, s: &mut String) {
             let _ = writeln!(s, "      {}", f.detail);
         }
     }
+}
+
+fn ppm_percent(ppm: u64) -> String {
+    format!("{}.{:04}", ppm / 10_000, ppm % 10_000)
+}
+
+fn ppm_fraction(ppm: u64) -> String {
+    format!("{}.{:06}", ppm / 1_000_000, ppm % 1_000_000)
 }
 
 /// Prints a verification report for people.

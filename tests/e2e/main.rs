@@ -6,6 +6,7 @@
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on a broken fixture")]
 
 mod bench;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,8 +87,14 @@ fn exit_codes() {
     let zero = format!("sha256:{}", "0".repeat(64));
     for (args, code, finding) in [
         (vec!["verify", GOLDEN, "--expect-capsule", zero.as_str(), "--json"], 1, Some("capsule-hash-unexpected")),
-        (vec!["verify", GOLDEN, "--profile", "certified", "--json"], 1, Some("profile-unavailable")),
-        (vec!["verify", GOLDEN, "--profile", "audited", "--json"], 1, Some("profile-unavailable")),
+        (vec!["verify", GOLDEN, "--profile", "certified", "--json"], 1, Some("acl-missing")),
+        (vec!["verify", GOLDEN, "--profile", "audited", "--json"], 1, Some("audit-archive-missing")),
+        (vec!["verify", GOLDEN, "--acl", "no/such/acl.json"], 3, None),
+        (vec!["verify", GOLDEN, "--registry-root", "nope"], 3, None),
+        (vec!["verify", GOLDEN, "--trusted-root", "README.md"], 3, None),
+        (vec!["verify", GOLDEN, "--seed", "xyz", "--archive", "."], 2, None),
+        (vec!["sign", GOLDEN], 2, None),
+        (vec!["sign", GOLDEN, "--key-env", "CAPSULE_TEST_NO_SUCH_VARIABLE"], 3, None),
         (vec!["verify", GOLDEN, "--profile", "integrity", "--json"], 0, None),
         (vec!["verify", "no/such/pack.tgz"], 3, None),
         (vec!["verify", GOLDEN, "--expect-capsule", "abc"], 3, None),

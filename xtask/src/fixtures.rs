@@ -435,7 +435,7 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
             files(&golden_entries(vec![(b"signatures/sig.json".to_vec(), b"{}".to_vec())]))?,
             "signature-unsupported",
             vec![],
-            "a signature this verifier cannot check yet",
+            "a signature member of a kind no verifier knows (not `.key.json` or `.sigstore.json`)",
         ),
         ("capsule-not-first", files(&reordered)?, "capsule-missing", vec![], "capsule.json is not the first member"),
         (

@@ -44,11 +44,13 @@ pub enum Tag {
     Result,
     /// A `git diff` of a dirty work tree.
     GitDiff,
+    /// A data-availability audit draw (seed and counter to a chunk index).
+    AuditDraw,
 }
 
 impl Tag {
     /// Every tag, in specification order.
-    pub const ALL: [Tag; 12] = [
+    pub const ALL: [Tag; 13] = [
         Tag::Member,
         Tag::TraceSpec,
         Tag::Statement,
@@ -61,6 +63,7 @@ impl Tag {
         Tag::WorkloadInput,
         Tag::Result,
         Tag::GitDiff,
+        Tag::AuditDraw,
     ];
 
     /// The tag's bytes as they enter the hash (ASCII, no terminator: the
@@ -79,6 +82,7 @@ impl Tag {
             Tag::WorkloadInput => "capsulebench/workload-input/v1",
             Tag::Result => "capsulebench/result/v1",
             Tag::GitDiff => "capsulebench/git-diff/v1",
+            Tag::AuditDraw => "capsulebench/audit-draw/v1",
         }
     }
 }

@@ -4,7 +4,8 @@
 //! nothing more: canonical hashing ([`canonical`], [`digest`]), row
 //! commitments ([`rows`]), the versioned objects ([`objects`]), the event
 //! chain ([`events`]), capsulepacks ([`pack`]), the builder that seals them
-//! ([`builder`]), the shipped policies ([`standard`]) and the strict verifier
+//! ([`builder`]), the shipped policies ([`standard`]), signatures, ACLs, the policy
+//! registry and data-availability audits ([`trust`]) and the strict verifier
 //! ([`verify`]). [`sample`] builds a deterministic sample run for fixtures.
 //!
 //! It never opens a network connection and never executes anything a pack
@@ -21,6 +22,7 @@ pub mod pack;
 pub mod rows;
 pub mod sample;
 pub mod standard;
+pub mod trust;
 pub mod verify;
 
 pub use digest::{Digest, Tag};

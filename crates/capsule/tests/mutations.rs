@@ -595,10 +595,15 @@ fn proof_requirements() {
 #[test]
 fn profiles_fail_closed() {
     let g = golden();
-    for profile in [Profile::Certified, Profile::Audited] {
+    // Without the trust roots they need, the stronger profiles reject and
+    // name what is missing; they never downgrade.
+    for (profile, missing) in [
+        (Profile::Certified, vec!["acl-missing", "registry-root-missing"]),
+        (Profile::Audited, vec!["acl-missing", "registry-root-missing", "audit-archive-missing"]),
+    ] {
         let r = verify(&g, profile, None);
         assert!(!r.accepted());
-        assert!(has(&r, "profile-unavailable"), "{:?}", r.codes());
+        assert_eq!(r.codes(), missing);
         assert_eq!(r.passed, vec![Profile::Integrity, Profile::Policy]);
     }
 }

@@ -119,3 +119,14 @@ where
     tmp.persist(dest).map_err(|e| io_err(&shown, e.error))?;
     Ok(())
 }
+
+/// Writes a small file atomically: into a temporary file beside `dest`,
+/// synced, then renamed into place.
+pub fn atomic_write(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp =
+        tempfile::Builder::new().prefix(".capsule-").suffix(".partial").tempfile_in(super::parent_dir(dest))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}

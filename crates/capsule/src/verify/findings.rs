@@ -66,7 +66,11 @@ codes! {
     MemberSizeMismatch = "member-size-mismatch", Integrity, "a member's size differs from the capsule's listing";
     MemberDigestMismatch = "member-digest-mismatch", Integrity, "a member's digest differs from the capsule's listing";
     MemberTooLargeToCheck = "member-too-large-to-check", Integrity, "a member the verifier must parse exceeds its in-memory budget";
-    SignatureUnsupported = "signature-unsupported", Integrity, "the pack carries a signature and this verifier cannot check signatures yet";
+    SignatureUnsupported = "signature-unsupported", Integrity, "a `signatures/` member is of a kind this verifier does not know (names end in `.key.json` or `.sigstore.json`)";
+    SignatureMalformed = "signature-malformed", Integrity, "a signature member is not a readable key signature or Sigstore bundle, or is misnamed";
+    SignatureInvalid = "signature-invalid", Integrity, "a signature, or a Sigstore bundle's chain, log entry or timestamps, does not verify";
+    SignatureSubjectMismatch = "signature-subject-mismatch", Integrity, "a signature is over another capsule (or another artifact)";
+    SignaturePredicateMismatch = "signature-predicate-mismatch", Integrity, "a receipt signature names a policy other than the capsule's";
     ObjectNotCanonical = "object-not-canonical", Integrity, "a JSON member is not in canonical form (RFC 8785, safe integers, no duplicate keys)";
     ObjectMalformed = "object-malformed", Integrity, "a JSON member does not match its schema (unknown field, wrong type or version)";
     TraceSpecHashMismatch = "trace-spec-hash-mismatch", Integrity, "the trace spec's hash differs from the statement's";
@@ -97,6 +101,23 @@ codes! {
     ProofTooWeak = "proof-too-weak", Policy, "the proof's computed security level is below the policy's minimum";
     ProofNotFromRun = "proof-not-from-run", Policy, "the packed proof is not one the run's repetitions produced";
     ProfileUnavailable = "profile-unavailable", Certified, "the requested profile cannot be checked by this verifier; it is rejected, never downgraded";
+    AclMissing = "acl-missing", Certified, "profile `certified` was asked for without an ACL (`--acl`)";
+    RegistryRootMissing = "registry-root-missing", Certified, "profile `certified` was asked for without a registry root (`--registry-root`)";
+    AclPolicyNotListed = "acl-policy-not-listed", Certified, "the ACL has no entry for the capsule's policy id";
+    SignerNotAllowed = "signer-not-allowed", Certified, "no receipt signature is by a signer the ACL allows for this policy";
+    SignatureNotReceipt = "signature-not-receipt", Certified, "an allowed signer signed something other than a receipt attestation, which does not count";
+    SigstoreIssuerMismatch = "sigstore-issuer-mismatch", Certified, "a Sigstore certificate's OIDC issuer is not the one the ACL allows";
+    SigstoreRepositoryMismatch = "sigstore-repository-mismatch", Certified, "a Sigstore certificate's source repository (name or numeric id) is not the one the ACL allows";
+    SigstoreWorkflowMismatch = "sigstore-workflow-mismatch", Certified, "a Sigstore certificate's workflow (SAN) or Build Signer URI and digest is not the one the ACL allows";
+    SigstoreRunnerMismatch = "sigstore-runner-mismatch", Certified, "a Sigstore certificate's runner environment is not the one the ACL requires";
+    SigstoreCommitMismatch = "sigstore-commit-mismatch", Certified, "a Sigstore certificate's source commit is not the capsule's `workflow_commit` anchor";
+    RegistryProofMissing = "registry-proof-missing", Certified, "no allowed receipt signature carries a registry inclusion proof";
+    RegistryProofInvalid = "registry-proof-invalid", Certified, "the registry inclusion proof is malformed, tampered with, or for another policy";
+    RegistryRootMismatch = "registry-root-mismatch", Certified, "the inclusion proof is for a registry root other than the pinned one";
+    AuditArchiveMissing = "audit-archive-missing", Audited, "profile `audited` was asked for without a row archive (`--archive`), or without randomness to draw from";
+    AuditArchiveMismatch = "audit-archive-mismatch", Audited, "the row archive does not serve this capsule's trace commitment";
+    AuditChunkMissing = "audit-chunk-missing", Audited, "a drawn chunk cannot be retrieved from the row archive";
+    AuditChunkMismatch = "audit-chunk-mismatch", Audited, "a drawn chunk from the row archive does not match the trace root";
 }
 
 /// Severity of a finding.

@@ -11,6 +11,7 @@
 mod findings;
 mod proof;
 mod report;
+mod signatures;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
@@ -22,7 +23,8 @@ use serde_json::Value;
 
 pub use findings::{Code, Finding, Severity};
 pub use proof::{BackendRegistry, ProofAxis, ProofBackend, ProofCheck, ProofOutcome};
-pub use report::{PolicyInfo, Report, ReportValue, Verdict};
+pub use report::{PinnedFile, PolicyInfo, Report, ReportValue, TrustUsed, Verdict};
+pub use signatures::{SignedVerdict, SignerInfo, SignerKind};
 
 use crate::canonical::{self, CanonicalError};
 use crate::digest::{Digest, Tag, TaggedHasher, tagged};
@@ -93,6 +95,14 @@ pub struct VerifyOptions {
     pub retain_budget: u64,
     /// Proof backends, by id.
     pub backends: BackendRegistry,
+    /// The Sigstore trusted root; `None`: the embedded production root.
+    pub trust_root: Option<std::sync::Arc<crate::trust::sigstore::TrustRoot>>,
+    /// Who may sign, per policy id (the certified profile).
+    pub acl: Option<std::sync::Arc<crate::trust::acl::Acl>>,
+    /// The pinned policy registry root (the certified profile).
+    pub registry_root: Option<Digest>,
+    /// The external row archive and how to sample it (the audited profile).
+    pub audit: Option<crate::trust::audit::AuditOptions>,
 }
 
 impl Default for VerifyOptions {
@@ -104,6 +114,10 @@ impl Default for VerifyOptions {
             limits: Limits::default(),
             retain_budget: 128 << 20,
             backends: BackendRegistry::default(),
+            trust_root: None,
+            acl: None,
+            registry_root: None,
+            audit: None,
         }
     }
 }
@@ -245,14 +259,27 @@ pub fn verify_pack<R: BufRead>(r: R, opts: &VerifyOptions) -> (Report, Option<Pa
     } else {
         describe_policy(&contents, opts, &mut rep);
     }
+    rep.trust = TrustUsed {
+        acl: opts.acl.as_ref().map(|a| report::PinnedFile { source: a.source.clone(), hash: a.hash }),
+        registry_root: opts.registry_root,
+        trusted_root: opts.trust_root.as_ref().map(|r| r.source.clone()),
+    };
+    // The stronger profiles run their checks whenever the policy holds, so
+    // one report names everything missing; each passes only on top of the
+    // one before.
     if opts.profile >= Profile::Certified && rep.passed.contains(&Profile::Policy) {
-        rep.reject(error(
-            Code::ProfileUnavailable,
-            format!(
-                "profile `{}` needs signature and registry checks, which this verifier does not have yet",
-                opts.profile.as_str()
-            ),
-        ));
+        let before = rep.error_count();
+        signatures::check_certified(&contents, opts, &mut rep);
+        if rep.error_count() == before {
+            rep.passed.push(Profile::Certified);
+        }
+    }
+    if opts.profile >= Profile::Audited && rep.passed.contains(&Profile::Policy) {
+        let before = rep.error_count();
+        signatures::check_audited(&contents, opts, &mut rep);
+        if rep.error_count() == before && rep.passed.contains(&Profile::Certified) {
+            rep.passed.push(Profile::Audited);
+        }
     }
     describe_values(&loaded, &contents, &mut rep);
     rep.finish();
@@ -263,7 +290,8 @@ struct Loaded {
     capsule: CapsuleV1,
     hash: Digest,
     members: BTreeMap<String, Got>,
-    unlisted_signatures: Vec<String>,
+    /// The `signatures/` members, path and bytes, in pack order.
+    signatures: Vec<(String, Vec<u8>)>,
 }
 
 /// Largest JSON object member (capsule, trace spec, statement, policy,
@@ -282,7 +310,7 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
     let mut capsule: Option<(CapsuleV1, Digest)> = None;
     let mut listed: BTreeMap<String, (u64, Digest)> = BTreeMap::new();
     let mut members = BTreeMap::new();
-    let mut unlisted_signatures = Vec::new();
+    let mut signatures: Vec<(String, Vec<u8>)> = Vec::new();
     let mut budget = opts.retain_budget;
     // Canonical order: capsule.json, the listed members by path, then
     // signatures by path. One capsule has exactly one pack layout.
@@ -313,16 +341,23 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
             return Ok(());
         };
         if m.path.starts_with(paths::SIGNATURES_DIR) {
-            if unlisted_signatures.last().is_some_and(|p: &String| p.as_str() >= m.path) {
+            if signatures.last().is_some_and(|(p, _)| p.as_str() >= m.path) {
                 return Err(Stop(error(Code::PackMemberOrder, format!("`{}` is out of order", m.path))));
             }
-            unlisted_signatures.push(m.path.to_owned());
+            if m.size > MAX_JSON_OBJECT_BYTES || m.size > budget {
+                return Err(Stop(error(
+                    Code::MemberTooLargeToCheck,
+                    format!("`{}` is {} bytes; a signature may hold at most {MAX_JSON_OBJECT_BYTES}", m.path, m.size),
+                )));
+            }
+            budget -= m.size;
+            signatures.push((m.path.to_owned(), m.read_all()?));
             return Ok(());
         }
         if !listed.contains_key(m.path) {
             return Err(Stop(error(Code::MemberUnlisted, format!("`{}` is not listed by the capsule", m.path))));
         }
-        if !unlisted_signatures.is_empty() || last_listed.as_deref().is_some_and(|p| p >= m.path) {
+        if !signatures.is_empty() || last_listed.as_deref().is_some_and(|p| p >= m.path) {
             return Err(Stop(error(
                 Code::PackMemberOrder,
                 format!("`{}` is out of order: listed members come sorted by path, signatures last", m.path),
@@ -390,7 +425,7 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
     let Some((capsule, hash)) = capsule else {
         return Err(Stop(error(Code::CapsuleMissing, "the pack is empty")));
     };
-    Ok(Loaded { capsule, hash, members, unlisted_signatures })
+    Ok(Loaded { capsule, hash, members, signatures })
 }
 
 /// A committer for `rows/rows.bin`, after checking, before a byte is hashed,
@@ -490,12 +525,6 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
     {
         rep.reject(error(Code::CapsuleHashUnexpected, format!("capsule hash is {}, expected {expected}", loaded.hash)));
     }
-    if let Some(sig) = loaded.unlisted_signatures.first() {
-        rep.reject(error(
-            Code::SignatureUnsupported,
-            format!("`{sig}`: signature checking arrives with the certified profile"),
-        ));
-    }
     for m in &cap.members {
         match loaded.members.get(&m.path) {
             None => rep.reject(error(Code::MemberMissing, format!("`{}` is listed but absent", m.path))),
@@ -591,7 +620,7 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
         }
     };
     check_measurements(cap, &measurements, rep);
-    Some(PackContents {
+    let contents = PackContents {
         capsule: cap.clone(),
         statement,
         trace_spec: spec,
@@ -599,7 +628,9 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
         measurements,
         events: events?,
         manifests,
-    })
+    };
+    signatures::check_signatures(&loaded.hash, &loaded.signatures, &contents, opts, rep);
+    Some(contents)
 }
 
 fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1, rep: &mut Report) {

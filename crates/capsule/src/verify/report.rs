@@ -6,9 +6,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Finding, Profile, ProofAxis, Severity};
+use super::{Finding, Profile, ProofAxis, Severity, SignedVerdict, SignerInfo};
 use crate::digest::Digest;
 use crate::objects::ValueClass;
+use crate::trust::audit::AuditReport;
 
 /// The overall verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,6 +33,27 @@ pub struct PolicyInfo {
     /// `standard:<name>`, `--policy <file>`, `--policy-hash`, or
     /// `self-chosen`.
     pub pinned_by: String,
+}
+
+/// A file the verifier's user pinned, and its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PinnedFile {
+    /// Where it was read from.
+    pub source: String,
+    /// Plain SHA-256 of its bytes.
+    pub hash: Digest,
+}
+
+/// The trust roots used: all given by the verifier's user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TrustUsed {
+    /// The ACL (`--acl`).
+    pub acl: Option<PinnedFile>,
+    /// The policy registry root (`--registry-root`).
+    pub registry_root: Option<Digest>,
+    /// The Sigstore trusted root (`--trusted-root`); absent: the embedded
+    /// production root, used only when the pack carries a bundle.
+    pub trusted_root: Option<String>,
 }
 
 /// A reported value and its class.
@@ -82,8 +104,17 @@ pub struct Report {
     pub proof_binds_trace_root: bool,
     /// The governing policy.
     pub policy: Option<PolicyInfo>,
-    /// Who signed: empty until signatures are checked.
-    pub signers: Vec<Value>,
+    /// Who signed: every valid signature over the capsule.
+    pub signers: Vec<SignerInfo>,
+    /// The signed verdict, kept apart from what is proven and what is only
+    /// self-reported.
+    pub signed: SignedVerdict,
+    /// Whether the policy was shown in the pinned registry.
+    pub registry_included: bool,
+    /// The trust roots the verifier's user pinned for this verification.
+    pub trust: TrustUsed,
+    /// The data-availability audit, when one ran.
+    pub audit: Option<AuditReport>,
     /// Reported values with their classes.
     pub values: Vec<ReportValue>,
     /// Findings, in check order.
@@ -104,6 +135,10 @@ impl Report {
             proof_binds_trace_root: false,
             policy: None,
             signers: Vec::new(),
+            signed: SignedVerdict::Unsigned,
+            registry_included: false,
+            trust: TrustUsed::default(),
+            audit: None,
             values: Vec::new(),
             findings: Vec::new(),
         }
@@ -111,6 +146,10 @@ impl Report {
 
     pub(crate) fn reject(&mut self, f: Finding) {
         self.findings.push(f);
+    }
+
+    pub(crate) fn error_count(&self) -> usize {
+        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
     }
 
     pub(crate) fn finish(&mut self) {

@@ -1,0 +1,404 @@
+//! The trust commands: `keygen`, `sign`, `policy registry`, `archive`,
+//! `audit`, and the trust-root flags of `verify`. Argument types and
+//! dispatch only; keys, signatures, ACLs, registries and audits live in
+//! `capsule::trust`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use capsule::digest::Digest;
+use capsule::trust::acl::{ACL_SCHEMA, Acl, AclEntry, AclV1};
+use capsule::trust::audit::{self, AuditOptions};
+use capsule::trust::dsse::{RECEIPT_PREDICATE_SCHEMA, ReceiptPredicateV1};
+use capsule::trust::registry::{self, RegistryProofV1};
+use capsule::trust::sigstore::{BuildSigner, GITHUB_ACTIONS_ISSUER, SigstoreIdentity, TrustRoot};
+use capsule::trust::{attach, key};
+use capsule::verify::{Profile, VerifyOptions, verify_pack_file};
+use clap::Args;
+
+use crate::errors::{CliError, ExitCode};
+use crate::output;
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// Write `<PREFIX>.key` (secret, PKCS#8 PEM, mode 0600) and `<PREFIX>.pub`
+    /// (SEC1 compressed hex). Existing files are never overwritten.
+    #[arg(long, value_name = "PREFIX", default_value = "capsule-signing")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// The capsulepack to sign (rewritten in place, capsule hash unchanged).
+    pack: PathBuf,
+    /// The secret key file (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE", required_unless_present = "key_env", conflicts_with = "key_env")]
+    key: Option<PathBuf>,
+    /// An environment variable holding the secret key PEM (for CI secrets).
+    #[arg(long, value_name = "VAR")]
+    key_env: Option<String>,
+    /// An inclusion proof of the pack's policy in a policy registry
+    /// (`cargo capsule policy registry prove`), carried in the signed
+    /// statement for the certified profile.
+    #[arg(long, value_name = "FILE")]
+    registry_proof: Option<PathBuf>,
+}
+
+/// The trust roots of `verify`: every one given by the verifier's user.
+#[derive(Debug, Args)]
+pub(crate) struct TrustArgs {
+    /// The ACL: who may sign, per policy id (`capsulebench/acl/v1`).
+    #[arg(long, value_name = "FILE")]
+    acl: Option<PathBuf>,
+    /// The pinned policy registry root.
+    #[arg(long, value_name = "HASH")]
+    registry_root: Option<String>,
+    /// The Sigstore trusted root (default: the embedded production root).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Shortcut for a one-entry ACL: allow this repository key id.
+    #[arg(long, value_name = "KEY_ID")]
+    allow_key: Vec<String>,
+    /// Shortcut for a one-entry ACL: a Sigstore signer from this GitHub
+    /// repository (`owner/name`; needs --sigstore-repository-id and
+    /// --sigstore-workflow or --sigstore-build-signer).
+    #[arg(long, value_name = "OWNER/NAME")]
+    sigstore_repository: Option<String>,
+    /// The repository's numeric id.
+    #[arg(long, value_name = "ID", requires = "sigstore_repository")]
+    sigstore_repository_id: Option<String>,
+    /// The signing workflow's ref URI (the certificate SAN).
+    #[arg(long, value_name = "URI", requires = "sigstore_repository")]
+    sigstore_workflow: Option<String>,
+    /// A pinned reusable workflow: `URI@DIGEST` (Build Signer URI and digest).
+    #[arg(long, value_name = "URI@DIGEST", requires = "sigstore_repository")]
+    sigstore_build_signer: Option<String>,
+    /// The OIDC issuer.
+    #[arg(long, value_name = "URL", default_value = GITHUB_ACTIONS_ISSUER)]
+    sigstore_issuer: String,
+    /// The runner environment required.
+    #[arg(long, value_name = "ENV", default_value = "github-hosted")]
+    sigstore_runner: String,
+    /// The policy id the shortcut flags allow signers for.
+    #[arg(long, value_name = "ID", default_value = "capsulebench-standard")]
+    for_policy: String,
+    /// The external row archive (profile `audited`).
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
+    #[command(flatten)]
+    draw: DrawArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DrawArgs {
+    /// Chunks to draw from the archive.
+    #[arg(long, value_name = "K", default_value_t = 64)]
+    samples: u64,
+    /// Reproduce an audit with this seed (64 hex digits); by default the
+    /// verifier draws its own.
+    #[arg(long, value_name = "HEX")]
+    seed: Option<String>,
+    /// The withheld fraction to state the detection probability for.
+    #[arg(long, value_name = "FRACTION", default_value = "0.01")]
+    withheld_fraction: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// The capsulepack whose trace root the archive must serve.
+    pack: PathBuf,
+    /// The external row archive.
+    #[arg(long, value_name = "DIR")]
+    archive: PathBuf,
+    #[command(flatten)]
+    draw: DrawArgs,
+    /// Print the JSON report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ArchiveArgs {
+    /// The capsulepack whose rows to archive.
+    pack: PathBuf,
+    /// The directory to create.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Build the registry of every policy file (`*.json`) in DIR and print
+    /// its root.
+    Build {
+        /// The directory of policy files.
+        dir: PathBuf,
+    },
+    /// Print the inclusion proof of POLICY in the registry of DIR.
+    Prove {
+        /// The policy file.
+        policy: PathBuf,
+        /// The directory of policy files the registry is built from.
+        #[arg(long, value_name = "DIR")]
+        registry: PathBuf,
+        /// Write the proof here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Read { path: path.to_path_buf(), source })
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let err = |source| CliError::Write { path: path.to_path_buf(), source };
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(err)?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(err)
+}
+
+pub(crate) fn keygen(a: KeygenArgs) -> Result<u8, CliError> {
+    let g = key::generate().map_err(CliError::Key)?;
+    let secret = a.out.with_extension("key");
+    let public = a.out.with_extension("pub");
+    if public.exists() {
+        return Err(CliError::Write {
+            path: public,
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "refusing to overwrite a key file"),
+        });
+    }
+    write_new(&secret, g.secret_pem.as_bytes(), 0o600)?;
+    write_new(&public, format!("{}\n", g.public_hex).as_bytes(), 0o644)?;
+    output::line(&format!(
+        "key id       {}\npublic key   {} ({})\nsecret key   {} (mode 0600; keep it out of the repository)",
+        g.key_id,
+        g.public_hex,
+        public.display(),
+        secret.display()
+    ))?;
+    Ok(ExitCode::OK)
+}
+
+fn load_secret(a: &SignArgs) -> Result<key::SecretKey, CliError> {
+    let pem = match (&a.key, &a.key_env) {
+        (Some(path), _) => {
+            use std::os::unix::fs::PermissionsExt as _;
+            let meta = std::fs::metadata(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                output::warn(&format!(
+                    "secret key `{}` is readable by others (mode {:o}); run `chmod 600 {}`",
+                    path.display(),
+                    meta.permissions().mode() & 0o777,
+                    path.display()
+                ))?;
+            }
+            zeroize::Zeroizing::new(String::from_utf8_lossy(&read(path)?).into_owned())
+        }
+        (None, Some(var)) => zeroize::Zeroizing::new(std::env::var(var).map_err(|_| CliError::KeyEnv(var.clone()))?),
+        (None, None) => return Err(CliError::Usage("give `--key FILE` or `--key-env VAR`")),
+    };
+    key::SecretKey::from_pem(&pem).map_err(CliError::Key)
+}
+
+pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
+    crate::cli::readable(&a.pack)?;
+    let sk = load_secret(&a)?;
+    let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
+    let (report, contents) = verify_pack_file(&a.pack, &opts);
+    let (Some(contents), Some(hash), true) = (contents, report.capsule_hash, report.accepted()) else {
+        output::report(&report)?;
+        return Ok(ExitCode::REJECTED);
+    };
+    let policy_hash = contents.statement.policy_hash;
+    let registry = match &a.registry_proof {
+        None => None,
+        Some(path) => {
+            let proof: RegistryProofV1 = capsule::canonical::parse_lenient(&read(path)?)
+                .map_err(|source| CliError::Json { path: path.clone(), source })?;
+            proof
+                .check(&policy_hash, &proof.root)
+                .map_err(|e| CliError::RegistryProof { path: path.clone(), why: e })?;
+            Some(proof)
+        }
+    };
+    let predicate = ReceiptPredicateV1 {
+        schema: RECEIPT_PREDICATE_SCHEMA.to_owned(),
+        policy_id: contents.policy.id.clone(),
+        policy_hash,
+        registry,
+    };
+    let bytes = sk.sign(&hash, &predicate).map_err(CliError::Key)?;
+    let member = key::member_path(&sk.key_id());
+    attach::attach_signature(&a.pack, &hash, &member, &bytes, &opts)
+        .map_err(|source| CliError::Attach { path: a.pack.clone(), source })?;
+    output::line(&format!("signed capsule {hash} with key {} into `{member}`", sk.key_id()))?;
+    Ok(ExitCode::OK)
+}
+
+/// Parses a decimal fraction (`0.01`) into parts per million.
+fn fraction_ppm(s: &str) -> Result<u64, CliError> {
+    capsule::compare::parse_ppm("withheld-fraction", s)
+        .ok()
+        .and_then(|p| u64::try_from(p).ok())
+        .ok_or(CliError::Usage("`--withheld-fraction` is a decimal between 0 and 1, such as 0.01"))
+}
+
+fn audit_options(archive: PathBuf, d: &DrawArgs) -> Result<AuditOptions, CliError> {
+    let seed = match &d.seed {
+        None => None,
+        Some(h) => {
+            let bytes = hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+            Some(bytes.ok_or(CliError::Usage("`--seed` is 64 hex digits"))?)
+        }
+    };
+    Ok(AuditOptions {
+        archive,
+        samples: d.samples,
+        seed,
+        withheld_fraction_ppm: fraction_ppm(&d.withheld_fraction)?,
+        budget: 128 << 20,
+    })
+}
+
+/// Fills the trust roots of `opts` from the flags.
+pub(crate) fn apply(t: &TrustArgs, opts: &mut VerifyOptions) -> Result<(), CliError> {
+    if let Some(path) = &t.acl {
+        let acl = Acl::from_bytes(&read(path)?, &path.display().to_string()).map_err(CliError::Acl)?;
+        opts.acl = Some(Arc::new(acl));
+    }
+    if !t.allow_key.is_empty() || t.sigstore_repository.is_some() {
+        if opts.acl.is_some() {
+            return Err(CliError::Usage("`--acl` and the one-entry ACL shortcut flags cannot be combined"));
+        }
+        let mut entry = AclEntry::default();
+        for k in &t.allow_key {
+            entry.keys.push(k.parse::<Digest>().map_err(|source| CliError::Digest { flag: "--allow-key", source })?);
+        }
+        if let Some(repo) = &t.sigstore_repository {
+            let build_signer = match &t.sigstore_build_signer {
+                None => None,
+                Some(s) => {
+                    let (uri, digest) =
+                        s.rsplit_once('@').ok_or(CliError::Usage("`--sigstore-build-signer` is `URI@DIGEST`"))?;
+                    Some(BuildSigner { uri: uri.to_owned(), digest: digest.to_owned() })
+                }
+            };
+            entry.sigstore.push(SigstoreIdentity {
+                issuer: t.sigstore_issuer.clone(),
+                repository: repo.clone(),
+                repository_id: t.sigstore_repository_id.clone().unwrap_or_default(),
+                workflow: t.sigstore_workflow.clone(),
+                build_signer,
+                runner: t.sigstore_runner.clone(),
+            });
+        }
+        let acl =
+            AclV1 { schema: ACL_SCHEMA.to_owned(), policies: [(t.for_policy.clone(), entry)].into_iter().collect() };
+        let bytes = serde_json::to_vec(&acl).map_err(|e| CliError::Output(e.into()))?;
+        opts.acl = Some(Arc::new(Acl::from_bytes(&bytes, "command-line flags").map_err(CliError::Acl)?));
+    }
+    if let Some(h) = &t.registry_root {
+        opts.registry_root = Some(h.parse().map_err(|source| CliError::Digest { flag: "--registry-root", source })?);
+    }
+    if let Some(path) = &t.trusted_root {
+        let text = String::from_utf8_lossy(&read(path)?).into_owned();
+        opts.trust_root =
+            Some(Arc::new(TrustRoot::from_json(&text, &path.display().to_string()).map_err(CliError::TrustRoot)?));
+    }
+    if let Some(dir) = &t.archive {
+        opts.audit = Some(audit_options(dir.clone(), &t.draw)?);
+    }
+    Ok(())
+}
+
+pub(crate) fn audit(a: AuditArgs) -> Result<u8, CliError> {
+    crate::cli::readable(&a.pack)?;
+    let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
+    let (report, contents) = verify_pack_file(&a.pack, &opts);
+    let (Some(contents), true) = (contents, report.accepted()) else {
+        output::report(&report)?;
+        return Ok(ExitCode::REJECTED);
+    };
+    let o = audit_options(a.archive.clone(), &a.draw)?;
+    let seed = match o.seed {
+        Some(s) => s,
+        None => audit::fresh_seed().map_err(|e| CliError::Randomness(e.to_string()))?,
+    };
+    let r = audit::audit(&contents.capsule.commitment, &o, seed);
+    if a.json {
+        output::json(&r)?;
+    } else {
+        output::audit(&r)?;
+    }
+    Ok(if r.passed() { ExitCode::OK } else { ExitCode::REJECTED })
+}
+
+pub(crate) fn archive(a: ArchiveArgs) -> Result<u8, CliError> {
+    crate::cli::readable(&a.pack)?;
+    let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
+    let (report, _) = verify_pack_file(&a.pack, &opts);
+    if !report.accepted() {
+        output::report(&report)?;
+        return Ok(ExitCode::REJECTED);
+    }
+    let c = audit::write_archive(&a.pack, &a.out, &opts.limits)
+        .map_err(|source| CliError::Archive { path: a.out.clone(), source })?;
+    output::line(&format!(
+        "archived {} rows in {} chunks (trace root {}) into {}",
+        c.row_count,
+        c.chunk_count,
+        c.root,
+        a.out.display()
+    ))?;
+    Ok(ExitCode::OK)
+}
+
+/// The policy hashes of every `*.json` file in `dir`, by file name.
+fn registry_of(dir: &Path) -> Result<registry::Registry, CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CliError::Read { path: dir.to_path_buf(), source })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut hashes = Vec::new();
+    for f in &files {
+        hashes.push(crate::cli::read_policy(f)?.hash);
+    }
+    Ok(registry::build(hashes))
+}
+
+pub(crate) fn registry(c: RegistryCommand) -> Result<u8, CliError> {
+    match c {
+        RegistryCommand::Build { dir } => {
+            let reg = registry_of(&dir)?;
+            output::line(&format!("{}  registry root of {} policies", reg.root(), reg.policies.len()))?;
+            for p in &reg.policies {
+                output::line(&format!("  {p}"))?;
+            }
+        }
+        RegistryCommand::Prove { policy, registry, out } => {
+            let reg = registry_of(&registry)?;
+            let p = crate::cli::read_policy(&policy)?;
+            let proof = reg.prove(&p.hash).ok_or_else(|| CliError::NotRegistered {
+                policy: policy.clone(),
+                hash: p.hash,
+                registry: registry.clone(),
+            })?;
+            let mut text = serde_json::to_string_pretty(&proof).map_err(|e| CliError::Output(e.into()))?;
+            text.push('\n');
+            match out {
+                Some(path) => {
+                    capsule::pack::write::atomic_write(&path, text.as_bytes())
+                        .map_err(|source| CliError::Write { path: path.clone(), source })?;
+                    output::line(&format!("wrote the inclusion proof of {} into {}", p.hash, path.display()))?;
+                }
+                None => output::line(text.trim_end())?,
+            }
+        }
+    }
+    Ok(ExitCode::OK)
+}
