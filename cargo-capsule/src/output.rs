@@ -261,6 +261,7 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
             "measurements": c.measurements,
             "manifests": c.manifests,
             "integrity": r.verdict,
+            "signers": r.signers,
         }));
     }
     let st = &c.statement;
@@ -293,7 +294,14 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
             let _ = writeln!(s, "proof        none declared");
         }
     }
-    let _ = writeln!(s, "signatures   none");
+    if r.signers.is_empty() {
+        let _ = writeln!(s, "signatures   none");
+    }
+    for (i, signer) in r.signers.iter().enumerate() {
+        let head = if i == 0 { "signatures  " } else { "            " };
+        let what = if signer.receipt { "receipt" } else { "not a receipt" };
+        let _ = writeln!(s, "{head} {} ({what}; `verify --profile certified` checks the signer)", signer.describe());
+    }
     let _ = writeln!(s, "\nanchors (self-reported)");
     if let Ok(Value::Object(a)) = serde_json::to_value(&st.anchors) {
         for (k, v) in a {

@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::builder::{BuildError, CapsuleBuilder, SealedCapsule};
 use crate::digest::{Digest, Tag, tagged};
 use crate::objects::{
-    AnchorsV1, GitManifestV1, HardwareManifestV1, ManifestKind, MeasurementsV1, OsManifestV1, PublicInputsV1, SampleV1,
-    SeriesV1, ToolchainManifestV1, TraceSpecV1, ValueClass,
+    AnchorsV1, CiManifestV1, GitManifestV1, HardwareManifestV1, ManifestKind, MeasurementsV1, OsManifestV1,
+    PublicInputsV1, SampleV1, SeriesV1, ToolchainManifestV1, TraceSpecV1, ValueClass,
 };
 use crate::rows::RowParams;
 use crate::standard::{PinnedPolicy, standard_policy};
@@ -34,6 +34,9 @@ pub struct SampleRun {
     pub prover: Option<(String, SampleProver)>,
     /// Extra RUSTFLAGS recorded in the toolchain manifest.
     pub rustflags: Vec<String>,
+    /// A CI context: its manifest and the `workflow_commit`, `run_uri` and
+    /// `run_attempt` anchors it implies.
+    pub ci: Option<CiManifestV1>,
 }
 
 impl Default for SampleRun {
@@ -46,6 +49,7 @@ impl Default for SampleRun {
             include_rows: true,
             prover: None,
             rustflags: Vec::new(),
+            ci: None,
         }
     }
 }
@@ -131,9 +135,15 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
             note: None,
         },
     )?;
+    if let Some(ci) = &run.ci {
+        b.manifest(ManifestKind::Ci, ci)?;
+    }
     b.anchors(AnchorsV1 {
         workload_commit: Some(commit),
         workload_input_hash: Some(tagged(Tag::WorkloadInput, b"sample input")),
+        workflow_commit: run.ci.as_ref().map(|c| c.workflow_commit.clone()),
+        run_uri: run.ci.as_ref().map(|c| c.run_uri.clone()),
+        run_attempt: run.ci.as_ref().map(|c| c.run_attempt),
         ..AnchorsV1::default()
     });
     let params = RowParams { row_width: 64, chunk_len: 64, arity: 16 };
