@@ -139,6 +139,8 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
         })),
     )?;
 
+    trust_vectors(dir, sealed)?;
+
     let pols: Vec<Value> =
         standard_policies().iter().map(|(n, p)| json!({"name": n, "id": p.policy.id, "hash": p.hash})).collect();
     write(
@@ -146,6 +148,45 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
         &pretty(&json!({
             "description": "Hashes of the shipped standard policies (policy tag over canonical bytes).",
             "cases": pols,
+        })),
+    )
+}
+
+/// Signatures, the policy registry and audit draws (`docs/spec/trust.md`).
+fn trust_vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
+    use capsule::trust::{audit, dsse, key, registry};
+    use k256::pkcs8::EncodePrivateKey as _;
+    // A published test key: never use it for anything but these vectors.
+    let sk = k256::ecdsa::SigningKey::from_slice(&[0x42; 32]).map_err(|e| e.to_string())?;
+    let pem = sk.to_pkcs8_pem(k256::pkcs8::LineEnding::LF).map_err(|e| e.to_string())?;
+    let secret = key::SecretKey::from_pem(&pem).map_err(|e| e.to_string())?;
+    let policy = standard_policies().iter().find(|(n, _)| *n == "standard-v1").ok_or("standard-v1")?.1.clone();
+    let reg = registry::build(standard_policies().iter().map(|(_, p)| p.hash).collect());
+    let predicate = dsse::ReceiptPredicateV1 {
+        schema: dsse::RECEIPT_PREDICATE_SCHEMA.to_owned(),
+        policy_id: policy.policy.id.clone(),
+        policy_hash: policy.hash,
+        registry: reg.prove(&policy.hash),
+    };
+    let member = secret.sign(&sealed.hash, &predicate).map_err(|e| e.to_string())?;
+    let proofs: Vec<Value> = reg.policies.iter().map(|p| json!(reg.prove(p))).collect();
+    let draws: Vec<Value> = [([0u8; 32], 32u64, 8u64), ([0xab; 32], 1000, 20), ([7; 32], 3, 5), ([1; 32], 1 << 40, 4)]
+        .iter()
+        .map(|(seed, n, k)| json!({"seed": hex(seed), "chunks": n, "samples": k, "drawn": audit::draw(seed, *n, *k)}))
+        .collect();
+    let detection: Vec<Value> = [(1000u64, 100u64, 10_000u64), (32, 8, 100_000), (10, 10, 100_000), (1_000_000, 64, 10_000)]
+        .iter()
+        .map(|(n, k, f)| json!({"chunks": n, "samples": k, "withheld_fraction_ppm": f, "detection_ppm": audit::detection_ppm(*n, *k, *f)}))
+        .collect();
+    write(
+        &dir.join("trust.json"),
+        &pretty(&json!({
+            "description": "A published test key and its key id; its receipt signature over the golden capsule (deterministic, RFC 6979); the registry of the standard policies with every inclusion proof; audit draws and detection probabilities.",
+            "key": {"secret_pem": pem.as_str(), "public_hex": secret.public_hex(), "key_id": secret.key_id()},
+            "signature": {"capsule": sealed.hash, "member": key::member_path(&secret.key_id()), "bytes": String::from_utf8_lossy(&member), "predicate": predicate},
+            "registry": {"policies": reg.policies, "root": reg.root(), "proofs": proofs},
+            "draws": draws,
+            "detection": detection,
         })),
     )
 }

@@ -133,6 +133,50 @@ fn event_chain_vector() {
 }
 
 #[test]
+fn trust_vectors() {
+    use capsule::trust::{audit, dsse, key, registry};
+    let v = load("trust.json");
+    let k = &v["key"];
+    let secret = key::SecretKey::from_pem(k["secret_pem"].as_str().unwrap()).unwrap();
+    assert_eq!(secret.public_hex(), k["public_hex"].as_str().unwrap());
+    assert_eq!(secret.key_id(), digest(&k["key_id"]));
+    assert_eq!(key::public_key_id(k["public_hex"].as_str().unwrap()).unwrap(), digest(&k["key_id"]));
+    // The signature recomputes byte for byte and verifies.
+    let s = &v["signature"];
+    let capsule = digest(&s["capsule"]);
+    let predicate: dsse::ReceiptPredicateV1 = serde_json::from_value(s["predicate"].clone()).unwrap();
+    let bytes = secret.sign(&capsule, &predicate).unwrap();
+    assert_eq!(String::from_utf8(bytes.clone()).unwrap(), s["bytes"].as_str().unwrap());
+    assert_eq!(key::member_path(&secret.key_id()), s["member"].as_str().unwrap());
+    let checked = key::verify_member(&bytes, &capsule).unwrap();
+    assert_eq!(checked.attested.receipt, Some(predicate));
+    // The registry root and every inclusion proof.
+    let r = &v["registry"];
+    let policies: Vec<Digest> = r["policies"].as_array().unwrap().iter().map(digest).collect();
+    let reg = registry::build(policies.clone());
+    assert_eq!(reg.root(), digest(&r["root"]));
+    for (p, proof) in policies.iter().zip(r["proofs"].as_array().unwrap()) {
+        let proof: registry::RegistryProofV1 = serde_json::from_value(proof.clone()).unwrap();
+        assert_eq!(reg.prove(p), Some(proof.clone()));
+        assert_eq!(proof.check(p, &reg.root()), Ok(()));
+    }
+    // Audit draws and detection probabilities.
+    for d in v["draws"].as_array().unwrap() {
+        let seed: [u8; 32] = hex::decode(d["seed"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let drawn = audit::draw(&seed, d["chunks"].as_u64().unwrap(), d["samples"].as_u64().unwrap());
+        assert_eq!(serde_json::json!(drawn), d["drawn"], "{d}");
+    }
+    for d in v["detection"].as_array().unwrap() {
+        let got = audit::detection_ppm(
+            d["chunks"].as_u64().unwrap(),
+            d["samples"].as_u64().unwrap(),
+            d["withheld_fraction_ppm"].as_u64().unwrap(),
+        );
+        assert_eq!(got, d["detection_ppm"].as_u64().unwrap(), "{d}");
+    }
+}
+
+#[test]
 fn standard_policy_hashes_are_fixed() {
     let v = load("policies.json");
     let cases = v["cases"].as_array().unwrap();
