@@ -139,9 +139,10 @@ impl CliError {
             | CliError::TrustRoot(_)
             | CliError::Randomness(_) => ExitCode::INPUT,
             CliError::Attach { source, .. } => match source {
-                capsule::trust::attach::AttachError::Rejected(_)
-                | capsule::trust::attach::AttachError::Changed { .. } => ExitCode::REJECTED,
-                capsule::trust::attach::AttachError::Read(_) => ExitCode::INPUT,
+                capsule::trust::attach::AttachError::Rejected(_) => ExitCode::REJECTED,
+                capsule::trust::attach::AttachError::Read(_) | capsule::trust::attach::AttachError::Changed { .. } => {
+                    ExitCode::INPUT
+                }
                 capsule::trust::attach::AttachError::Write(_) => ExitCode::OUTPUT,
             },
             CliError::Archive { source, .. } => match source {

@@ -42,6 +42,9 @@ pub(crate) struct SignArgs {
     /// statement for the certified profile.
     #[arg(long, value_name = "FILE")]
     registry_proof: Option<PathBuf>,
+    /// The Sigstore trusted root for bundles already in the pack.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
 }
 
 /// The trust roots of `verify`: every one given by the verifier's user.
@@ -115,6 +118,9 @@ pub(crate) struct AuditArgs {
     /// Print the JSON report.
     #[arg(long)]
     json: bool,
+    /// The Sigstore trusted root for bundles in the pack.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +130,9 @@ pub(crate) struct ArchiveArgs {
     /// The directory to create.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// The Sigstore trusted root for bundles in the pack.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -159,10 +168,16 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(err)
 }
 
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
 pub(crate) fn keygen(a: KeygenArgs) -> Result<u8, CliError> {
     let g = key::generate().map_err(CliError::Key)?;
-    let secret = a.out.with_extension("key");
-    let public = a.out.with_extension("pub");
+    let secret = with_suffix(&a.out, ".key");
+    let public = with_suffix(&a.out, ".pub");
     if public.exists() {
         return Err(CliError::Write {
             path: public,
@@ -194,7 +209,8 @@ fn load_secret(a: &SignArgs) -> Result<key::SecretKey, CliError> {
                     path.display()
                 ))?;
             }
-            zeroize::Zeroizing::new(String::from_utf8_lossy(&read(path)?).into_owned())
+            let bytes = zeroize::Zeroizing::new(read(path)?);
+            zeroize::Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())
         }
         (None, Some(var)) => zeroize::Zeroizing::new(std::env::var(var).map_err(|_| CliError::KeyEnv(var.clone()))?),
         (None, None) => return Err(CliError::Usage("give `--key FILE` or `--key-env VAR`")),
@@ -202,10 +218,24 @@ fn load_secret(a: &SignArgs) -> Result<key::SecretKey, CliError> {
     key::SecretKey::from_pem(&pem).map_err(CliError::Key)
 }
 
+/// Integrity-profile options, with the user's Sigstore trusted root.
+fn integrity_options(trusted_root: Option<&Path>) -> Result<VerifyOptions, CliError> {
+    Ok(VerifyOptions {
+        profile: Profile::Integrity,
+        trust_root: trusted_root.map(load_trust_root).transpose()?,
+        ..VerifyOptions::default()
+    })
+}
+
+fn load_trust_root(path: &Path) -> Result<Arc<TrustRoot>, CliError> {
+    let text = String::from_utf8_lossy(&read(path)?).into_owned();
+    Ok(Arc::new(TrustRoot::from_json(&text, &path.display().to_string()).map_err(CliError::TrustRoot)?))
+}
+
 pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
     crate::cli::readable(&a.pack)?;
     let sk = load_secret(&a)?;
-    let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
+    let opts = integrity_options(a.trusted_root.as_deref())?;
     let (report, contents) = verify_pack_file(&a.pack, &opts);
     let (Some(contents), Some(hash), true) = (contents, report.capsule_hash, report.accepted()) else {
         output::report(&report)?;
@@ -231,8 +261,14 @@ pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
     };
     let bytes = sk.sign(&hash, &predicate).map_err(CliError::Key)?;
     let member = key::member_path(&sk.key_id());
-    attach::attach_signature(&a.pack, &hash, &member, &bytes, &opts)
-        .map_err(|source| CliError::Attach { path: a.pack.clone(), source })?;
+    match attach::attach_signature(&a.pack, &hash, &member, &bytes, &opts) {
+        Ok(_) => {}
+        Err(attach::AttachError::Rejected(report)) => {
+            output::report(&report)?;
+            return Ok(ExitCode::REJECTED);
+        }
+        Err(source) => return Err(CliError::Attach { path: a.pack.clone(), source }),
+    }
     output::line(&format!("signed capsule {hash} with key {} into `{member}`", sk.key_id()))?;
     Ok(ExitCode::OK)
 }
@@ -246,6 +282,9 @@ fn fraction_ppm(s: &str) -> Result<u64, CliError> {
 }
 
 fn audit_options(archive: PathBuf, d: &DrawArgs) -> Result<AuditOptions, CliError> {
+    if d.samples == 0 {
+        return Err(CliError::Usage("`--samples` must be at least 1: an audit that draws nothing checks nothing"));
+    }
     let seed = match &d.seed {
         None => None,
         Some(h) => {
@@ -303,9 +342,7 @@ pub(crate) fn apply(t: &TrustArgs, opts: &mut VerifyOptions) -> Result<(), CliEr
         opts.registry_root = Some(h.parse().map_err(|source| CliError::Digest { flag: "--registry-root", source })?);
     }
     if let Some(path) = &t.trusted_root {
-        let text = String::from_utf8_lossy(&read(path)?).into_owned();
-        opts.trust_root =
-            Some(Arc::new(TrustRoot::from_json(&text, &path.display().to_string()).map_err(CliError::TrustRoot)?));
+        opts.trust_root = Some(load_trust_root(path)?);
     }
     if let Some(dir) = &t.archive {
         opts.audit = Some(audit_options(dir.clone(), &t.draw)?);
@@ -315,7 +352,7 @@ pub(crate) fn apply(t: &TrustArgs, opts: &mut VerifyOptions) -> Result<(), CliEr
 
 pub(crate) fn audit(a: AuditArgs) -> Result<u8, CliError> {
     crate::cli::readable(&a.pack)?;
-    let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
+    let opts = integrity_options(a.trusted_root.as_deref())?;
     let (report, contents) = verify_pack_file(&a.pack, &opts);
     let (Some(contents), true) = (contents, report.accepted()) else {
         output::report(&report)?;
@@ -337,7 +374,7 @@ pub(crate) fn audit(a: AuditArgs) -> Result<u8, CliError> {
 
 pub(crate) fn archive(a: ArchiveArgs) -> Result<u8, CliError> {
     crate::cli::readable(&a.pack)?;
-    let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
+    let opts = integrity_options(a.trusted_root.as_deref())?;
     let (report, _) = verify_pack_file(&a.pack, &opts);
     if !report.accepted() {
         output::report(&report)?;

@@ -94,6 +94,8 @@ fn exit_codes() {
         (vec!["verify", GOLDEN, "--trusted-root", "README.md"], 3, None),
         (vec!["verify", GOLDEN, "--seed", "xyz", "--archive", "."], 2, None),
         (vec!["sign", GOLDEN], 2, None),
+        (vec!["audit", GOLDEN, "--archive", ".", "--samples", "0"], 2, None),
+        (vec!["audit", GOLDEN, "--archive", ".", "--withheld-fraction", "99999999999999"], 2, None),
         (vec!["sign", GOLDEN, "--key-env", "CAPSULE_TEST_NO_SUCH_VARIABLE"], 3, None),
         (vec!["verify", GOLDEN, "--profile", "integrity", "--json"], 0, None),
         (vec!["verify", "no/such/pack.tgz"], 3, None),

@@ -97,6 +97,12 @@ pub fn parse_lenient<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CanonicalEr
     serde_json::from_value(v).map_err(CanonicalError::Schema)
 }
 
+/// Parses JSON written by other tools (any numbers), still refusing
+/// duplicate keys anywhere, so no two readers can see different values.
+pub fn parse_foreign<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CanonicalError> {
+    serde_json::from_value(parse_value(bytes)?).map_err(CanonicalError::Schema)
+}
+
 /// Parses JSON, refusing duplicate keys anywhere (which `Value` would
 /// silently merge).
 fn parse_value(bytes: &[u8]) -> Result<Value, CanonicalError> {

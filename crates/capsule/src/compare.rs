@@ -149,7 +149,7 @@ pub fn parse_ppm(field: &'static str, s: &str) -> Result<i64, CompareError> {
     }
     let i: i64 = int.parse().map_err(|_| err())?;
     let f: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().map_err(|_| err())? };
-    let v = i * 1_000_000 + f;
+    let v = i.checked_mul(1_000_000).and_then(|v| v.checked_add(f)).ok_or_else(err)?;
     if v > 1_000_000 {
         return Err(err());
     }

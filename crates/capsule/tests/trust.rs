@@ -296,15 +296,22 @@ fn signing_a_pack_keeps_its_capsule_and_replaces_only_its_own_signature() {
     let tmp = tempfile::tempdir().unwrap();
     let pack = tmp.path().join("p.tgz");
     std::fs::copy(golden(), &pack).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&pack, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Signed through a symlink: the file it names is rewritten.
+    let link = tmp.path().join("link.tgz");
+    std::os::unix::fs::symlink(&pack, &link).unwrap();
     let (hash, policy_id, policy_hash) = golden_facts();
     let (a, b) = (key(), key());
     let opts = VerifyOptions { profile: Profile::Integrity, ..Default::default() };
     for k in [&a, &b, &a] {
         let bytes = k.sign(&hash, &predicate(&policy_id, policy_hash, None)).unwrap();
-        let r = capsule::trust::attach::attach_signature(&pack, &hash, &key::member_path(&k.key_id()), &bytes, &opts)
+        let r = capsule::trust::attach::attach_signature(&link, &hash, &key::member_path(&k.key_id()), &bytes, &opts)
             .unwrap();
         assert!(r.accepted());
     }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::metadata(&pack).unwrap().permissions().mode() & 0o777, 0o644, "permissions are kept");
     let (r, _) = verify_pack_file(&pack, &opts);
     assert_eq!(r.capsule_hash, Some(hash));
     assert_eq!(r.signers.len(), 2, "two keys, two signatures: re-signing replaces");
@@ -315,8 +322,11 @@ fn signing_a_pack_keeps_its_capsule_and_replaces_only_its_own_signature() {
         capsule::trust::attach::attach_signature(&pack, &hash, &key::member_path(&a.key_id()), &bad, &opts).is_err()
     );
     assert_eq!(std::fs::read(&pack).unwrap(), before);
-    let leftovers: Vec<_> =
-        std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).filter(|e| e.path() != pack).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path() != pack && e.path() != link)
+        .collect();
     assert!(leftovers.is_empty(), "no temporary file is left behind");
 }
 
@@ -367,6 +377,14 @@ fn audits_catch_a_missing_or_altered_chunk_when_it_is_drawn() {
     let r = audit::audit(&commitment, &opts(seed_drawing(last, true)), seed_drawing(last, true));
     assert_eq!(r.failures.iter().map(|f| (f.index, f.kind)).collect::<Vec<_>>(), [(last, "missing")]);
     std::fs::write(&rows_path, &honest).unwrap();
+
+    // The archive is the prover's: its files are read under caps.
+    let leaves_path = dir.join(audit::ARCHIVE_LEAVES);
+    let leaves = std::fs::read(&leaves_path).unwrap();
+    std::fs::write(&leaves_path, [&leaves[..], &[0u8; 32][..]].concat()).unwrap();
+    let r = audit::audit(&commitment, &opts([9; 32]), [9; 32]);
+    assert!(r.archive_problem.as_deref().is_some_and(|p| p.contains("holds more than")), "{r:?}");
+    std::fs::write(&leaves_path, &leaves).unwrap();
 
     // Through the verifier: `audited` with an archive, every profile below
     // it satisfied.

@@ -46,9 +46,14 @@ pub fn attach_signature(
 ) -> Result<Report, AttachError> {
     let shown = pack.display().to_string();
     let io = |source| WriteError::Io { path: shown.clone(), source };
+    // Through a symlink, the file it names is the one rewritten; the new
+    // file keeps the original's permissions.
+    let pack = &std::fs::canonicalize(pack).map_err(|source| PackError::Open { path: shown.clone(), source })?;
+    let permissions = std::fs::metadata(pack).map_err(io)?.permissions();
     let mut tmp = tempfile::Builder::new()
         .prefix(".capsulepack-sign-")
         .suffix(".partial")
+        .permissions(permissions)
         .tempfile_in(crate::pack::parent_dir(pack))
         .map_err(io)?;
     {

@@ -314,14 +314,25 @@ pub fn audit(commitment: &Commitment, opts: &AuditOptions, seed: [u8; 32]) -> Au
     rep
 }
 
+/// Reads at most `cap` bytes of `path`, failing if it holds more: the
+/// archive is the prover's, so its files are read under the auditor's caps.
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("`{}` cannot be read: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("`{}` cannot be read: {e}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("`{}` holds more than the {cap} bytes it may", path.display()));
+    }
+    Ok(bytes)
+}
+
 /// Reads the archive's description and chunk digests and checks them
 /// against `commitment` (the digests must recommit to its root).
 fn open_leaves(commitment: &Commitment, opts: &AuditOptions) -> Result<Vec<Digest>, String> {
     let desc_path = opts.archive.join(ARCHIVE_JSON);
-    let text = std::fs::read(&desc_path).map_err(|e| format!("`{}` cannot be read: {e}", desc_path.display()))?;
-    if text.len() > 1 << 20 {
-        return Err(format!("`{}` is larger than 1 MiB", desc_path.display()));
-    }
+    let text = read_capped(&desc_path, 1 << 20)?;
     let desc: ArchiveV1 = crate::canonical::parse_lenient(&text)
         .map_err(|e| format!("`{}` is not a row archive description: {e}", desc_path.display()))?;
     if desc.schema != ARCHIVE_SCHEMA || desc.commitment != *commitment {
@@ -335,7 +346,7 @@ fn open_leaves(commitment: &Commitment, opts: &AuditOptions) -> Result<Vec<Diges
         ));
     }
     let leaves_path = opts.archive.join(ARCHIVE_LEAVES);
-    let bytes = std::fs::read(&leaves_path).map_err(|e| format!("`{}` cannot be read: {e}", leaves_path.display()))?;
+    let bytes = read_capped(&leaves_path, want)?;
     if bytes.len() as u64 != want {
         return Err(format!(
             "`{}` is {} bytes; {} chunk digests need {want}",

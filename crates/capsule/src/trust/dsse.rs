@@ -179,7 +179,7 @@ pub fn check_statement(
     // strict rules (no duplicate keys, safe numbers), so one payload cannot
     // mean two predicates.
     let st: InTotoStatement =
-        serde_json::from_slice(payload).map_err(|e| StatementProblem::Malformed(e.to_string()))?;
+        canonical::parse_foreign(payload).map_err(|e| StatementProblem::Malformed(e.to_string()))?;
     let st = if st.predicate_type == RECEIPT_PREDICATE_TYPE {
         canonical::parse_lenient::<InTotoStatement>(payload).map_err(|e| StatementProblem::Malformed(e.to_string()))?
     } else {
@@ -189,7 +189,7 @@ pub fn check_statement(
         return Err(StatementProblem::Malformed(format!("statement type is `{}`, not `{STATEMENT_TYPE}`", st.type_)));
     }
     let hex = capsule_hash.to_hex();
-    if !st.subject.iter().any(|s| s.digest.get("sha256").is_some_and(|d| d.eq_ignore_ascii_case(&hex))) {
+    if !st.subject.iter().any(|s| s.digest.get("sha256").is_some_and(|d| *d == hex)) {
         let found: Vec<String> = st
             .subject
             .iter()

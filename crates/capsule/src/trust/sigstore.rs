@@ -83,9 +83,12 @@ impl TrustRoot {
                             .map_err(BundleProblem::Statement)?,
                     ),
                     SignatureContent::MessageSignature(m) => {
-                        if let Some(d) = &m.message_digest
-                            && d.digest.as_bytes() != hash.0.as_slice()
-                        {
+                        let Some(d) = &m.message_digest else {
+                            return Err(BundleProblem::Malformed(
+                                "a message signature over a capsule must carry its message digest".into(),
+                            ));
+                        };
+                        if d.digest.as_bytes() != hash.0.as_slice() {
                             return Err(BundleProblem::Statement(StatementProblem::OtherSubject {
                                 found: hex::encode(d.digest.as_bytes()),
                                 expected: hash,
