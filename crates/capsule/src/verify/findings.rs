@@ -100,7 +100,7 @@ codes! {
     ProofInvalid = "proof-invalid", Policy, "the proof does not verify against the statement";
     ProofTooWeak = "proof-too-weak", Policy, "the proof's computed security level is below the policy's minimum";
     ProofNotFromRun = "proof-not-from-run", Policy, "the packed proof is not one the run's repetitions produced";
-    ProfileUnavailable = "profile-unavailable", Certified, "the requested profile cannot be checked by this verifier; it is rejected, never downgraded";
+    ProfileUnavailable = "profile-unavailable", Certified, "the requested profile cannot be checked by this verifier; it is rejected, never downgraded (reserved: this verifier checks every profile)";
     AclMissing = "acl-missing", Certified, "profile `certified` was asked for without an ACL (`--acl`)";
     RegistryRootMissing = "registry-root-missing", Certified, "profile `certified` was asked for without a registry root (`--registry-root`)";
     AclPolicyNotListed = "acl-policy-not-listed", Certified, "the ACL has no entry for the capsule's policy id";
