@@ -1,0 +1,357 @@
+//! Importers: existing zkVM harness outputs read as records of exact
+//! integer metrics, the first step toward imported receipts.
+//!
+//! Owns the formats (`zkvm-perf` CSV, `ere-hosts` BenchmarkRun JSON), how
+//! each column or field maps to a metric with its unit in its name (`_ns`,
+//! `_bytes`, `_count`), and the errors that name the file, line and column
+//! of a bad value. Decimal seconds are parsed from their text exactly,
+//! never through a float. Sealing the records into a pack whose values are
+//! all classed *imported* is a later step.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::harness::decimal_to_u64;
+
+/// A source format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// succinctlabs/zkvm-perf `eval` CSV (durations in seconds, sizes in
+    /// bytes).
+    ZkvmPerf,
+    /// eth-act ere-hosts `BenchmarkRun` JSON (one run per file).
+    EreHosts,
+}
+
+/// One imported record: a series id and its metrics, in source order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The series id the record becomes.
+    pub id: String,
+    /// Metric name (unit as suffix) and value.
+    pub metrics: Vec<(String, u64)>,
+    /// Descriptive fields that are not measurements (prover, hash
+    /// function, gas used...), kept as text.
+    pub labels: Vec<(String, String)>,
+}
+
+/// Why a source file cannot be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error("failed to read `{path}`")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value, row or document that does not fit the format.
+    #[error("{path}:{line}:{column}: {why}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column (CSV: field number; JSON: character).
+        column: u64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Reads `path` as `format`.
+pub fn import(format: Format, path: &Path) -> Result<Vec<Record>, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Read { path: path.display().to_string(), source })?;
+    let shown = path.display().to_string();
+    match format {
+        Format::ZkvmPerf => zkvm_perf(&shown, &bytes),
+        Format::EreHosts => ere_hosts(&shown, &bytes),
+    }
+}
+
+/// How a zkvm-perf column is imported.
+enum Column {
+    /// Part of the series id.
+    Key,
+    /// Decimal seconds, imported as nanoseconds under this name.
+    Seconds(&'static str),
+    /// An integer, imported under this name.
+    Integer(&'static str),
+    /// Kept as a label.
+    Label,
+    /// A rate derived from other columns (a float): not imported.
+    Derived,
+}
+
+fn zkvm_perf_column(name: &str) -> Option<Column> {
+    Some(match name {
+        "program" | "prover" | "hashfn" | "shard_size" => Column::Key,
+        "execution_duration" => Column::Seconds("execution_ns"),
+        "prove_duration" => Column::Seconds("prove_ns"),
+        "core_prove_duration" => Column::Seconds("core_prove_ns"),
+        "core_verify_duration" => Column::Seconds("core_verify_ns"),
+        "compress_prove_duration" => Column::Seconds("compress_prove_ns"),
+        "compress_verify_duration" => Column::Seconds("compress_verify_ns"),
+        "shrink_prove_duration" => Column::Seconds("shrink_prove_ns"),
+        "wrap_prove_duration" => Column::Seconds("wrap_prove_ns"),
+        "groth16_prove_duration" => Column::Seconds("groth16_prove_ns"),
+        "plonk_prove_duration" => Column::Seconds("plonk_prove_ns"),
+        "cycles" => Column::Integer("cycles_count"),
+        "shards" => Column::Integer("shards_count"),
+        "gas" => Column::Integer("gas_count"),
+        "core_proof_size" => Column::Integer("core_proof_bytes"),
+        "compress_proof_size" => Column::Integer("compress_proof_bytes"),
+        "priority" => Column::Label,
+        "speed" | "core_khz" | "overall_khz" | "hashes_per_second" | "hash_bytes_per_second" => Column::Derived,
+        _ => return None,
+    })
+}
+
+fn zkvm_perf(path: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError> {
+    let bad = |line: u64, column: u64, why: String| ImportError::Malformed { path: path.to_owned(), line, column, why };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+    let headers = reader.headers().map_err(|e| bad(1, 1, e.to_string()))?.clone();
+    let mut columns = Vec::with_capacity(headers.len());
+    for (i, h) in headers.iter().enumerate() {
+        let c = zkvm_perf_column(h).ok_or_else(|| bad(1, i as u64 + 1, format!("unknown column `{h}`")))?;
+        columns.push(c);
+    }
+    for key in ["program", "prover"] {
+        if !headers.iter().any(|h| h == key) {
+            return Err(bad(1, 1, format!("the header has no `{key}` column")));
+        }
+    }
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            bad(line, 1, e.to_string())
+        })?;
+        let line = row.position().map_or(0, |p| p.line());
+        let mut key = Vec::new();
+        let mut rec = Record { id: String::new(), metrics: Vec::new(), labels: Vec::new() };
+        for (i, (value, column)) in row.iter().zip(&columns).enumerate() {
+            let col = i as u64 + 1;
+            let name = &headers[i];
+            match column {
+                Column::Key => key.push(format!("{name}={value}")),
+                Column::Label if !value.is_empty() => rec.labels.push((name.to_owned(), value.to_owned())),
+                Column::Seconds(m) if !value.is_empty() => {
+                    let ns = decimal_to_u64(value, 9).ok_or_else(|| {
+                        bad(line, col, format!("`{value}` is not a non-negative decimal number of seconds"))
+                    })?;
+                    rec.metrics.push(((*m).to_owned(), ns));
+                }
+                Column::Integer(m) if !value.is_empty() => {
+                    let n = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= capsule::canonical::MAX_SAFE_INTEGER)
+                        .ok_or_else(|| bad(line, col, format!("`{value}` is not a non-negative integer")))?;
+                    rec.metrics.push(((*m).to_owned(), n));
+                }
+                _ => {}
+            }
+        }
+        rec.id = key.join(",");
+        out.push(rec);
+    }
+    if out.is_empty() {
+        return Err(bad(1, 1, "the file has a header but no rows".to_owned()));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BenchmarkRun {
+    name: String,
+    #[serde(default)]
+    timestamp_completed: Option<String>,
+    #[serde(default)]
+    metadata: Option<RunMetadata>,
+    #[serde(default)]
+    execution: Option<Outcome<Execution>>,
+    #[serde(default)]
+    proving: Option<Outcome<Proving>>,
+}
+
+#[derive(Deserialize)]
+struct RunMetadata {
+    #[serde(default)]
+    block_used_gas: Option<u64>,
+}
+
+/// `{"success": {...}}`, or another outcome (`crashed`, `timeout`...): a
+/// run that did not succeed.
+#[derive(Deserialize)]
+struct Outcome<T> {
+    success: Option<T>,
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl<T> Outcome<T> {
+    fn failed(&self) -> bool {
+        self.success.is_none() || !self.other.is_empty()
+    }
+}
+
+#[derive(Deserialize)]
+struct Execution {
+    total_num_cycles: u64,
+    #[serde(default)]
+    region_cycles: std::collections::BTreeMap<String, u64>,
+    execution_duration: Duration,
+}
+
+#[derive(Deserialize)]
+struct Duration {
+    secs: u64,
+    nanos: u32,
+}
+
+#[derive(Deserialize)]
+struct Proving {
+    proof_size: u64,
+    proving_time_ms: u64,
+    verification_time_ms: u64,
+    #[serde(default)]
+    output_matched: Option<bool>,
+}
+
+fn ere_hosts(path: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError> {
+    let run: BenchmarkRun = serde_json::from_slice(bytes).map_err(|e| ImportError::Malformed {
+        path: path.to_owned(),
+        line: e.line() as u64,
+        column: e.column() as u64,
+        why: e.to_string(),
+    })?;
+    let whole = |why: String| ImportError::Malformed { path: path.to_owned(), line: 1, column: 1, why };
+    let mut rec = Record { id: run.name.clone(), metrics: Vec::new(), labels: Vec::new() };
+    if let Some(t) = run.timestamp_completed {
+        rec.labels.push(("timestamp_completed".to_owned(), t));
+    }
+    if let Some(gas) = run.metadata.and_then(|m| m.block_used_gas) {
+        rec.metrics.push(("gas_count".to_owned(), gas));
+    }
+    let ms = |v: u64| v.checked_mul(1_000_000).ok_or_else(|| whole(format!("{v} ms overflows nanoseconds")));
+    let failed_execution = run.execution.as_ref().filter(|o| o.failed()).map(|o| &o.other);
+    if let Some(o) = failed_execution.or_else(|| run.proving.as_ref().filter(|o| o.failed()).map(|o| &o.other)) {
+        let outcome: Vec<&str> = o.keys().map(String::as_str).collect();
+        return Err(whole(format!("the run did not succeed ({}): not a result to import", outcome.join(", "))));
+    }
+    match (run.execution.and_then(|o| o.success), run.proving.and_then(|o| o.success)) {
+        (Some(e), None) => {
+            let ns = e
+                .execution_duration
+                .secs
+                .checked_mul(1_000_000_000)
+                .and_then(|s| s.checked_add(u64::from(e.execution_duration.nanos)))
+                .ok_or_else(|| whole("the execution duration overflows nanoseconds".to_owned()))?;
+            rec.metrics.push(("cycles_count".to_owned(), e.total_num_cycles));
+            rec.metrics.push(("execution_ns".to_owned(), ns));
+            for (region, cycles) in e.region_cycles {
+                rec.metrics.push((format!("region.{region}.cycles_count"), cycles));
+            }
+        }
+        (None, Some(p)) => {
+            if p.output_matched == Some(false) {
+                return Err(whole("the run's output did not match: not a result to import".to_owned()));
+            }
+            rec.metrics.push(("prove_ns".to_owned(), ms(p.proving_time_ms)?));
+            rec.metrics.push(("verify_ns".to_owned(), ms(p.verification_time_ms)?));
+            rec.metrics.push(("proof_bytes".to_owned(), p.proof_size));
+        }
+        _ => return Err(whole("a BenchmarkRun holds exactly one of `execution` and `proving`".to_owned())),
+    }
+    if let Some((name, v)) = rec.metrics.iter().find(|(_, v)| *v > capsule::canonical::MAX_SAFE_INTEGER) {
+        return Err(whole(format!("`{name}` = {v} exceeds 2^53 - 1")));
+    }
+    Ok(vec![rec])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors() -> Option<std::path::PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/harness-outputs");
+        if dir.is_dir() {
+            return Some(dir);
+        }
+        assert!(std::env::var_os("CI").is_none(), "the harness-output vectors are missing at {}", dir.display());
+        None
+    }
+
+    #[test]
+    fn zkvm_perf_vector_imports_exactly() {
+        let Some(dir) = vectors() else { return };
+        let recs = import(Format::ZkvmPerf, &dir.join("zkvm-perf/benchmarks_v4.0.1.csv")).unwrap();
+        assert_eq!(recs.len(), 4);
+        let first = &recs[0];
+        assert_eq!(first.id, "program=fibonacci-300kn,prover=sp1,hashfn=poseidon,shard_size=21");
+        let get = |name: &str| first.metrics.iter().find(|(m, _)| m == name).map(|(_, v)| *v);
+        // "0.067575297" s and "40.231939957" s, exactly.
+        assert_eq!(get("execution_ns"), Some(67_575_297));
+        assert_eq!(get("prove_ns"), Some(40_231_939_957));
+        assert_eq!(get("cycles_count"), Some(3_605_832));
+        assert_eq!(get("core_proof_bytes"), Some(4_815_175));
+        assert_eq!(get("gas_count"), None, "an empty cell is no metric");
+    }
+
+    #[test]
+    fn ere_hosts_vectors_import_exactly() {
+        let Some(dir) = vectors() else { return };
+        let p = import(Format::EreHosts, &dir.join("ere-hosts/proving-zisk-ec_pairing_2_pair.json")).unwrap();
+        assert_eq!(
+            p[0].metrics,
+            [
+                ("gas_count".to_owned(), 60_000_000),
+                ("prove_ns".to_owned(), 25_113_000_000),
+                ("verify_ns".to_owned(), 5_000_000),
+                ("proof_bytes".to_owned(), 261_313)
+            ]
+        );
+        let e = import(Format::EreHosts, &dir.join("ere-hosts/execution-risc0-worst_jumpis.json")).unwrap();
+        assert!(e[0].metrics.contains(&("execution_ns".to_owned(), 5_184_934_056)));
+        assert!(e[0].metrics.contains(&("cycles_count".to_owned(), 192_576_676)));
+    }
+
+    #[test]
+    fn malformed_input_names_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        // (format, file text, expected message fragment)
+        let cases: &[(Format, &str, &str)] = &[
+            (
+                Format::ZkvmPerf,
+                "program,prover,cycles\nfib,sp1,12\nfib,sp1,1.5\n",
+                "x.in:3:3: `1.5` is not a non-negative integer",
+            ),
+            (
+                Format::ZkvmPerf,
+                "program,prover,prove_duration\nfib,sp1,-1\n",
+                "x.in:2:3: `-1` is not a non-negative decimal",
+            ),
+            (Format::ZkvmPerf, "program,prover,mystery\n", "x.in:1:3: unknown column `mystery`"),
+            (Format::ZkvmPerf, "program,prover,cycles\nfib,sp1\n", "x.in:2:1"),
+            (Format::ZkvmPerf, "program,prover\n", "has a header but no rows"),
+            (
+                Format::EreHosts,
+                "{\n  \"name\": \"x\",\n  \"proving\": {\"success\": {\"proof_size\": \"big\"}}\n}",
+                "x.in:3:",
+            ),
+            (Format::EreHosts, r#"{"name":"x","proving":{"crashed":{"reason":"oom"}}}"#, "did not succeed"),
+            (Format::EreHosts, r#"{"name":"x"}"#, "exactly one of"),
+        ];
+        for (format, text, want) in cases {
+            let p = dir.path().join("x.in");
+            std::fs::write(&p, text).unwrap();
+            let e = import(*format, &p).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+}
