@@ -1,7 +1,8 @@
 //! Importers: existing zkVM harness outputs read as records of exact
 //! integer metrics, the first step toward imported receipts.
 //!
-//! Owns the formats (`zkvm-perf` CSV, `ere-hosts` BenchmarkRun JSON), how
+//! Owns the formats (`zkvm-perf` CSV, `ere-hosts` BenchmarkRun JSON,
+//! a16z `zkvm-benchmarks` CSV), how
 //! each column or field maps to a metric with its unit in its name (`_ns`,
 //! `_bytes`, `_count`), and the errors that name the file, line and column
 //! of a bad value. Decimal seconds are parsed from their text exactly,
@@ -22,6 +23,9 @@ pub enum Format {
     ZkvmPerf,
     /// eth-act ere-hosts `BenchmarkRun` JSON (one run per file).
     EreHosts,
+    /// a16z zkvm-benchmarks CSV: `<input name>,prover time (ms),proof size
+    /// (bytes)`, one row per input; the file name names the benchmark.
+    A16z,
 }
 
 /// One imported record: a series id and its metrics, in source order.
@@ -69,6 +73,10 @@ pub fn import(format: Format, path: &Path) -> Result<Vec<Record>, ImportError> {
     match format {
         Format::ZkvmPerf => zkvm_perf(&shown, &bytes),
         Format::EreHosts => ere_hosts(&shown, &bytes),
+        Format::A16z => {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            a16z(&shown, &stem, &bytes)
+        }
     }
 }
 
@@ -158,6 +166,48 @@ fn zkvm_perf(path: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError> {
         }
         rec.id = key.join(",");
         out.push(rec);
+    }
+    if out.is_empty() {
+        return Err(bad(1, 1, "the file has a header but no rows".to_owned()));
+    }
+    Ok(out)
+}
+
+fn a16z(path: &str, stem: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError> {
+    let bad = |line: u64, column: u64, why: String| ImportError::Malformed { path: path.to_owned(), line, column, why };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+    let headers = reader.headers().map_err(|e| bad(1, 1, e.to_string()))?.clone();
+    let expected = ["prover time (ms)", "proof size (bytes)"];
+    if headers.len() != 3 || headers[0].is_empty() {
+        return Err(bad(1, 1, format!("expected `<input name>,{},{}`", expected[0], expected[1])));
+    }
+    for (i, want) in expected.iter().enumerate() {
+        if headers[i + 1] != **want {
+            return Err(bad(1, i as u64 + 2, format!("column is `{}`, expected `{want}`", &headers[i + 1])));
+        }
+    }
+    let input_name = headers[0].to_owned();
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| bad(e.position().map_or(0, |p| p.line()), 1, e.to_string()))?;
+        let line = row.position().map_or(0, |p| p.line());
+        let int = |col: usize| {
+            row[col]
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= capsule::canonical::MAX_SAFE_INTEGER)
+                .ok_or_else(|| bad(line, col as u64 + 1, format!("`{}` is not a non-negative integer", &row[col])))
+        };
+        let ms = int(1)?;
+        let ns = ms
+            .checked_mul(1_000_000)
+            .filter(|n| *n <= capsule::canonical::MAX_SAFE_INTEGER)
+            .ok_or_else(|| bad(line, 2, format!("{ms} ms exceeds 2^53 - 1 nanoseconds")))?;
+        out.push(Record {
+            id: format!("{stem}/{input_name}={}", &row[0]),
+            metrics: vec![("prove_ns".to_owned(), ns), ("proof_bytes".to_owned(), int(2)?)],
+            labels: vec![(input_name.clone(), row[0].to_owned())],
+        });
     }
     if out.is_empty() {
         return Err(bad(1, 1, "the file has a header but no rows".to_owned()));
@@ -322,6 +372,20 @@ mod tests {
     }
 
     #[test]
+    fn a16z_csv_from_its_documented_header() {
+        // No real a16z output is public; this file follows the header its
+        // `utils::write_csv` writes.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sha2_chain_sp1_1_shard.csv");
+        std::fs::write(&p, "iters,prover time (ms),proof size (bytes)\n230,51234,1315503\n460,98765,1315503\n")
+            .unwrap();
+        let recs = import(Format::A16z, &p).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].id, "sha2_chain_sp1_1_shard/iters=230");
+        assert_eq!(recs[0].metrics, [("prove_ns".to_owned(), 51_234_000_000), ("proof_bytes".to_owned(), 1_315_503)]);
+    }
+
+    #[test]
     fn malformed_input_names_file_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         // (format, file text, expected message fragment)
@@ -346,6 +410,9 @@ mod tests {
             ),
             (Format::EreHosts, r#"{"name":"x","proving":{"crashed":{"reason":"oom"}}}"#, "did not succeed"),
             (Format::EreHosts, r#"{"name":"x"}"#, "exactly one of"),
+            (Format::A16z, "n,prover time (s),proof size (bytes)\n1,2,3\n", "x.in:1:2: column is `prover time (s)`"),
+            (Format::A16z, "n,prover time (ms),proof size (bytes)\n1,2,3\n4,5.5,6\n", "x.in:3:2: `5.5` is not"),
+            (Format::A16z, "n,prover time (ms),proof size (bytes)\n1,2\n", "x.in:2:1"),
         ];
         for (format, text, want) in cases {
             let p = dir.path().join("x.in");
