@@ -36,6 +36,8 @@ enum Command {
     /// Benchmark Policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Turn an existing harness output (zkvm-perf CSV, ere-hosts JSON, a16z CSV) into an imported receipt.
+    Import(ImportArgs),
     /// Generate a repository signing key (secp256k1).
     Keygen(crate::trust::KeygenArgs),
     /// Sign a pack with a repository key (a DSSE receipt attestation under `signatures/`).
@@ -191,6 +193,28 @@ struct VerifyArgs {
     trust: crate::trust::TrustArgs,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ImportFormat {
+    /// succinctlabs/zkvm-perf CSV.
+    ZkvmPerf,
+    /// eth-act ere-hosts BenchmarkRun JSON.
+    EreHosts,
+    /// a16z zkvm-benchmarks CSV.
+    A16z,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The harness output file.
+    file: PathBuf,
+    /// Its format.
+    #[arg(long, value_enum)]
+    format: ImportFormat,
+    /// Where to write the pack.
+    #[arg(long, default_value = "capsulepack.tgz")]
+    out: PathBuf,
+}
+
 #[derive(Debug, Args)]
 struct PackArgs {
     /// The capsulepack.
@@ -319,6 +343,23 @@ impl Cli {
                 Ok(ExitCode::OK)
             }
             Command::Policy(PolicyCommand::Registry(c)) => crate::trust::registry(c),
+            Command::Import(a) => {
+                use capsule_runner::import::Format;
+                let format = match a.format {
+                    ImportFormat::ZkvmPerf => Format::ZkvmPerf,
+                    ImportFormat::EreHosts => Format::EreHosts,
+                    ImportFormat::A16z => Format::A16z,
+                };
+                let o = capsule_runner::import::import_pack(format, &a.file, &a.out).map_err(CliError::Import)?;
+                output::line(&format!(
+                    "imported {} series from {} into {} (capsule {}); every value is classed imported",
+                    o.series,
+                    a.file.display(),
+                    o.pack.display(),
+                    o.capsule_hash
+                ))?;
+                Ok(ExitCode::OK)
+            }
             Command::Keygen(a) => crate::trust::keygen(a),
             Command::Sign(a) => crate::trust::sign(a),
             Command::Archive(a) => crate::trust::archive(a),

@@ -119,6 +119,9 @@ pub(crate) enum CliError {
         #[source]
         source: capsule::trust::audit::ArchiveError,
     },
+    /// A harness output could not be imported.
+    #[error("import failed")]
+    Import(#[source] capsule_runner::import::ImportError),
     /// The operating system's randomness failed.
     #[error("failed to draw a seed from the operating system's randomness: {0}")]
     Randomness(String),
@@ -144,6 +147,12 @@ impl CliError {
                     ExitCode::INPUT
                 }
                 capsule::trust::attach::AttachError::Write(_) => ExitCode::OUTPUT,
+            },
+            CliError::Import(e) => match e {
+                capsule_runner::import::ImportError::Output { .. }
+                | capsule_runner::import::ImportError::Seal(capsule::builder::BuildError::Write(_)) => ExitCode::OUTPUT,
+                capsule_runner::import::ImportError::Rejected(_) => ExitCode::REJECTED,
+                _ => ExitCode::INPUT,
             },
             CliError::Archive { source, .. } => match source {
                 capsule::trust::audit::ArchiveError::Io { .. } => ExitCode::OUTPUT,

@@ -140,3 +140,29 @@ fn keygen_sign_and_certify_a_pack() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("altered"), "{}", stdout(&o));
 }
+
+#[test]
+fn import_harness_outputs_as_imported_receipts() {
+    let vectors = root().join("../shared/vectors/harness-outputs");
+    if !vectors.is_dir() {
+        assert!(std::env::var_os("CI").is_none(), "the harness-output vectors are missing at {}", vectors.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let csv = vectors.join("zkvm-perf/benchmarks_v4.0.1.csv");
+    let o = run_in(d, &["import", &csv.display().to_string(), "--format", "zkvm-perf", "--out", "perf.tgz"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("imported 4 series"), "{}", stdout(&o));
+    let r = json(&run_in(d, &["verify", "perf.tgz", "--profile", "integrity", "--json"]));
+    assert_eq!(r["verdict"], "accepted");
+    assert!(r["values"].as_array().unwrap().iter().all(|v| v["class"] == "imported" || v["class"] == "recomputed"));
+    let r = json(&run_in(d, &["verify", "perf.tgz", "--profile", "certified", "--json"]));
+    assert!(codes(&r).contains(&"certified-imported".to_owned()), "{r}");
+    // A malformed row: file, line and column, exit 3, nothing written.
+    std::fs::write(d.join("bad.csv"), "program,prover,cycles\nfib,sp1,12\nfib,sp1,x\n").unwrap();
+    let o = run_in(d, &["import", "bad.csv", "--format", "zkvm-perf", "--out", "bad.tgz"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("bad.csv:3:3: `x` is not a non-negative integer"), "{}", stderr(&o));
+    assert!(!d.join("bad.tgz").exists());
+}

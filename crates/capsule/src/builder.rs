@@ -177,7 +177,21 @@ impl CapsuleBuilder {
                 *anchors.manifest_hash_mut(kind) = Some(h);
             }
         }
+        if self.anchors.imported_source_hash.is_some() {
+            anchors.imported_source_hash = self.anchors.imported_source_hash;
+        }
         self.anchors = anchors;
+    }
+
+    /// For an imported receipt: carries the third-party `source` file as
+    /// `imported/source` and binds its member digest into the
+    /// `imported_source_hash` anchor. Every series of such a receipt is
+    /// classed imported.
+    pub fn imported_source(&mut self, source: Vec<u8>) -> Digest {
+        let h = tagged(Tag::Member, &source);
+        self.anchors.imported_source_hash = Some(h);
+        self.members.insert(paths::IMPORTED_SOURCE.to_owned(), Body::Bytes(source));
+        h
     }
 
     /// Adds a manifest and binds its hash into the matching anchor.

@@ -6,8 +6,9 @@
 //! each column or field maps to a metric with its unit in its name (`_ns`,
 //! `_bytes`, `_count`), and the errors that name the file, line and column
 //! of a bad value. Decimal seconds are parsed from their text exactly,
-//! never through a float. Sealing the records into a pack whose values are
-//! all classed *imported* is a later step.
+//! never through a float. [`import_pack`] seals the records into a receipt
+//! that carries the source file under its own anchor and classes every
+//! value *imported*.
 
 use std::path::Path;
 
@@ -52,6 +53,21 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+    /// The receipt could not be built.
+    #[error("failed to build the imported receipt")]
+    Seal(#[from] capsule::builder::BuildError),
+    /// The pack could not be written.
+    #[error("failed to write `{path}`")]
+    Output {
+        /// The destination.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sealed pack does not verify (nothing was written).
+    #[error("the imported receipt does not verify: {}", .0.codes().join(", "))]
+    Rejected(Box<capsule::verify::Report>),
     /// A value, row or document that does not fit the format.
     #[error("{path}:{line}:{column}: {why}")]
     Malformed {
@@ -64,6 +80,113 @@ pub enum ImportError {
         /// What is wrong.
         why: String,
     },
+}
+
+impl Format {
+    /// The format's name on the command line and in receipts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::ZkvmPerf => "zkvm-perf",
+            Format::EreHosts => "ere-hosts",
+            Format::A16z => "a16z",
+        }
+    }
+
+    /// Parses a format name.
+    pub fn parse(s: &str) -> Option<Format> {
+        [Format::ZkvmPerf, Format::EreHosts, Format::A16z].into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// What an import wrote.
+#[derive(Clone, Debug)]
+pub struct ImportOutcome {
+    /// The pack.
+    pub pack: std::path::PathBuf,
+    /// Its capsule hash.
+    pub capsule_hash: capsule::digest::Digest,
+    /// Series imported.
+    pub series: usize,
+    /// The integrity report of the written pack.
+    pub report: capsule::verify::Report,
+}
+
+/// Imports `source` as `format` into a receipt at `out`: the source file
+/// travels in the pack as `imported/source`, bound by the
+/// `imported_source_hash` anchor; each record becomes a series of one
+/// sample classed imported; the workload id is `import:<format>`. The pack
+/// is written beside `out`, verified at profile `integrity`, then renamed.
+pub fn import_pack(format: Format, source: &Path, out: &Path) -> Result<ImportOutcome, ImportError> {
+    use capsule::builder::{CapsuleBuilder, system_clock};
+    use capsule::objects::{MeasurementsV1, PublicInputsV1, SampleV1, SeriesV1, ValueClass};
+    use capsule::rows::RowParams;
+    use capsule::verify::{Profile, VerifyOptions, verify_pack_file};
+    use serde_json::{Value, json};
+
+    let records = import(format, source)?;
+    let bytes =
+        std::fs::read(source).map_err(|e| ImportError::Read { path: source.display().to_string(), source: e })?;
+    #[expect(clippy::expect_used, reason = "the shipped policy exists")]
+    let policy = capsule::standard::standard_policy("standard-v1").expect("shipped").clone();
+    let runner = json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION"), "mode": "import"});
+    let mut b = CapsuleBuilder::new(&crate::run::run_id(), runner, crate::run::command_spec(), policy, system_clock())?;
+    b.imported_source(bytes.clone());
+    b.commit_rows(RowParams { row_width: 64, chunk_len: 1024, arity: 16 }, &[][..], true)?;
+    let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut parameters = std::collections::BTreeMap::new();
+    parameters.insert("format".to_owned(), Value::from(format.as_str()));
+    parameters.insert("source".to_owned(), Value::from(name));
+    // Nothing about the source's build is known, so the track is the one
+    // that restricts nothing.
+    let mut locked = b.lock_statement(
+        "optimized_declared",
+        PublicInputsV1 {
+            workload_id: format!("import:{}", format.as_str()),
+            parameters,
+            result_digest: Some(capsule::digest::tagged(capsule::digest::Tag::Result, &bytes)),
+        },
+    )?;
+    let mut series: Vec<SeriesV1> = Vec::with_capacity(records.len());
+    for r in records {
+        // A repeated id (the same configuration measured twice) gets a suffix.
+        let mut id = r.id.clone();
+        let mut n = 1;
+        while series.iter().any(|s| s.id == id) {
+            n += 1;
+            id = format!("{}#{n}", r.id);
+        }
+        series.push(SeriesV1 {
+            id,
+            class: ValueClass::Imported,
+            metrics: r.metrics.iter().map(|(m, _)| m.clone()).collect(),
+            samples: vec![SampleV1 {
+                rep: 0,
+                warmup: false,
+                values: r.metrics.iter().map(|(_, v)| *v).collect(),
+                proof_digest: None,
+            }],
+        });
+    }
+    let count = series.len();
+    locked.measurements(MeasurementsV1 { schema: Default::default(), series })?;
+    let mut sealed = locked.seal()?;
+    let io = |source| ImportError::Output { path: out.display().to_string(), source };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".capsulepack-")
+        .suffix(".partial")
+        .tempfile_in(capsule::pack::parent_dir(out))
+        .map_err(io)?;
+    sealed.write_to(std::io::BufWriter::new(tmp.as_file_mut()))?.into_inner().map_err(|e| io(e.into_error()))?;
+    tmp.as_file().sync_all().map_err(io)?;
+    let vopts =
+        VerifyOptions { profile: Profile::Integrity, expect_capsule: Some(sealed.hash), ..VerifyOptions::default() };
+    let (mut report, _) = verify_pack_file(tmp.path(), &vopts);
+    report.pack = Some(out.display().to_string());
+    if !report.accepted() {
+        return Err(ImportError::Rejected(Box::new(report)));
+    }
+    tmp.persist(out).map_err(|e| io(e.error))?;
+    Ok(ImportOutcome { pack: out.to_path_buf(), capsule_hash: sealed.hash, series: count, report })
 }
 
 /// Reads `path` as `format`.
@@ -369,6 +492,52 @@ mod tests {
         let e = import(Format::EreHosts, &dir.join("ere-hosts/execution-risc0-worst_jumpis.json")).unwrap();
         assert!(e[0].metrics.contains(&("execution_ns".to_owned(), 5_184_934_056)));
         assert!(e[0].metrics.contains(&("cycles_count".to_owned(), 192_576_676)));
+    }
+
+    #[test]
+    fn every_shared_vector_becomes_an_imported_receipt() {
+        use capsule::objects::ValueClass;
+        use capsule::verify::{Profile, VerifyOptions, verify_pack_file};
+        let Some(dir) = vectors() else { return };
+        let out = tempfile::tempdir().unwrap();
+        for (format, file) in [
+            (Format::ZkvmPerf, "zkvm-perf/benchmarks_v4.0.1.csv"),
+            (Format::EreHosts, "ere-hosts/proving-zisk-ec_pairing_2_pair.json"),
+            (Format::EreHosts, "ere-hosts/execution-risc0-worst_jumpis.json"),
+        ] {
+            let pack = out.path().join("p.tgz");
+            let o = import_pack(format, &dir.join(file), &pack).unwrap();
+            let (r, c) =
+                verify_pack_file(&pack, &VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() });
+            assert!(r.accepted(), "{file}: {:?}", r.findings);
+            assert_eq!(r.capsule_hash, Some(o.capsule_hash));
+            // Every value the verifier reports about the run is imported.
+            for v in &r.values {
+                assert!(
+                    matches!(v.class, ValueClass::Imported | ValueClass::Recomputed),
+                    "{file}: {} is {:?}",
+                    v.name,
+                    v.class
+                );
+            }
+            assert!(r.values.iter().any(|v| v.class == ValueClass::Imported && v.name.ends_with(".median")));
+            // The source travels in the pack, byte for byte.
+            let c = c.unwrap();
+            assert_eq!(c.statement.public_inputs.workload_id, format!("import:{}", format.as_str()));
+            let mut source = None;
+            capsule::pack::read_pack_file::<capsule::pack::PackError, _>(&pack, &Default::default(), |m| {
+                if m.path == capsule::objects::paths::IMPORTED_SOURCE {
+                    source = Some(m.read_all()?);
+                }
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(source.unwrap(), std::fs::read(dir.join(file)).unwrap());
+            // The certified track refuses it, whoever signed.
+            let (r, _) =
+                verify_pack_file(&pack, &VerifyOptions { profile: Profile::Certified, ..VerifyOptions::default() });
+            assert!(r.codes().contains(&"certified-imported"), "{:?}", r.codes());
+        }
     }
 
     #[test]

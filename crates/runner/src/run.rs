@@ -295,7 +295,7 @@ struct Prepared {
     parameters: std::collections::BTreeMap<String, Value>,
 }
 
-fn command_spec() -> TraceSpecV1 {
+pub(crate) fn command_spec() -> TraceSpecV1 {
     TraceSpecV1 {
         schema: Default::default(),
         format_id: "capsulebench/no-trace/v1".to_owned(),
@@ -468,7 +468,7 @@ fn profile_of(w: &WorkloadConfig) -> &'static str {
     }
 }
 
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     format!("run-{ms}-{}", std::process::id())
 }

@@ -116,4 +116,6 @@ pub mod paths {
     pub const MANIFESTS_DIR: &str = "manifests/";
     /// The directory of post-seal signatures.
     pub const SIGNATURES_DIR: &str = "signatures/";
+    /// The third-party file an imported receipt was made from.
+    pub const IMPORTED_SOURCE: &str = "imported/source";
 }

@@ -114,6 +114,10 @@ pub struct AnchorsV1 {
     /// Hash of the workload's input files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_input_hash: Option<Digest>,
+    /// For an imported receipt: the member digest of `imported/source`, the
+    /// third-party file its values were read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_source_hash: Option<Digest>,
 }
 
 impl AnchorsV1 {

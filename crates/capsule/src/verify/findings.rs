@@ -71,6 +71,7 @@ codes! {
     SignatureInvalid = "signature-invalid", Integrity, "a signature, or a Sigstore bundle's chain, log entry or timestamps, does not verify";
     SignatureSubjectMismatch = "signature-subject-mismatch", Integrity, "a signature is over another capsule (or another artifact)";
     SignaturePredicateMismatch = "signature-predicate-mismatch", Integrity, "a receipt signature names a policy other than the capsule's";
+    ImportedSourceMismatch = "imported-source-mismatch", Integrity, "an imported receipt's source file and its anchor disagree, or series are classed imported without a source (or the reverse)";
     ObjectNotCanonical = "object-not-canonical", Integrity, "a JSON member is not in canonical form (RFC 8785, safe integers, no duplicate keys)";
     ObjectMalformed = "object-malformed", Integrity, "a JSON member does not match its schema (unknown field, wrong type or version)";
     TraceSpecHashMismatch = "trace-spec-hash-mismatch", Integrity, "the trace spec's hash differs from the statement's";
@@ -101,6 +102,7 @@ codes! {
     ProofTooWeak = "proof-too-weak", Policy, "the proof's computed security level is below the policy's minimum";
     ProofNotFromRun = "proof-not-from-run", Policy, "the packed proof is not one the run's repetitions produced";
     ProfileUnavailable = "profile-unavailable", Certified, "the requested profile cannot be checked by this verifier; it is rejected, never downgraded (reserved: this verifier checks every profile)";
+    CertifiedImported = "certified-imported", Certified, "the certified track refuses imported receipts";
     AclMissing = "acl-missing", Certified, "profile `certified` was asked for without an ACL (`--acl`)";
     RegistryRootMissing = "registry-root-missing", Certified, "profile `certified` was asked for without a registry root (`--registry-root`)";
     AclPolicyNotListed = "acl-policy-not-listed", Certified, "the ACL has no entry for the capsule's policy id";

@@ -267,6 +267,14 @@ pub fn verify_pack<R: BufRead>(r: R, opts: &VerifyOptions) -> (Report, Option<Pa
     // The stronger profiles run their checks whenever the policy holds, so
     // one report names everything missing; each passes only on top of the
     // one before.
+    // An imported receipt is refused by the certified track whatever else
+    // holds: its values were read from a third-party file.
+    if opts.profile >= Profile::Certified && contents.statement.anchors.imported_source_hash.is_some() {
+        rep.reject(error(
+            Code::CertifiedImported,
+            "an imported receipt (values read from a third-party file) cannot be certified",
+        ));
+    }
     if opts.profile >= Profile::Certified && rep.passed.contains(&Profile::Policy) {
         let before = rep.error_count();
         signatures::check_certified(&contents, opts, &mut rep);
@@ -485,7 +493,8 @@ fn check_listing(c: &CapsuleV1) -> Result<(), Stop> {
                 | paths::CHUNKS
                 | paths::ROWS
         ) || ManifestKind::ALL.iter().any(|k| k.path() == m.path)
-            || m.path.starts_with(paths::PROOFS_DIR);
+            || m.path.starts_with(paths::PROOFS_DIR)
+            || m.path == paths::IMPORTED_SOURCE;
         if !known {
             return Err(Stop(error(Code::MemberUnknown, format!("`{}` is outside the pack layout", m.path))));
         }
@@ -620,6 +629,7 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
         }
     };
     check_measurements(cap, &measurements, rep);
+    check_imported(cap, &statement, &measurements, rep);
     let contents = PackContents {
         capsule: cap.clone(),
         statement,
@@ -631,6 +641,36 @@ fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<
     };
     signatures::check_signatures(&loaded.hash, &loaded.signatures, &contents, opts, rep);
     Some(contents)
+}
+
+/// An imported receipt carries its source file under its own anchor, and
+/// all its series (and only an imported receipt's) are classed imported.
+fn check_imported(cap: &CapsuleV1, statement: &StatementV1, m: &MeasurementsV1, rep: &mut Report) {
+    let anchor = statement.anchors.imported_source_hash;
+    let listed = cap.members.iter().find(|x| x.path == paths::IMPORTED_SOURCE).map(|x| x.digest);
+    let problem = match (anchor, listed) {
+        (Some(a), Some(d)) if a != d => {
+            Some(format!("`{}` hashes to {d}; the anchor says {a}", paths::IMPORTED_SOURCE))
+        }
+        (Some(_), None) => {
+            Some(format!("the anchor names an imported source but `{}` is absent", paths::IMPORTED_SOURCE))
+        }
+        (None, Some(_)) => Some(format!("`{}` is present but no anchor binds it", paths::IMPORTED_SOURCE)),
+        _ => None,
+    }
+    .or_else(|| {
+        let imported = m.series.iter().filter(|s| s.class == ValueClass::Imported).count();
+        match (anchor.is_some(), imported) {
+            (false, n) if n > 0 => Some(format!("{n} series are classed imported but the receipt names no source")),
+            (true, n) if n < m.series.len() => {
+                Some("every series of an imported receipt must be classed imported".to_owned())
+            }
+            _ => None,
+        }
+    });
+    if let Some(p) = problem {
+        rep.reject(error(Code::ImportedSourceMismatch, p));
+    }
 }
 
 fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1, rep: &mut Report) {
@@ -1139,7 +1179,14 @@ fn proof_from_run(m: &MeasurementsV1, packed: Digest) -> Result<(), String> {
 
 fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
     let proven = rep.proof == ProofAxis::BoundAndVerified;
-    let stmt_class = if proven { ValueClass::Proven } else { ValueClass::Measured };
+    let imported = c.statement.anchors.imported_source_hash.is_some();
+    let stmt_class = if imported {
+        ValueClass::Imported
+    } else if proven {
+        ValueClass::Proven
+    } else {
+        ValueClass::Measured
+    };
     let st = &c.statement;
     let mut v = vec![
         ReportValue::new("capsule_hash", loaded.hash.to_string().into(), ValueClass::Recomputed),
@@ -1161,7 +1208,8 @@ fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
     v.push(ReportValue::new("trace_rows", c.capsule.commitment.row_count.into(), ValueClass::Recomputed));
     if let Ok(Value::Object(anchors)) = serde_json::to_value(&st.anchors) {
         for (k, val) in anchors {
-            v.push(ReportValue::new(&format!("anchors.{k}"), val, ValueClass::Measured).note("self-reported"));
+            let class = if imported { ValueClass::Imported } else { ValueClass::Measured };
+            v.push(ReportValue::new(&format!("anchors.{k}"), val, class).note("self-reported"));
         }
     }
     v.push(ReportValue::new("events.count", (c.events.events.len() as u64).into(), ValueClass::Recomputed));
