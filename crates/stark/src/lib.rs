@@ -1,0 +1,251 @@
+//! The built-in STARK backend: proves that a MiMC-7 hash chain over the
+//! 64-bit Goldilocks field was iterated from a start value the capsule's
+//! statement determines, with `winterfell`.
+//!
+//! Why this computation: it is the core of an algebraic hash (the MiMC
+//! round `x ↦ (x + c)^7`, a permutation of the field because 7 does not
+//! divide p − 1), so its trace is a real, sequential, non-shortcuttable
+//! workload whose length is the only parameter, and its AIR is one
+//! degree-7 transition constraint with periodic round constants.
+//!
+//! Binding: the public inputs are the statement hash (eight 32-bit limbs), a
+//! per-repetition nonce (two limbs), the start value and the result.
+//! winterfell seeds its Fiat–Shamir transcript with the public inputs, so a
+//! proof verifies only for the statement and nonce it was made for; the
+//! start value is itself derived from both, so every repetition proves a
+//! distinct instance.
+//!
+//! The proof artifact (what a pack carries under `proofs/`) is
+//! `"CBSTARK1" ‖ le64(nonce) ‖ le64(result) ‖ le32(trace length) ‖ winterfell
+//! proof bytes`.
+
+mod air;
+
+use capsule::digest::Digest;
+use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome};
+use serde::{Deserialize, Serialize};
+use winterfell::crypto::hashers::Blake3_256;
+use winterfell::crypto::{DefaultRandomCoin, MerkleTree};
+use winterfell::math::fields::f64::BaseElement;
+use winterfell::math::{FieldElement, StarkField};
+use winterfell::{AcceptableOptions, BatchingMethod, FieldExtension, Proof, ProofOptions, Prover as _};
+
+pub use air::{MimcAir, PublicInputs, ROUNDS_PERIOD};
+
+/// The backend id capsules name.
+pub const BACKEND_ID: &str = "capsulebench-stark-mimc7/v1";
+
+const MAGIC: &[u8; 8] = b"CBSTARK1";
+
+type Hash = Blake3_256<BaseElement>;
+
+/// Why proving or verifying failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StarkError {
+    /// Parameters out of range.
+    #[error("invalid STARK parameters: {0}")]
+    Params(String),
+    /// winterfell refused to prove.
+    #[error("proving failed: {0}")]
+    Prove(String),
+}
+
+/// Proof parameters, as a policy pins them (`proof.backends` of the policy,
+/// under [`BACKEND_ID`]). The verifier accepts exactly these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarkParams {
+    /// Low-degree-extension blowup (a power of two, 8 to 128: the
+    /// constraint has degree 7).
+    pub blowup: u32,
+    /// FRI queries (1 to 255).
+    pub queries: u32,
+    /// Proof-of-work bits (0 to 32).
+    pub grinding: u32,
+    /// `none`, `quadratic` or `cubic`.
+    pub field_extension: String,
+    /// FRI folding factor (2, 4, 8 or 16).
+    pub fri_folding: u32,
+    /// FRI remainder's maximum degree (2^k − 1, below 256).
+    pub fri_remainder_max_degree: u32,
+    /// `blake3-256` (the only hash this backend uses).
+    pub hash: String,
+}
+
+impl Default for StarkParams {
+    /// About 100 bits of conjectured security.
+    fn default() -> Self {
+        StarkParams {
+            blowup: 8,
+            queries: 28,
+            grinding: 16,
+            field_extension: "quadratic".to_owned(),
+            fri_folding: 8,
+            fri_remainder_max_degree: 31,
+            hash: "blake3-256".to_owned(),
+        }
+    }
+}
+
+impl StarkParams {
+    /// The winterfell options, after checking every value is in range (the
+    /// winterfell constructor panics on bad values; these come from a
+    /// policy file).
+    pub fn options(&self) -> Result<ProofOptions, StarkError> {
+        let bad = |why: &str| Err(StarkError::Params(why.to_owned()));
+        if !self.blowup.is_power_of_two() || !(8..=128).contains(&self.blowup) {
+            return bad("blowup must be a power of two from 8 to 128");
+        }
+        if !(1..=255).contains(&self.queries) {
+            return bad("queries must be 1 to 255");
+        }
+        if self.grinding > 32 {
+            return bad("grinding must be at most 32");
+        }
+        if ![2, 4, 8, 16].contains(&self.fri_folding) {
+            return bad("fri_folding must be 2, 4, 8 or 16");
+        }
+        if !(self.fri_remainder_max_degree + 1).is_power_of_two() || self.fri_remainder_max_degree >= 256 {
+            return bad("fri_remainder_max_degree must be 2^k - 1 below 256");
+        }
+        if self.hash != "blake3-256" {
+            return bad("hash must be blake3-256");
+        }
+        let ext = match self.field_extension.as_str() {
+            "none" => FieldExtension::None,
+            "quadratic" => FieldExtension::Quadratic,
+            "cubic" => FieldExtension::Cubic,
+            _ => return bad("field_extension must be none, quadratic or cubic"),
+        };
+        Ok(ProofOptions::new(
+            self.queries as usize,
+            self.blowup as usize,
+            self.grinding,
+            ext,
+            self.fri_folding as usize,
+            self.fri_remainder_max_degree as usize,
+            BatchingMethod::Linear,
+            BatchingMethod::Linear,
+        ))
+    }
+}
+
+/// The start value of the chain for `statement` and `nonce`:
+/// `SHA-256("capsulebench/stark-start/v1" ‖ 0x00 ‖ statement ‖ le64(nonce))`,
+/// first 8 bytes little-endian, reduced into the field.
+pub fn start_value(statement: &Digest, nonce: u64) -> BaseElement {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"capsulebench/stark-start/v1\0");
+    h.update(statement.0);
+    h.update(nonce.to_le_bytes());
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    BaseElement::new(u64::from_le_bytes(first))
+}
+
+/// Runs the chain: the execution trace, one column of `length` states.
+pub fn execute(
+    statement: &Digest,
+    nonce: u64,
+    length: usize,
+) -> Result<winterfell::TraceTable<BaseElement>, StarkError> {
+    if !length.is_power_of_two() || !(ROUNDS_PERIOD..=1 << 24).contains(&length) {
+        return Err(StarkError::Params(format!(
+            "trace length {length} must be a power of two from {ROUNDS_PERIOD} to 2^24"
+        )));
+    }
+    let constants = air::round_constants();
+    let mut trace = winterfell::TraceTable::new(1, length);
+    let start = start_value(statement, nonce);
+    trace.fill(
+        |state| state[0] = start,
+        |step, state| {
+            let x = state[0] + constants[step % ROUNDS_PERIOD];
+            state[0] = x.exp(7u64);
+        },
+    );
+    Ok(trace)
+}
+
+/// Proves the chain of `length` steps for `statement` and `nonce` under
+/// `params`; returns the proof artifact.
+pub fn prove(statement: &Digest, nonce: u64, length: usize, params: &StarkParams) -> Result<Vec<u8>, StarkError> {
+    let trace = execute(statement, nonce, length)?;
+    let result = trace.get(0, length - 1);
+    let prover = air::MimcProver::new(params.options()?, PublicInputs::new(statement, nonce, result));
+    let proof = prover.prove(trace).map_err(|e| StarkError::Prove(e.to_string()))?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 20);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&nonce.to_le_bytes());
+    out.extend_from_slice(&result.as_int().to_le_bytes());
+    out.extend_from_slice(&(length as u32).to_le_bytes());
+    out.extend_from_slice(&proof.to_bytes());
+    Ok(out)
+}
+
+/// A parsed proof artifact.
+struct Artifact {
+    nonce: u64,
+    result: u64,
+    length: u32,
+    proof: Proof,
+}
+
+fn parse(bytes: &[u8]) -> Result<Artifact, String> {
+    let header = MAGIC.len() + 20;
+    if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("not a capsulebench STARK proof artifact".to_owned());
+    }
+    let word = |at: usize, n: usize| {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&bytes[at..at + n]);
+        u64::from_le_bytes(b)
+    };
+    let proof = Proof::from_bytes(&bytes[header..]).map_err(|e| format!("malformed winterfell proof: {e}"))?;
+    Ok(Artifact { nonce: word(8, 8), result: word(16, 8), length: word(24, 4) as u32, proof })
+}
+
+/// Verifies a proof artifact for `statement` under exactly `params`;
+/// returns the conjectured security level computed from the proof.
+pub fn verify(statement: &Digest, artifact: &[u8], params: &StarkParams) -> Result<u32, String> {
+    let options = params.options().map_err(|e| e.to_string())?;
+    let a = parse(artifact)?;
+    if a.result >= BaseElement::MODULUS {
+        return Err("the result is not a field element".to_owned());
+    }
+    if a.proof.context.trace_info().length() != a.length as usize {
+        return Err("the artifact's trace length differs from the proof's".to_owned());
+    }
+    let bits = a.proof.conjectured_security::<Hash>().bits();
+    let inputs = PublicInputs::new(statement, a.nonce, BaseElement::new(a.result));
+    winterfell::verify::<MimcAir, Hash, DefaultRandomCoin<Hash>, MerkleTree<Hash>>(
+        a.proof,
+        inputs,
+        &AcceptableOptions::OptionSet(vec![options]),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(bits)
+}
+
+/// The verifier side, for `capsule`'s backend registry: the policy pins
+/// the parameters; nothing is read from the pack but the proof.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StarkBackend;
+
+impl ProofBackend for StarkBackend {
+    fn id(&self) -> &str {
+        BACKEND_ID
+    }
+
+    fn verify(&self, check: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
+        let pinned = check.pinned_params.ok_or("the policy pins no parameters for this backend")?;
+        let params: StarkParams =
+            serde_json::from_value(pinned.clone()).map_err(|e| format!("the policy's parameters are invalid: {e}"))?;
+        let bits = verify(&check.statement_hash, check.proof, &params)?;
+        // winterfell commits to its own extended trace; the capsule's row
+        // root is a side commitment.
+        Ok(ProofOutcome { security_bits: bits, binds_trace_root: false })
+    }
+}
