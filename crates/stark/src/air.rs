@@ -44,8 +44,9 @@ pub struct PublicInputs {
 }
 
 impl PublicInputs {
-    /// The inputs of the chain for `statement` and `nonce` ending in `result`.
-    pub fn new(statement: &Digest, nonce: u64, result: BaseElement) -> Self {
+    /// The inputs of the chain from `seed` ending in `result`, proved for
+    /// `statement` and `nonce`.
+    pub fn new(statement: &Digest, nonce: u64, seed: u64, result: BaseElement) -> Self {
         let mut limbs = [BaseElement::ZERO; 8];
         for (i, l) in limbs.iter_mut().enumerate() {
             let mut w = [0u8; 4];
@@ -55,7 +56,7 @@ impl PublicInputs {
         PublicInputs {
             statement: limbs,
             nonce: [BaseElement::new(nonce & 0xffff_ffff), BaseElement::new(nonce >> 32)],
-            start: crate::start_value(statement, nonce),
+            start: crate::start_value(seed),
             result,
         }
     }

@@ -11,13 +11,15 @@
 //! Binding: the public inputs are the statement hash (eight 32-bit limbs), a
 //! per-repetition nonce (two limbs), the start value and the result.
 //! winterfell seeds its Fiat–Shamir transcript with the public inputs, so a
-//! proof verifies only for the statement and nonce it was made for; the
-//! start value is itself derived from both, so every repetition proves a
-//! distinct instance.
+//! proof verifies only for the statement and nonce it was made for: every
+//! repetition proves a distinct instance and a cached proof cannot pass.
+//! The start value comes from the workload's `seed` parameter, not from the
+//! statement, so the trace (the chain's states) is known before the
+//! statement is locked and can be committed as the capsule's rows.
 //!
 //! The proof artifact (what a pack carries under `proofs/`) is
-//! `"CBSTARK1" ‖ le64(nonce) ‖ le64(result) ‖ le32(trace length) ‖ winterfell
-//! proof bytes`.
+//! `"CBSTARK1" ‖ le64(nonce) ‖ le64(result) ‖ le32(trace length) ‖
+//! le64(seed) ‖ winterfell proof bytes`.
 
 mod air;
 
@@ -130,27 +132,23 @@ impl StarkParams {
     }
 }
 
-/// The start value of the chain for `statement` and `nonce`:
-/// `SHA-256("capsulebench/stark-start/v1" ‖ 0x00 ‖ statement ‖ le64(nonce))`,
-/// first 8 bytes little-endian, reduced into the field.
-pub fn start_value(statement: &Digest, nonce: u64) -> BaseElement {
+/// The start value of the chain for `seed`:
+/// `SHA-256("capsulebench/stark-start/v1" ‖ 0x00 ‖ le64(seed))`, first 8
+/// bytes little-endian, reduced into the field.
+pub fn start_value(seed: u64) -> BaseElement {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     h.update(b"capsulebench/stark-start/v1\0");
-    h.update(statement.0);
-    h.update(nonce.to_le_bytes());
+    h.update(seed.to_le_bytes());
     let d = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&d[..8]);
     BaseElement::new(u64::from_le_bytes(first))
 }
 
-/// Runs the chain: the execution trace, one column of `length` states.
-pub fn execute(
-    statement: &Digest,
-    nonce: u64,
-    length: usize,
-) -> Result<winterfell::TraceTable<BaseElement>, StarkError> {
+/// Runs the chain from `seed`: the execution trace, one column of `length`
+/// states. It does not depend on the statement.
+pub fn execute(seed: u64, length: usize) -> Result<winterfell::TraceTable<BaseElement>, StarkError> {
     if !length.is_power_of_two() || !(ROUNDS_PERIOD..=1 << 24).contains(&length) {
         return Err(StarkError::Params(format!(
             "trace length {length} must be a power of two from {ROUNDS_PERIOD} to 2^24"
@@ -158,7 +156,7 @@ pub fn execute(
     }
     let constants = air::round_constants();
     let mut trace = winterfell::TraceTable::new(1, length);
-    let start = start_value(statement, nonce);
+    let start = start_value(seed);
     trace.fill(
         |state| state[0] = start,
         |step, state| {
@@ -169,18 +167,25 @@ pub fn execute(
     Ok(trace)
 }
 
-/// Proves the chain of `length` steps for `statement` and `nonce` under
-/// `params`; returns the proof artifact.
-pub fn prove(statement: &Digest, nonce: u64, length: usize, params: &StarkParams) -> Result<Vec<u8>, StarkError> {
-    let trace = execute(statement, nonce, length)?;
+/// Proves the chain of `length` steps from `seed` for `statement` and
+/// `nonce` under `params`; returns the proof artifact.
+pub fn prove(
+    statement: &Digest,
+    nonce: u64,
+    seed: u64,
+    length: usize,
+    params: &StarkParams,
+) -> Result<Vec<u8>, StarkError> {
+    let trace = execute(seed, length)?;
     let result = trace.get(0, length - 1);
-    let prover = air::MimcProver::new(params.options()?, PublicInputs::new(statement, nonce, result));
+    let prover = air::MimcProver::new(params.options()?, PublicInputs::new(statement, nonce, seed, result));
     let proof = prover.prove(trace).map_err(|e| StarkError::Prove(e.to_string()))?;
     let mut out = Vec::with_capacity(MAGIC.len() + 20);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&nonce.to_le_bytes());
     out.extend_from_slice(&result.as_int().to_le_bytes());
     out.extend_from_slice(&(length as u32).to_le_bytes());
+    out.extend_from_slice(&seed.to_le_bytes());
     out.extend_from_slice(&proof.to_bytes());
     Ok(out)
 }
@@ -190,11 +195,12 @@ struct Artifact {
     nonce: u64,
     result: u64,
     length: u32,
+    seed: u64,
     proof: Proof,
 }
 
 fn parse(bytes: &[u8]) -> Result<Artifact, String> {
-    let header = MAGIC.len() + 20;
+    let header = MAGIC.len() + 28;
     if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not a capsulebench STARK proof artifact".to_owned());
     }
@@ -204,7 +210,7 @@ fn parse(bytes: &[u8]) -> Result<Artifact, String> {
         u64::from_le_bytes(b)
     };
     let proof = Proof::from_bytes(&bytes[header..]).map_err(|e| format!("malformed winterfell proof: {e}"))?;
-    Ok(Artifact { nonce: word(8, 8), result: word(16, 8), length: word(24, 4) as u32, proof })
+    Ok(Artifact { nonce: word(8, 8), result: word(16, 8), length: word(24, 4) as u32, seed: word(28, 8), proof })
 }
 
 /// Verifies a proof artifact for `statement` under exactly `params`;
@@ -219,7 +225,7 @@ pub fn verify(statement: &Digest, artifact: &[u8], params: &StarkParams) -> Resu
         return Err("the artifact's trace length differs from the proof's".to_owned());
     }
     let bits = a.proof.conjectured_security::<Hash>().bits();
-    let inputs = PublicInputs::new(statement, a.nonce, BaseElement::new(a.result));
+    let inputs = PublicInputs::new(statement, a.nonce, a.seed, BaseElement::new(a.result));
     winterfell::verify::<MimcAir, Hash, DefaultRandomCoin<Hash>, MerkleTree<Hash>>(
         a.proof,
         inputs,

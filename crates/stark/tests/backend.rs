@@ -3,7 +3,6 @@
 //! a changed public output, a flipped or truncated proof, a proof for
 //! another trace and weaker parameters than the policy pins.
 
-
 use capsule::digest::{Digest, plain};
 use capsule_stark::{StarkParams, prove, verify};
 
@@ -11,7 +10,7 @@ use capsule_stark::{StarkParams, prove, verify};
 fn proofs_bind_their_statement_and_parameters() {
     let params = StarkParams::default();
     let statement = plain(b"statement");
-    let proof = prove(&statement, 7, 1 << 10, &params).unwrap();
+    let proof = prove(&statement, 7, 1, 1 << 10, &params).unwrap();
     let bits = verify(&statement, &proof, &params).unwrap();
     assert!(bits >= 96, "default parameters give {bits} bits");
 
@@ -23,11 +22,13 @@ fn proofs_bind_their_statement_and_parameters() {
     let mid = proof.len() / 2;
     flipped[mid] ^= 0x10;
     let truncated = proof[..proof.len() - 1].to_vec();
-    let other_trace = prove(&statement, 8, 1 << 10, &params).unwrap();
+    let other_trace = prove(&statement, 8, 2, 1 << 10, &params).unwrap();
     let mut spliced = other_trace.clone();
-    spliced[8..16].copy_from_slice(&proof[8..16]); // another instance's proof under this nonce
+    spliced[8..16].copy_from_slice(&proof[8..16]); // another trace's proof under this nonce
+    let mut other_seed = proof.clone();
+    other_seed[28] ^= 1;
     let weaker = StarkParams { queries: 8, ..params.clone() };
-    let weak_proof = prove(&statement, 7, 1 << 10, &weaker).unwrap();
+    let weak_proof = prove(&statement, 7, 1, 1 << 10, &weaker).unwrap();
 
     let cases: Vec<(&str, Digest, &[u8], &StarkParams)> = vec![
         ("a different statement hash", plain(b"another statement"), &proof, &params),
@@ -36,6 +37,7 @@ fn proofs_bind_their_statement_and_parameters() {
         ("a flipped proof byte", statement, &flipped, &params),
         ("a truncated proof", statement, &truncated, &params),
         ("a proof for another trace", statement, &spliced, &params),
+        ("a claimed seed other than the proven one", statement, &other_seed, &params),
         ("weaker parameters than pinned", statement, &weak_proof, &params),
         ("not an artifact", statement, b"CBSTARK", &params),
     ];
@@ -59,7 +61,7 @@ fn parameters_from_a_policy_are_checked_before_use() {
     ] {
         assert!(bad.options().is_err(), "{bad:?}");
     }
-    assert!(capsule_stark::execute(&plain(b"s"), 0, 100).is_err(), "not a power of two");
+    assert!(capsule_stark::execute(0, 100).is_err(), "not a power of two");
 }
 
 /// Through the verifier: a pack whose every repetition proves a distinct
@@ -78,7 +80,7 @@ fn the_verifier_checks_stark_proofs_through_the_backend_registry() {
         PinnedPolicy::new(p).unwrap()
     };
     let pack = |proving: StarkParams, policy: &PinnedPolicy| {
-        let prover = move |statement: Digest, nonce: u64| prove(&statement, nonce, 1 << 8, &proving).unwrap();
+        let prover = move |statement: Digest, nonce: u64| prove(&statement, nonce, 3, 1 << 8, &proving).unwrap();
         let run = SampleRun {
             policy: policy.clone(),
             rows: 10,
