@@ -20,18 +20,21 @@ pub const ROUNDS_PERIOD: usize = 64;
 /// The round constants: `SHA-256("capsulebench/stark-mimc7/v1" ‖ 0x00 ‖
 /// le32(j))`, first 8 bytes little-endian, reduced into the field.
 pub(crate) fn round_constants() -> Vec<BaseElement> {
+    (0..ROUNDS_PERIOD as u32).map(|j| hash_to_element(b"capsulebench/stark-mimc7/v1", &j.to_le_bytes())).collect()
+}
+
+/// `SHA-256(domain ‖ 0x00 ‖ data)`, first 8 bytes little-endian, reduced
+/// into the field.
+pub(crate) fn hash_to_element(domain: &[u8], data: &[u8]) -> BaseElement {
     use sha2::Digest as _;
-    (0..ROUNDS_PERIOD as u32)
-        .map(|j| {
-            let mut h = sha2::Sha256::new();
-            h.update(b"capsulebench/stark-mimc7/v1\0");
-            h.update(j.to_le_bytes());
-            let d = h.finalize();
-            let mut first = [0u8; 8];
-            first.copy_from_slice(&d[..8]);
-            BaseElement::new(u64::from_le_bytes(first))
-        })
-        .collect()
+    let mut h = sha2::Sha256::new();
+    h.update(domain);
+    h.update([0u8]);
+    h.update(data);
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    BaseElement::new(u64::from_le_bytes(first))
 }
 
 /// The public inputs; all of them seed the Fiat–Shamir transcript.

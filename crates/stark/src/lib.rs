@@ -136,14 +136,7 @@ impl StarkParams {
 /// `SHA-256("capsulebench/stark-start/v1" ‖ 0x00 ‖ le64(seed))`, first 8
 /// bytes little-endian, reduced into the field.
 pub fn start_value(seed: u64) -> BaseElement {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    h.update(b"capsulebench/stark-start/v1\0");
-    h.update(seed.to_le_bytes());
-    let d = h.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&d[..8]);
-    BaseElement::new(u64::from_le_bytes(first))
+    air::hash_to_element(b"capsulebench/stark-start/v1", &seed.to_le_bytes())
 }
 
 /// Runs the chain from `seed`: the execution trace, one column of `length`
