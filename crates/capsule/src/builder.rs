@@ -24,7 +24,7 @@ use crate::objects::{
     AnchorsV1, CapsuleV1, EventV1, EventsRef, ManifestKind, MeasurementsRef, MeasurementsV1, MemberV1, ProofRefV1,
     PublicInputsV1, StatementV1, TraceSpecV1, paths,
 };
-use crate::pack::{PackWriter, WriteError, path_problem, write_pack_file};
+use crate::pack::{PackWriter, WriteError, path_problem, write_pack_beside, write_pack_file};
 use crate::rows::{Commitment, RowCommitter, RowError, RowParams};
 use crate::standard::PinnedPolicy;
 
@@ -490,6 +490,12 @@ impl SealedCapsule {
     /// Writes the pack to `dest` atomically.
     pub fn write_file(&mut self, dest: &Path) -> Result<(), BuildError> {
         write_pack_file(dest, |pw| self.fill(pw))
+    }
+
+    /// Writes the pack into a temporary file beside `dest`, for a caller
+    /// that verifies it before renaming it into place.
+    pub fn write_beside(&mut self, dest: &Path) -> Result<tempfile::NamedTempFile, BuildError> {
+        write_pack_beside(dest, |pw| self.fill(pw))
     }
 
     fn fill<W: Write>(&mut self, pw: &mut PackWriter<W>) -> Result<(), BuildError> {

@@ -170,14 +170,7 @@ pub fn import_pack(format: Format, source: &Path, out: &Path) -> Result<ImportOu
     let count = series.len();
     locked.measurements(MeasurementsV1 { schema: Default::default(), series })?;
     let mut sealed = locked.seal()?;
-    let io = |source| ImportError::Output { path: out.display().to_string(), source };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".capsulepack-")
-        .suffix(".partial")
-        .tempfile_in(capsule::pack::parent_dir(out))
-        .map_err(io)?;
-    sealed.write_to(std::io::BufWriter::new(tmp.as_file_mut()))?.into_inner().map_err(|e| io(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(io)?;
+    let tmp = sealed.write_beside(out)?;
     let vopts =
         VerifyOptions { profile: Profile::Integrity, expect_capsule: Some(sealed.hash), ..VerifyOptions::default() };
     let (mut report, _) = verify_pack_file(tmp.path(), &vopts);
@@ -185,7 +178,7 @@ pub fn import_pack(format: Format, source: &Path, out: &Path) -> Result<ImportOu
     if !report.accepted() {
         return Err(ImportError::Rejected(Box::new(report)));
     }
-    tmp.persist(out).map_err(|e| io(e.error))?;
+    tmp.persist(out).map_err(|e| ImportError::Output { path: out.display().to_string(), source: e.error })?;
     Ok(ImportOutcome { pack: out.to_path_buf(), capsule_hash: sealed.hash, series: count, report })
 }
 
@@ -241,6 +234,11 @@ fn zkvm_perf_column(name: &str) -> Option<Column> {
     })
 }
 
+/// A decimal integer within the receipt's safe range (at most 2^53 − 1).
+fn safe_integer(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().filter(|n| *n <= capsule::canonical::MAX_SAFE_INTEGER)
+}
+
 fn zkvm_perf(path: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError> {
     let bad = |line: u64, column: u64, why: String| ImportError::Malformed { path: path.to_owned(), line, column, why };
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
@@ -277,10 +275,7 @@ fn zkvm_perf(path: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError> {
                     rec.metrics.push(((*m).to_owned(), ns));
                 }
                 Column::Integer(m) if !value.is_empty() => {
-                    let n = value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n <= capsule::canonical::MAX_SAFE_INTEGER)
+                    let n = safe_integer(value)
                         .ok_or_else(|| bad(line, col, format!("`{value}` is not a non-negative integer")))?;
                     rec.metrics.push(((*m).to_owned(), n));
                 }
@@ -315,10 +310,7 @@ fn a16z(path: &str, stem: &str, bytes: &[u8]) -> Result<Vec<Record>, ImportError
         let row = row.map_err(|e| bad(e.position().map_or(0, |p| p.line()), 1, e.to_string()))?;
         let line = row.position().map_or(0, |p| p.line());
         let int = |col: usize| {
-            row[col]
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= capsule::canonical::MAX_SAFE_INTEGER)
+            safe_integer(&row[col])
                 .ok_or_else(|| bad(line, col as u64 + 1, format!("`{}` is not a non-negative integer", &row[col])))
         };
         let ms = int(1)?;

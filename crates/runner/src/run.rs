@@ -786,11 +786,7 @@ fn finish_side(
     locked.measurements(table)?;
     let mut sealed = locked.seal()?;
 
-    let dir = capsule::pack::parent_dir(&out).to_path_buf();
-    let io = |source| BenchError::Output { path: out.display().to_string(), source };
-    let mut tmp = tempfile::Builder::new().prefix(".capsulepack-").suffix(".partial").tempfile_in(&dir).map_err(io)?;
-    sealed.write_to(std::io::BufWriter::new(tmp.as_file_mut()))?.into_inner().map_err(|e| io(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(io)?;
+    let tmp = sealed.write_beside(&out)?;
     let vopts = VerifyOptions {
         profile: Profile::Policy,
         pins: vec![PolicyPin { hash: policy.hash, source: "workspace configuration".to_owned() }],

@@ -99,25 +99,36 @@ where
     E: From<WriteError>,
     F: FnOnce(&mut PackWriter<io::BufWriter<&mut std::fs::File>>) -> Result<(), E>,
 {
+    let tmp = write_pack_beside(dest, fill)?;
+    tmp.persist(dest).map_err(|e| io_err(&dest.display().to_string(), e.error))?;
+    Ok(())
+}
+
+/// Writes a pack into a synced temporary file beside `dest` (same
+/// directory, so renaming it into place is atomic) and returns it, for a
+/// caller that checks the pack before [`tempfile::NamedTempFile::persist`].
+/// Dropping it removes it.
+pub fn write_pack_beside<E, F>(dest: &Path, fill: F) -> Result<tempfile::NamedTempFile, E>
+where
+    E: From<WriteError>,
+    F: FnOnce(&mut PackWriter<io::BufWriter<&mut std::fs::File>>) -> Result<(), E>,
+{
     let shown = dest.display().to_string();
-    let dir = super::parent_dir(dest);
     let mut tmp = tempfile::Builder::new()
         .prefix(".capsulepack-")
         .suffix(".partial")
-        .tempfile_in(dir)
+        .tempfile_in(super::parent_dir(dest))
         .map_err(|source| io_err(&shown, source))?;
     {
         let mut w = PackWriter::new(io::BufWriter::new(tmp.as_file_mut()));
         fill(&mut w)?;
-        let buf = w.finish()?;
-        let buf: io::BufWriter<&mut std::fs::File> = buf;
+        let buf: io::BufWriter<&mut std::fs::File> = w.finish()?;
         buf.into_inner()
             .map_err(|e| io_err(&shown, e.into_error()))?
             .sync_all()
             .map_err(|source| io_err(&shown, source))?;
     }
-    tmp.persist(dest).map_err(|e| io_err(&shown, e.error))?;
-    Ok(())
+    Ok(tmp)
 }
 
 /// Writes a small file atomically: into a temporary file beside `dest`,

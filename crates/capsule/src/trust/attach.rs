@@ -7,8 +7,8 @@ use std::path::Path;
 
 use crate::digest::Digest;
 use crate::objects::paths;
-use crate::pack::write::{PackWriter, WriteError};
-use crate::pack::{PackError, read_pack_file};
+use crate::pack::write::WriteError;
+use crate::pack::{PackError, read_pack_file, write_pack_beside};
 use crate::verify::{Profile, Report, VerifyOptions, verify_pack_file};
 
 /// Why a signature could not be attached.
@@ -50,14 +50,7 @@ pub fn attach_signature(
     // file keeps the original's permissions.
     let pack = &std::fs::canonicalize(pack).map_err(|source| PackError::Open { path: shown.clone(), source })?;
     let permissions = std::fs::metadata(pack).map_err(io)?.permissions();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".capsulepack-sign-")
-        .suffix(".partial")
-        .permissions(permissions)
-        .tempfile_in(crate::pack::parent_dir(pack))
-        .map_err(io)?;
-    {
-        let mut w = PackWriter::new(std::io::BufWriter::new(tmp.as_file_mut()));
+    let tmp = write_pack_beside::<AttachError, _>(pack, |w| {
         let mut inserted = false;
         read_pack_file::<AttachError, _>(pack, &opts.limits, |m| {
             if m.path.starts_with(paths::SIGNATURES_DIR) && !inserted && m.path >= member {
@@ -74,9 +67,9 @@ pub fn attach_signature(
         if !inserted {
             w.append_bytes(member, bytes)?;
         }
-        let buf = w.finish()?;
-        buf.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
-    }
+        Ok(())
+    })?;
+    tmp.as_file().set_permissions(permissions).map_err(io)?;
     let check = VerifyOptions { profile: Profile::Integrity, ..opts.clone() };
     let (report, _) = verify_pack_file(tmp.path(), &check);
     if report.capsule_hash != Some(*capsule) {

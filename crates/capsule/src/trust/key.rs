@@ -130,14 +130,19 @@ fn key_id(vk: &VerifyingKey) -> Digest {
     plain(vk.to_encoded_point(true).as_bytes())
 }
 
+/// Parses a SEC1 compressed secp256k1 public key written in hex; the error
+/// says which rule failed.
+fn parse_public(text: &str) -> Result<VerifyingKey, &'static str> {
+    let bytes = hex::decode(text).map_err(|_| "public_key is not hex")?;
+    if bytes.len() != 33 {
+        return Err("public_key is not a SEC1 compressed key");
+    }
+    VerifyingKey::from_sec1_bytes(&bytes).map_err(|_| "public_key is not a secp256k1 point")
+}
+
 /// Parses a SEC1 compressed public key in hex and returns its key id.
 pub fn public_key_id(text: &str) -> Result<Digest, KeyError> {
-    let bad = || KeyError::PublicFormat { text: text.chars().take(80).collect() };
-    let bytes = hex::decode(text.trim()).map_err(|_| bad())?;
-    if bytes.len() != 33 {
-        return Err(bad());
-    }
-    let vk = VerifyingKey::from_sec1_bytes(&bytes).map_err(|_| bad())?;
+    let vk = parse_public(text.trim()).map_err(|_| KeyError::PublicFormat { text: text.chars().take(80).collect() })?;
     Ok(key_id(&vk))
 }
 
@@ -185,13 +190,7 @@ pub fn verify_member(bytes: &[u8], capsule_hash: &Digest) -> Result<KeySigner, K
     if m.schema != KEY_SIGNATURE_SCHEMA {
         return Err(KeySignatureProblem::Malformed(format!("schema is `{}`", m.schema)));
     }
-    let key_bytes =
-        hex::decode(&m.public_key).map_err(|_| KeySignatureProblem::Malformed("public_key is not hex".into()))?;
-    if key_bytes.len() != 33 {
-        return Err(KeySignatureProblem::Malformed("public_key is not a SEC1 compressed key".into()));
-    }
-    let vk = VerifyingKey::from_sec1_bytes(&key_bytes)
-        .map_err(|_| KeySignatureProblem::Malformed("public_key is not a secp256k1 point".into()))?;
+    let vk = parse_public(&m.public_key).map_err(|why| KeySignatureProblem::Malformed(why.to_owned()))?;
     let id = key_id(&vk);
     let [sig] = m.envelope.signatures.as_slice() else {
         return Err(KeySignatureProblem::Malformed("the envelope must hold exactly one signature".into()));
