@@ -37,6 +37,9 @@ pub struct SampleRun {
     /// A CI context: its manifest and the `workflow_commit`, `run_uri` and
     /// `run_attempt` anchors it implies.
     pub ci: Option<CiManifestV1>,
+    /// Public inputs to claim instead of the sample workload's (a proving
+    /// sample claims what its prover proves).
+    pub public_inputs: Option<PublicInputsV1>,
 }
 
 impl Default for SampleRun {
@@ -50,6 +53,7 @@ impl Default for SampleRun {
             prover: None,
             rustflags: Vec::new(),
             ci: None,
+            public_inputs: None,
         }
     }
 }
@@ -155,10 +159,12 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
     let mut parameters = BTreeMap::new();
     parameters.insert("rows".to_owned(), json!(run.rows));
     let result = tagged(Tag::Result, &rows[rows.len().saturating_sub(64)..]);
-    let mut locked = b.lock_statement(
-        &run.track,
-        PublicInputsV1 { workload_id: "sample_xorshift_v1".to_owned(), parameters, result_digest: Some(result) },
-    )?;
+    let inputs = run.public_inputs.clone().unwrap_or(PublicInputsV1 {
+        workload_id: "sample_xorshift_v1".to_owned(),
+        parameters,
+        result_digest: Some(result),
+    });
+    let mut locked = b.lock_statement(&run.track, inputs)?;
     let st = locked.statement_hash();
     let mut metrics = vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"];
     if run.prover.is_some() {

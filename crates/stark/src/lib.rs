@@ -21,6 +21,7 @@
 //! `"CBSTARK1" ‖ le64(nonce) ‖ le64(result) ‖ le32(trace length) ‖
 //! le64(seed) ‖ winterfell proof bytes`.
 
+mod adapter;
 mod air;
 
 use capsule::digest::Digest;
@@ -32,6 +33,7 @@ use winterfell::math::fields::f64::BaseElement;
 use winterfell::math::{FieldElement, StarkField};
 use winterfell::{AcceptableOptions, BatchingMethod, FieldExtension, Proof, ProofOptions, Prover as _};
 
+pub use adapter::{DEFAULT_TRACE_LENGTH, StarkAdapter, Workload, program_id, result_digest, trace_spec};
 pub use air::{MimcAir, PublicInputs, ROUNDS_PERIOD};
 
 /// The backend id capsules name.
@@ -169,7 +171,19 @@ pub fn prove(
     length: usize,
     params: &StarkParams,
 ) -> Result<Vec<u8>, StarkError> {
-    let trace = execute(seed, length)?;
+    prove_trace(statement, nonce, seed, execute(seed, length)?, params)
+}
+
+/// Proves an executed chain (from [`execute`] with the same `seed`).
+pub fn prove_trace(
+    statement: &Digest,
+    nonce: u64,
+    seed: u64,
+    trace: winterfell::TraceTable<BaseElement>,
+    params: &StarkParams,
+) -> Result<Vec<u8>, StarkError> {
+    use winterfell::Trace as _;
+    let length = trace.length();
     let result = trace.get(0, length - 1);
     let prover = air::MimcProver::new(params.options()?, PublicInputs::new(statement, nonce, seed, result));
     let proof = prover.prove(trace).map_err(|e| StarkError::Prove(e.to_string()))?;
@@ -209,8 +223,11 @@ fn parse(bytes: &[u8]) -> Result<Artifact, String> {
 /// Verifies a proof artifact for `statement` under exactly `params`;
 /// returns the conjectured security level computed from the proof.
 pub fn verify(statement: &Digest, artifact: &[u8], params: &StarkParams) -> Result<u32, String> {
+    verify_parsed(statement, parse(artifact)?, params)
+}
+
+fn verify_parsed(statement: &Digest, a: Artifact, params: &StarkParams) -> Result<u32, String> {
     let options = params.options().map_err(|e| e.to_string())?;
-    let a = parse(artifact)?;
     if a.result >= BaseElement::MODULUS {
         return Err("the result is not a field element".to_owned());
     }
@@ -228,6 +245,29 @@ pub fn verify(statement: &Digest, artifact: &[u8], params: &StarkParams) -> Resu
     Ok(bits)
 }
 
+/// Verifies a proof artifact against everything a statement claims: the
+/// statement hash, the workload's parameters (seed, trace length) and the
+/// result digest, under exactly `params`.
+pub fn verify_claim(
+    statement: &Digest,
+    workload: &Workload,
+    result_digest: &Digest,
+    artifact: &[u8],
+    params: &StarkParams,
+) -> Result<u32, String> {
+    let a = parse(artifact)?;
+    if a.seed != workload.seed || u64::from(a.length) != workload.trace_length {
+        return Err(format!(
+            "the proof is for seed {} and trace length {}, the statement says seed {} and trace length {}",
+            a.seed, a.length, workload.seed, workload.trace_length
+        ));
+    }
+    if result_digest != &adapter::result_digest(a.seed, u64::from(a.length), a.result) {
+        return Err("the statement's result digest is not the proven result's".to_owned());
+    }
+    verify_parsed(statement, a, params)
+}
+
 /// The verifier side, for `capsule`'s backend registry: the policy pins
 /// the parameters; nothing is read from the pack but the proof.
 #[derive(Clone, Copy, Debug, Default)]
@@ -239,12 +279,19 @@ impl ProofBackend for StarkBackend {
     }
 
     fn verify(&self, check: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
-        let pinned = check.pinned_params.ok_or("the policy pins no parameters for this backend")?;
-        let params: StarkParams =
-            serde_json::from_value(pinned.clone()).map_err(|e| format!("the policy's parameters are invalid: {e}"))?;
-        let bits = verify(&check.statement_hash, check.proof, &params)?;
+        let params = pinned_params(check.pinned_params)?;
+        let pi = &check.statement.public_inputs;
+        let workload = Workload::parse(&pi.parameters).map_err(|e| format!("the statement's parameters: {e}"))?;
+        let result = pi.result_digest.ok_or("the statement records no result digest")?;
+        let bits = verify_claim(&check.statement_hash, &workload, &result, check.proof, &params)?;
         // winterfell commits to its own extended trace; the capsule's row
         // root is a side commitment.
         Ok(ProofOutcome { security_bits: bits, binds_trace_root: false })
     }
+}
+
+/// The parameters a policy pins for this backend.
+pub fn pinned_params(pinned: Option<&serde_json::Value>) -> Result<StarkParams, String> {
+    let pinned = pinned.ok_or("the policy pins no parameters for this backend")?;
+    serde_json::from_value(pinned.clone()).map_err(|e| format!("the policy's parameters are invalid: {e}"))
 }

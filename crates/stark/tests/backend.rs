@@ -70,6 +70,7 @@ fn parameters_from_a_policy_are_checked_before_use() {
 fn the_verifier_checks_stark_proofs_through_the_backend_registry() {
     use std::sync::Arc;
 
+    use capsule::objects::PublicInputsV1;
     use capsule::sample::{SampleRun, build};
     use capsule::standard::{PinnedPolicy, standard_policy};
     use capsule::verify::{BackendRegistry, PolicyPin, ProofAxis, VerifyOptions, verify_pack};
@@ -81,9 +82,17 @@ fn the_verifier_checks_stark_proofs_through_the_backend_registry() {
     };
     let pack = |proving: StarkParams, policy: &PinnedPolicy| {
         let prover = move |statement: Digest, nonce: u64| prove(&statement, nonce, 3, 1 << 8, &proving).unwrap();
+        let workload = capsule_stark::Workload { seed: 3, trace_length: 1 << 8 };
+        let chain = capsule_stark::execute(3, 1 << 8).unwrap();
+        let result = chain.get(0, (1 << 8) - 1).as_int();
         let run = SampleRun {
             policy: policy.clone(),
             rows: 10,
+            public_inputs: Some(PublicInputsV1 {
+                workload_id: "stark".to_owned(),
+                parameters: workload.to_parameters(),
+                result_digest: Some(capsule_stark::result_digest(3, 1 << 8, result)),
+            }),
             prover: Some((capsule_stark::BACKEND_ID.to_owned(), Box::new(prover))),
             ..SampleRun::default()
         };
@@ -105,4 +114,39 @@ fn the_verifier_checks_stark_proofs_through_the_backend_registry() {
     let weaker = StarkParams { queries: 8, ..StarkParams::default() };
     let (r, _) = verify_pack(&pack(weaker, &pinned)[..], &opts);
     assert!(r.codes().contains(&"proof-invalid"), "{:?}", r.codes());
+}
+
+/// The built-in backend through the Trace Adapter API passes the same
+/// conformance check `cargo capsule adapter check` runs on external ones.
+#[test]
+fn the_built_in_adapter_is_conformant() {
+    let mut adapter = capsule_stark::StarkAdapter::default();
+    let params = serde_json::to_value(StarkParams::default()).unwrap();
+    let report = capsule_adapter::conformance::check(&mut adapter, None, None, Some(params)).unwrap();
+    for c in &report.cases {
+        assert!(c.passed, "{}: {}", c.name, c.detail);
+    }
+    assert_eq!(report.row_count, 1 << 10);
+}
+
+/// A statement must claim what the proof proves: its parameters and
+/// result digest are checked against the artifact.
+#[test]
+fn the_statement_must_claim_what_is_proven() {
+    use capsule_stark::{Workload, result_digest, verify_claim};
+    let params = StarkParams::default();
+    let statement = plain(b"statement");
+    let w = Workload { seed: 5, trace_length: 1 << 8 };
+    let proof = prove(&statement, 1, 5, 1 << 8, &params).unwrap();
+    let chain = capsule_stark::execute(5, 1 << 8).unwrap();
+    let result = chain.get(0, (1 << 8) - 1).as_int();
+    let digest = result_digest(5, 1 << 8, result);
+    assert!(verify_claim(&statement, &w, &digest, &proof, &params).is_ok());
+    for (case, w, d) in [
+        ("another seed", Workload { seed: 6, ..w }, digest),
+        ("a longer trace", Workload { trace_length: 1 << 9, ..w }, digest),
+        ("another result", w, result_digest(5, 1 << 8, result ^ 1)),
+    ] {
+        assert!(verify_claim(&statement, &w, &d, &proof, &params).is_err(), "{case} was accepted");
+    }
 }
