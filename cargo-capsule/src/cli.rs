@@ -46,6 +46,15 @@ enum Command {
     Archive(crate::trust::ArchiveArgs),
     /// Audit a row archive: open verifier-drawn chunks and check them against the trace root.
     Audit(crate::trust::AuditArgs),
+    /// Trace Adapter tools: the conformance check.
+    #[command(subcommand)]
+    Adapter(crate::adapter::AdapterCommand),
+    /// Serves a proving builtin over the adapter protocol (used by `bench`).
+    #[command(name = "__adapter", hide = true)]
+    ServeAdapter {
+        /// The builtin.
+        name: String,
+    },
     /// Runs one repetition of a builtin workload (used by `bench`).
     #[command(name = "__builtin", hide = true)]
     Builtin {
@@ -191,6 +200,8 @@ struct VerifyArgs {
     limits: LimitArgs,
     #[command(flatten)]
     trust: crate::trust::TrustArgs,
+    #[command(flatten)]
+    backends: crate::adapter::BackendArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -274,6 +285,11 @@ fn pins(files: &[PathBuf], hashes: &[String]) -> Result<Vec<PolicyPin>, CliError
     Ok(out)
 }
 
+/// Policy-profile options with the built-in proof backends.
+pub(crate) fn verify_options() -> VerifyOptions {
+    VerifyOptions { backends: capsule_runner::default_backends(), ..VerifyOptions::default() }
+}
+
 impl Cli {
     pub(crate) fn run(self) -> Result<u8, CliError> {
         match self.command {
@@ -286,9 +302,18 @@ impl Cli {
                 }
                 Err(e) => Err(CliError::Builtin(e)),
             },
+            Command::Adapter(c) => crate::adapter::run(c),
+            Command::ServeAdapter { name } => match capsule_runner::builtin::serve_adapter(&name) {
+                Ok(()) => Ok(ExitCode::OK),
+                Err(e) => Err(CliError::Builtin(e)),
+            },
             Command::Verify(a) => {
-                let mut opts =
-                    VerifyOptions { profile: a.profile.into(), limits: a.limits.limits(), ..VerifyOptions::default() };
+                let mut opts = VerifyOptions {
+                    profile: a.profile.into(),
+                    limits: a.limits.limits(),
+                    backends: a.backends.registry()?,
+                    ..VerifyOptions::default()
+                };
                 opts.pins = pins(&a.policy, &a.policy_hash)?;
                 crate::trust::apply(&a.trust, &mut opts)?;
                 if let Some(h) = &a.expect_capsule {
@@ -425,7 +450,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
         && !events_to_stdout
     {
         // The paired verdict, from the two packs just written.
-        let opts = VerifyOptions::default();
+        let opts = verify_options();
         let (br, bc) = verify_pack_file(&b.pack, &opts);
         let (hr, hc) = verify_pack_file(&outcome.pack, &opts);
         if let (Some(bc), Some(hc), Some(bh), Some(hh)) = (bc, hc, br.capsule_hash, hr.capsule_hash) {
@@ -439,7 +464,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
 }
 
 fn compare(a: CompareArgs) -> Result<u8, CliError> {
-    let opts = VerifyOptions { pins: pins(&a.policy, &a.policy_hash)?, ..VerifyOptions::default() };
+    let opts = VerifyOptions { pins: pins(&a.policy, &a.policy_hash)?, ..verify_options() };
     let mut sides = Vec::new();
     for p in [&a.base, &a.head] {
         readable(p)?;

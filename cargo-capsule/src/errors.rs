@@ -77,6 +77,12 @@ pub(crate) enum CliError {
     /// Two packs cannot be compared.
     #[error("cannot compare these packs")]
     Compare(#[source] capsule::compare::CompareError),
+    /// An adapter failed or broke the protocol (`adapter check`).
+    #[error("the adapter failed")]
+    Adapter(#[source] capsule_adapter::AdapterError),
+    /// A parameter set that is not a JSON object.
+    #[error("invalid `{flag}`: {why}")]
+    Params { flag: &'static str, why: String },
     /// A builtin repetition failed.
     #[error("builtin workload failed: {0}")]
     Builtin(String),
@@ -167,7 +173,8 @@ impl CliError {
             CliError::Output(_) | CliError::Write { .. } => ExitCode::OUTPUT,
             CliError::Usage(_) => ExitCode::USAGE,
             CliError::Compare(_) => ExitCode::NOT_COMPARABLE,
-            CliError::Builtin(_) => ExitCode::WORKLOAD,
+            CliError::Builtin(_) | CliError::Adapter(_) => ExitCode::WORKLOAD,
+            CliError::Params { .. } => ExitCode::USAGE,
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {
@@ -177,6 +184,7 @@ impl CliError {
                     | B::Build { .. }
                     | B::Nondeterministic { .. }
                     | B::BuiltinMismatch { .. }
+                    | B::Adapter { .. }
                     | B::Instructions(_)
                     | B::Harness(_) => ExitCode::WORKLOAD,
                     B::Seal(capsule::builder::BuildError::Write(_) | capsule::builder::BuildError::Spool(_))

@@ -6,6 +6,7 @@
 //! results once, and turns each outcome into a documented exit code
 //! ([`errors::ExitCode`]).
 
+mod adapter;
 mod cli;
 mod errors;
 mod output;

@@ -648,3 +648,25 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
     }
     out(&s)
 }
+
+/// Renders an adapter conformance check.
+pub(crate) fn conformance(r: &capsule_adapter::conformance::Conformance) -> Result<(), CliError> {
+    let mut s = String::new();
+    let _ = writeln!(s, "adapter      backend {}, program {}", r.adapter.backend_id, r.adapter.program_id);
+    let _ = writeln!(
+        s,
+        "trace        {} ({} rows of {} bytes)",
+        r.adapter.trace_spec.format_id, r.row_count, r.adapter.trace_spec.row_width
+    );
+    let _ = writeln!(s, "proof        {} bytes", r.proof_bytes);
+    for c in &r.cases {
+        let _ = writeln!(s, "{}  {}: {}", if c.passed { "ok  " } else { "FAIL" }, c.name, c.detail);
+    }
+    let failed = r.cases.iter().filter(|c| !c.passed).count();
+    if failed == 0 {
+        let _ = writeln!(s, "verdict      conformant ({} cases)", r.cases.len());
+    } else {
+        let _ = writeln!(s, "verdict      NOT conformant: {failed} of {} cases failed", r.cases.len());
+    }
+    out(&s)
+}

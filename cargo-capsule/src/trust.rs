@@ -223,7 +223,7 @@ fn integrity_options(trusted_root: Option<&Path>) -> Result<VerifyOptions, CliEr
     Ok(VerifyOptions {
         profile: Profile::Integrity,
         trust_root: trusted_root.map(load_trust_root).transpose()?,
-        ..VerifyOptions::default()
+        ..crate::cli::verify_options()
     })
 }
 

@@ -65,7 +65,12 @@ where
                     out.send(&Reply::Ok(json!({})))?;
                     return Ok(());
                 }
-                Ok(req) => handle(&mut adapter, req).map_err(|e| e.to_string()),
+                // A rejection's reason is the message; the framework
+                // knows a failed `verify` is a rejection.
+                Ok(req) => handle(&mut adapter, req).map_err(|e| match e {
+                    AdapterError::Rejected(why) => why,
+                    e => e.to_string(),
+                }),
             }
         };
         out.send(&match reply {

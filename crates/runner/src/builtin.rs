@@ -5,6 +5,11 @@
 //! indices, verify every path against the root. The result digest covers the
 //! root and every opened leaf; the trace has one 64-byte row per opening.
 //!
+//! `stark_mimc7_v1`: the built-in STARK (`capsule-stark`), a MiMC-7 hash
+//! chain of `trace_length` states from `seed`, proved with winterfell for
+//! every repetition. It runs through the Trace Adapter API like an external
+//! adapter: `cargo-capsule __adapter stark_mimc7_v1` serves it.
+//!
 //! A repetition runs in a fresh process (`cargo-capsule __builtin NAME
 //! PARAMS`), like a `command` workload, so both are measured the same way.
 
@@ -16,7 +21,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 /// The names of the builtins.
-pub const BUILTINS: [&str; 1] = ["merkle_build_open_v1"];
+pub const BUILTINS: [&str; 2] = ["merkle_build_open_v1", STARK];
+
+/// The built-in STARK workload.
+pub const STARK: &str = "stark_mimc7_v1";
 
 /// Largest tree the builtin accepts (2^24 leaves, about 1 GiB of nodes).
 pub const MAX_LEAVES_POW2: u64 = 24;
@@ -25,7 +33,7 @@ pub const MAX_LEAVES_POW2: u64 = 24;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuiltinError {
     /// No such builtin.
-    #[error("unknown builtin `{0}`; builtins: merkle_build_open_v1")]
+    #[error("unknown builtin `{0}`; builtins: merkle_build_open_v1, stark_mimc7_v1")]
     Unknown(String),
     /// A parameter out of range or of the wrong type.
     #[error("builtin `{builtin}` parameter `{name}`: {why}")]
@@ -34,6 +42,14 @@ pub enum BuiltinError {
         builtin: String,
         /// The parameter.
         name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// Parameters a builtin refuses, with the reason.
+    #[error("builtin `{builtin}`: {why}")]
+    Invalid {
+        /// The builtin.
+        builtin: String,
         /// What is wrong.
         why: String,
     },
@@ -177,6 +193,16 @@ pub fn child_main(name: &str, params_json: &str) -> Result<String, String> {
     let p = MerkleParams::parse(name, &params).map_err(|e| e.to_string())?;
     let out = merkle_build_open(p).map_err(|e| e.to_string())?;
     Ok(out.result.to_string())
+}
+
+/// Serves a proving builtin over the adapter protocol on stdin/stdout
+/// (`cargo-capsule __adapter NAME`).
+pub fn serve_adapter(name: &str) -> Result<(), String> {
+    if name != STARK {
+        return Err(format!("`{name}` is not a proving builtin (proving builtins: {STARK})"));
+    }
+    let stdin = std::io::stdin().lock();
+    capsule_adapter::serve(capsule_stark::StarkAdapter::default(), stdin, std::io::stdout()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

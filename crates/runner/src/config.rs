@@ -156,6 +156,25 @@ pub enum WorkloadConfig {
         #[serde(default)]
         inputs: Vec<String>,
     },
+    /// An external Trace Adapter: a program speaking the adapter protocol
+    /// (`docs/adapters.md`), which executes the workload, exports its trace
+    /// rows and proves each repetition for the locked statement.
+    Adapter {
+        /// Workload id.
+        id: String,
+        /// The adapter's command line: program (relative to the workspace
+        /// root when it contains a `/`) and arguments.
+        command: Vec<String>,
+        /// Accelerators the adapter uses (declared on `optimized_declared`).
+        #[serde(default)]
+        accelerators: Vec<String>,
+        /// Parameters sent to the adapter and recorded in the statement.
+        #[serde(default)]
+        parameters: BTreeMap<String, Value>,
+        /// Input files whose hashes form the workload input hash.
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
     /// A command timed by hyperfine (`--export-json`), harness-reported.
     Hyperfine {
         /// Workload id.
@@ -181,6 +200,7 @@ impl WorkloadConfig {
             WorkloadConfig::Builtin { parameters, .. }
             | WorkloadConfig::Command { parameters, .. }
             | WorkloadConfig::Criterion { parameters, .. }
+            | WorkloadConfig::Adapter { parameters, .. }
             | WorkloadConfig::Hyperfine { parameters, .. } => parameters,
         }
     }
@@ -191,6 +211,7 @@ impl WorkloadConfig {
             WorkloadConfig::Builtin { inputs, .. }
             | WorkloadConfig::Command { inputs, .. }
             | WorkloadConfig::Criterion { inputs, .. }
+            | WorkloadConfig::Adapter { inputs, .. }
             | WorkloadConfig::Hyperfine { inputs, .. } => inputs,
         }
     }
@@ -201,6 +222,7 @@ impl WorkloadConfig {
             WorkloadConfig::Builtin { id, .. }
             | WorkloadConfig::Command { id, .. }
             | WorkloadConfig::Criterion { id, .. }
+            | WorkloadConfig::Adapter { id, .. }
             | WorkloadConfig::Hyperfine { id, .. } => id,
         }
     }
@@ -384,7 +406,9 @@ impl WorkspaceConfig {
                 (bench, package, features, accelerators)
             }
             // A command line builds nothing; builtins are the tool's own code.
-            WorkloadConfig::Command { bin: None, accelerators, .. } => return (Vec::new(), accelerators.clone()),
+            WorkloadConfig::Command { bin: None, accelerators, .. } | WorkloadConfig::Adapter { accelerators, .. } => {
+                return (Vec::new(), accelerators.clone());
+            }
             WorkloadConfig::Builtin { .. } | WorkloadConfig::Hyperfine { .. } => return (Vec::new(), Vec::new()),
         };
         let owner = self.packages.iter().find(|p| match package {
@@ -415,6 +439,15 @@ impl WorkspaceConfig {
                 }
                 if id == DEFAULT_WORKLOAD && self.workloads.is_empty() {
                     return Ok(WorkloadConfig::embedded_default());
+                }
+                // A builtin runs by name with its default parameters.
+                if crate::builtin::BUILTINS.contains(&id) {
+                    return Ok(WorkloadConfig::Builtin {
+                        id: id.to_owned(),
+                        builtin: id.to_owned(),
+                        parameters: BTreeMap::new(),
+                        inputs: Vec::new(),
+                    });
                 }
                 Err(ConfigError::UnknownWorkload { id: id.to_owned(), known: known() })
             }

@@ -15,4 +15,6 @@ pub mod manifest;
 pub mod measure;
 pub mod run;
 
-pub use run::{BenchError, BenchOptions, BenchOutcome, Observer, Progress, bench, bench_paired, post_seal_events};
+pub use run::{
+    BenchError, BenchOptions, BenchOutcome, Observer, Progress, bench, bench_paired, default_backends, post_seal_events,
+};

@@ -116,6 +116,19 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
     kill_group(pgid);
     let stdout = out_t.join().unwrap_or_default();
     let stderr_tail = err_t.join().unwrap_or_default();
+    Ok(sample_of(status, &ru, wall_ns, stdout, stderr_tail))
+}
+
+/// Reaps `child`, which has been asked to exit and whose pipes its owner
+/// holds, and measures it from `start` (taken just before it was spawned).
+pub fn reap(child: std::process::Child, start: Instant) -> std::io::Result<Sample> {
+    let (status, ru) = wait4(child.id())?;
+    let wall_ns = start.elapsed().as_nanos() as u64;
+    std::mem::forget(child);
+    Ok(sample_of(status, &ru, wall_ns, Vec::new(), Vec::new()))
+}
+
+fn sample_of(status: libc::c_int, ru: &libc::rusage, wall_ns: u64, stdout: Vec<u8>, stderr_tail: Vec<u8>) -> Sample {
     let (exit_code, signal) = if libc::WIFEXITED(status) {
         (Some(libc::WEXITSTATUS(status)), None)
     } else if libc::WIFSIGNALED(status) {
@@ -123,7 +136,7 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
     } else {
         (None, None)
     };
-    Ok(Sample {
+    Sample {
         wall_ns,
         user_ns: tv_ns(ru.ru_utime),
         sys_ns: tv_ns(ru.ru_stime),
@@ -132,7 +145,7 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
         stderr_tail,
         exit_code,
         signal,
-    })
+    }
 }
 
 #[cfg(test)]

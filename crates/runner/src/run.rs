@@ -10,8 +10,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
 
-use capsule::builder::{BuildError, CapsuleBuilder, EventObserver, system_clock};
+use capsule_adapter::{AdapterError, AdapterInfo, Execution, ProcessAdapter, ProofClaim, PublicOutputs, TraceAdapter};
+
+use capsule::builder::{BuildError, CapsuleBuilder, EventObserver, LockedCapsule, system_clock};
 use capsule::digest::{Digest, Tag, TaggedHasher, tagged};
 use capsule::events::EventLog;
 use capsule::objects::{
@@ -19,10 +23,10 @@ use capsule::objects::{
 };
 use capsule::rows::RowParams;
 use capsule::standard::PinnedPolicy;
-use capsule::verify::{PolicyPin, Profile, Report, VerifyOptions, track_violations, verify_pack_file};
+use capsule::verify::{BackendRegistry, PolicyPin, Profile, Report, VerifyOptions, track_violations, verify_pack_file};
 use serde_json::{Value, json};
 
-use crate::builtin::{MerkleParams, merkle_build_open, merkle_trace_spec};
+use crate::builtin::{BuiltinError, MerkleParams, STARK, merkle_build_open, merkle_trace_spec};
 use crate::config::{self, ConfigError, WorkloadConfig};
 use crate::manifest;
 use crate::measure::{self, Sample};
@@ -230,8 +234,27 @@ pub enum BenchError {
         why: String,
     },
     /// Paired mode needs fresh-process repetitions.
-    #[error("workload `{0}` runs a harness (criterion, hyperfine); paired mode needs a builtin or command workload")]
+    #[error(
+        "workload `{0}` runs a harness (criterion, hyperfine) or proves; paired mode needs a non-proving builtin or a command workload"
+    )]
     PairedUnsupported(String),
+    /// A Trace Adapter (built-in or external) failed or broke the protocol.
+    #[error("the adapter of workload `{workload}` failed")]
+    Adapter {
+        /// Workload id.
+        workload: String,
+        /// What failed.
+        #[source]
+        source: AdapterError,
+    },
+    /// An option this kind of workload does not support.
+    #[error("workload `{workload}` is a proving workload; {what} is not supported for it")]
+    ProvingUnsupported {
+        /// Workload id.
+        workload: String,
+        /// The option.
+        what: String,
+    },
     /// A builtin's child printed another result than the one computed
     /// in-process for the trace.
     #[error("builtin workload `{workload}` printed a result that differs from the one computed for its trace")]
@@ -286,6 +309,34 @@ enum Exec {
     Criterion { bench: String, package: Option<String>, args: Vec<String>, features: Vec<String> },
     /// One hyperfine run.
     Hyperfine { command: String, shell: bool },
+    /// A Trace Adapter process per repetition: execute, prove for the
+    /// locked statement, verify.
+    Adapter(Box<AdapterRun>),
+}
+
+/// How to start a Trace Adapter, and what its first execution reported.
+struct AdapterRun {
+    program: PathBuf,
+    args: Vec<String>,
+    cwd: PathBuf,
+    info: AdapterInfo,
+    execution: Execution,
+    outputs: PublicOutputs,
+}
+
+impl AdapterRun {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args).current_dir(&self.cwd);
+        c
+    }
+}
+
+/// The proof backends a run's own verification trusts: the built-in STARK.
+pub fn default_backends() -> BackendRegistry {
+    let mut r = BackendRegistry::default();
+    r.register(Arc::new(capsule_stark::StarkBackend));
+    r
 }
 
 struct Prepared {
@@ -293,6 +344,8 @@ struct Prepared {
     rows: Vec<u8>,
     exec: Exec,
     parameters: std::collections::BTreeMap<String, Value>,
+    /// The backends the written pack is verified with.
+    backends: BackendRegistry,
 }
 
 pub(crate) fn command_spec() -> TraceSpecV1 {
@@ -306,8 +359,87 @@ pub(crate) fn command_spec() -> TraceSpecV1 {
     }
 }
 
-fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig) -> Result<Prepared, BenchError> {
+/// Starts the adapter once: describes it, executes the workload with the
+/// policy's proof parameters for its backend, and collects the trace rows
+/// and public outputs (before the statement is locked).
+fn prepare_adapter(
+    id: &str,
+    program: PathBuf,
+    args: Vec<String>,
+    ws: &config::WorkspaceConfig,
+    parameters: std::collections::BTreeMap<String, Value>,
+    policy: &PinnedPolicy,
+    external: bool,
+) -> Result<Prepared, BenchError> {
+    let failed = |source| BenchError::Adapter { workload: id.to_owned(), source };
+    let mut run = AdapterRun {
+        program,
+        args,
+        cwd: ws.root.clone(),
+        info: AdapterInfo {
+            backend_id: String::new(),
+            program_id: String::new(),
+            trace_spec: command_spec(),
+            examples: Vec::new(),
+        },
+        execution: Execution::default(),
+        outputs: PublicOutputs { row_count: 0, result_digest: Digest::ZERO, values: Value::Null },
+    };
+    let mut a = ProcessAdapter::spawn(&mut run.command()).map_err(failed)?;
+    run.info = a.describe().map_err(failed)?;
+    run.execution = Execution {
+        parameters: parameters.clone(),
+        proof_params: policy.policy.proof.backends.get(&run.info.backend_id).cloned(),
+    };
+    let mut rows = Vec::new();
+    a.execute(&run.execution, Some(&mut rows)).map_err(failed)?;
+    run.outputs = a.public_outputs().map_err(failed)?;
+    a.close().map_err(failed)?;
+    let width = u64::from(run.info.trace_spec.row_width);
+    if width == 0 || rows.len() as u64 != run.outputs.row_count.saturating_mul(width) {
+        return Err(failed(AdapterError::Process {
+            program: run.program.display().to_string(),
+            why: format!(
+                "it wrote {} bytes of rows for {} rows of {width} bytes (its trace spec's row width)",
+                rows.len(),
+                run.outputs.row_count
+            ),
+        }));
+    }
+    let mut backends = default_backends();
+    if external {
+        // The run checks its own pack with the adapter it ran, pinned to
+        // the program the adapter described; a reader pins their own.
+        backends.register(Arc::new(capsule_adapter::ProcessBackend {
+            backend_id: run.info.backend_id.clone(),
+            program: run.program.clone(),
+            args: run.args.clone(),
+            programs: [(id.to_owned(), run.info.program_id.clone())].into(),
+        }));
+    }
+    Ok(Prepared { spec: run.info.trace_spec.clone(), rows, exec: Exec::Adapter(Box::new(run)), parameters, backends })
+}
+
+fn prepare(
+    w: &WorkloadConfig,
+    opts: &BenchOptions,
+    ws: &config::WorkspaceConfig,
+    policy: &PinnedPolicy,
+) -> Result<Prepared, BenchError> {
     match w {
+        WorkloadConfig::Builtin { id, builtin, parameters, .. } if builtin == STARK => {
+            let workload = capsule_stark::Workload::parse(parameters)
+                .map_err(|why| BuiltinError::Invalid { builtin: builtin.clone(), why })?;
+            let args = ["capsule", "__adapter", STARK].map(str::to_owned).to_vec();
+            prepare_adapter(id, opts.self_exe.clone(), args, ws, workload.to_parameters(), policy, false)
+        }
+        WorkloadConfig::Adapter { id, command, parameters, .. } => {
+            let Some((prog, rest)) = command.split_first() else {
+                return Err(BenchError::EmptyCommand(id.clone()));
+            };
+            let program = if prog.contains('/') { ws.root.join(prog) } else { PathBuf::from(prog) };
+            prepare_adapter(id, program, rest.to_vec(), ws, parameters.clone(), policy, true)
+        }
         WorkloadConfig::Builtin { builtin, parameters, .. } => {
             let p = MerkleParams::parse(builtin, parameters)?;
             let out = merkle_build_open(p)?;
@@ -325,6 +457,7 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                     expected_result: Some(out.result),
                 },
                 parameters: parameters.clone(),
+                backends: default_backends(),
             })
         }
         WorkloadConfig::Command { id, bin, package, args, features, parameters, .. } => {
@@ -371,6 +504,7 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                 rows: Vec::new(),
                 exec: Exec::Repeat { command: cmd, program, expected_result: None },
                 parameters: parameters.clone(),
+                backends: default_backends(),
             })
         }
         WorkloadConfig::Criterion { bench, package, args, features, parameters, .. } => {
@@ -385,6 +519,7 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                     features: features.clone(),
                 },
                 parameters: parameters.clone(),
+                backends: default_backends(),
             })
         }
         WorkloadConfig::Hyperfine { command, shell, parameters, .. } => {
@@ -394,6 +529,7 @@ fn prepare(w: &WorkloadConfig, opts: &BenchOptions, ws: &config::WorkspaceConfig
                 rows: Vec::new(),
                 exec: Exec::Hyperfine { command: command.clone(), shell: *shell },
                 parameters: parameters.clone(),
+                backends: default_backends(),
             })
         }
     }
@@ -420,9 +556,21 @@ fn with_invocation<'a>(
 /// Refuses a run whose measurements the policy would reject: a required
 /// proof (no runner workload proves yet) or a required metric this kind of
 /// workload does not produce.
-fn preflight_measurements(policy: &PinnedPolicy, prepared: &Prepared, opts: &BenchOptions) -> Result<(), BenchError> {
+fn preflight_measurements(
+    id: &str,
+    policy: &PinnedPolicy,
+    prepared: &Prepared,
+    opts: &BenchOptions,
+) -> Result<(), BenchError> {
     let p = &policy.policy;
-    if p.proof.required {
+    let proving = matches!(prepared.exec, Exec::Adapter(_));
+    if proving && opts.measure_instructions {
+        return Err(BenchError::ProvingUnsupported {
+            workload: id.to_owned(),
+            what: "`--measure instructions`".to_owned(),
+        });
+    }
+    if p.proof.required && !proving {
         return Err(BenchError::PolicyRequires {
             policy: p.id.clone(),
             anchor: "proof".to_owned(),
@@ -431,6 +579,7 @@ fn preflight_measurements(policy: &PinnedPolicy, prepared: &Prepared, opts: &Ben
     }
     let mut produced = match prepared.exec {
         Exec::Repeat { .. } => vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"],
+        Exec::Adapter(_) => ADAPTER_METRICS.to_vec(),
         Exec::Criterion { .. } | Exec::Hyperfine { .. } => vec!["wall_ns"],
     };
     if opts.measure_instructions {
@@ -439,8 +588,11 @@ fn preflight_measurements(policy: &PinnedPolicy, prepared: &Prepared, opts: &Ben
         produced.push("instructions_count");
     }
     let mut needed: Vec<&String> = vec![&p.measurement.primary_metric];
-    if matches!(prepared.exec, Exec::Repeat { .. }) {
+    if matches!(prepared.exec, Exec::Repeat { .. } | Exec::Adapter(_)) {
         needed.extend(&p.required_metrics);
+    }
+    if proving {
+        needed.extend(&p.proof.required_metrics);
     }
     if let Some(m) = needed.into_iter().find(|m| !produced.contains(&m.as_str())) {
         return Err(BenchError::PolicyRequires {
@@ -452,9 +604,15 @@ fn preflight_measurements(policy: &PinnedPolicy, prepared: &Prepared, opts: &Ben
     Ok(())
 }
 
+/// What a proving repetition measures: the adapter process (`wait4`),
+/// then the prove and verify calls and the proof's size.
+const ADAPTER_METRICS: [&str; 7] =
+    ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes", "prove_ns", "proof_bytes", "verify_ns"];
+
 /// The cargo profile a workload's code is built with.
 fn profile_of(w: &WorkloadConfig) -> &'static str {
     match w {
+        WorkloadConfig::Adapter { .. } => "none",
         WorkloadConfig::Builtin { .. } => {
             if cfg!(debug_assertions) {
                 "dev"
@@ -536,7 +694,7 @@ fn start_side(
     }
     observer.progress(Progress::Plan {
         workload: &id,
-        embedded_default: ws.workloads.is_empty(),
+        embedded_default: ws.workloads.is_empty() && id == config::DEFAULT_WORKLOAD,
         track: &track,
         policy: &policy.policy.id,
         warmups: procedure.warmups,
@@ -550,8 +708,8 @@ fn start_side(
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
     }
-    let prepared = prepare(&workload, opts, &ws)?;
-    preflight_measurements(&policy, &prepared, opts)?;
+    let prepared = prepare(&workload, opts, &ws, &policy)?;
+    preflight_measurements(&id, &policy, &prepared, opts)?;
     let input = input_hash(&ws.root, workload.inputs())?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
@@ -741,6 +899,7 @@ fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1
                 args,
             })?)
         }
+        Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),
         Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(
             &side.ws.root,
             &id,
@@ -750,6 +909,27 @@ fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1
             procedure.min_repetitions,
         )?),
     }
+}
+
+/// Commits a side's trace rows and locks its statement.
+fn lock_side(
+    b: CapsuleBuilder,
+    prepared: &Prepared,
+    track: &str,
+    id: &str,
+    result_digest: Digest,
+) -> Result<LockedCapsule, BenchError> {
+    let params = RowParams { row_width: prepared.spec.row_width, chunk_len: 1024, arity: 16 };
+    let mut b = b;
+    b.commit_rows(params, &prepared.rows[..], true)?;
+    Ok(b.lock_statement(
+        track,
+        PublicInputsV1 {
+            workload_id: id.to_owned(),
+            parameters: prepared.parameters.clone(),
+            result_digest: Some(result_digest),
+        },
+    )?)
 }
 
 /// Seals a side, writes its pack beside the destination, verifies it there
@@ -764,15 +944,22 @@ fn finish_side(
     let Side { id, policy, track, prepared, mut b, out, .. } = side;
     b.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": series.len()}))?;
     observer.progress(Progress::Phase("sealing"));
-    b.commit_rows(RowParams { row_width: 64, chunk_len: 1024, arity: 16 }, &prepared.rows[..], true)?;
-    let mut locked = b.lock_statement(
-        &track,
-        PublicInputsV1 {
-            workload_id: id.clone(),
-            parameters: prepared.parameters.clone(),
-            result_digest: Some(result_digest),
-        },
-    )?;
+    let locked = lock_side(b, &prepared, &track, &id, result_digest)?;
+    seal_side(locked, Sealing { id, policy, track, backends: prepared.backends, out, result_digest }, series)
+}
+
+/// What sealing a side needs besides the locked capsule.
+struct Sealing {
+    id: String,
+    policy: PinnedPolicy,
+    track: String,
+    backends: BackendRegistry,
+    out: PathBuf,
+    result_digest: Digest,
+}
+
+fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<SeriesV1>) -> Result<Verified, BenchError> {
+    let Sealing { id, policy, track, backends, out, result_digest } = s;
     let table = MeasurementsV1 { schema: Default::default(), series };
     let single = table.series.len() == 1;
     let mut aggregates = Vec::new();
@@ -791,6 +978,7 @@ fn finish_side(
         profile: Profile::Policy,
         pins: vec![PolicyPin { hash: policy.hash, source: "workspace configuration".to_owned() }],
         expect_capsule: Some(sealed.hash),
+        backends,
         ..VerifyOptions::default()
     };
     let (mut report, _) = verify_pack_file(tmp.path(), &vopts);
@@ -809,6 +997,87 @@ fn finish_side(
         events: sealed.events().clone(),
     };
     Ok(Verified { outcome, tmp })
+}
+
+/// A proving side: rows committed and the statement locked first, then
+/// every repetition (warmups included) starts a fresh adapter process that
+/// executes, proves for the statement hash with the repetition index as
+/// nonce, and verifies; the last proof joins the pack, every repetition's
+/// proof digest its sample.
+fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Verified, BenchError> {
+    let Side { id, policy, track, procedure, prepared, b, out, .. } = side;
+    let Exec::Adapter(run) = &prepared.exec else {
+        return Err(BenchError::PairedUnsupported(id));
+    };
+    let failed = |source| BenchError::Adapter { workload: id.clone(), source };
+    observer.progress(Progress::Phase("committing the trace and locking the statement"));
+    let mut locked = lock_side(b, &prepared, &track, &id, run.outputs.result_digest)?;
+    let statement_hash = locked.statement_hash();
+    observer.progress(Progress::Phase("proving"));
+    let total = procedure.warmups + procedure.min_repetitions;
+    let mut samples = Vec::with_capacity(total as usize);
+    let mut last_proof = Vec::new();
+    for index in 0..total {
+        let warmup = index < procedure.warmups;
+        let start = Instant::now();
+        let mut a = ProcessAdapter::spawn(&mut run.command()).map_err(failed)?;
+        a.execute(&run.execution, None).map_err(failed)?;
+        let t = Instant::now();
+        let proof = a.prove(&statement_hash, u64::from(index)).map_err(failed)?;
+        let prove_ns = t.elapsed().as_nanos() as u64;
+        let claim = ProofClaim {
+            execution: &run.execution,
+            program_id: &run.info.program_id,
+            statement_hash,
+            result_digest: run.outputs.result_digest,
+            proof: &proof,
+        };
+        let t = Instant::now();
+        a.verify(&claim).map_err(failed)?;
+        let verify_ns = t.elapsed().as_nanos() as u64;
+        let child = a.shutdown().map_err(failed)?;
+        let usage = measure::reap(child, start).map_err(|e| failed(AdapterError::io("waiting for the adapter")(e)))?;
+        if usage.exit_code != Some(0) {
+            return Err(BenchError::Failed {
+                workload: id.clone(),
+                index,
+                warmup,
+                status: status_text(&usage),
+                stderr_tail: String::new(),
+            });
+        }
+        locked.event(
+            "repetition",
+            json!({"index": index, "warmup": warmup, "wall_ns": usage.wall_ns, "peak_rss_bytes": usage.peak_rss_bytes, "prove_ns": prove_ns, "proof_bytes": proof.len()}),
+        )?;
+        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: usage.wall_ns });
+        samples.push(SampleV1 {
+            rep: index,
+            warmup,
+            values: vec![
+                usage.wall_ns,
+                usage.user_ns,
+                usage.sys_ns,
+                usage.peak_rss_bytes,
+                prove_ns,
+                proof.len() as u64,
+                verify_ns,
+            ],
+            proof_digest: Some(tagged(Tag::Member, &proof)),
+        });
+        last_proof = proof;
+    }
+    locked.proof(&run.info.backend_id, "proof.bin", last_proof)?;
+    locked.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": 1}))?;
+    observer.progress(Progress::Phase("sealing"));
+    let series = SeriesV1 {
+        id: id.clone(),
+        class: ValueClass::Measured,
+        metrics: ADAPTER_METRICS.map(str::to_owned).to_vec(),
+        samples,
+    };
+    let result_digest = run.outputs.result_digest;
+    seal_side(locked, Sealing { id, policy, track, backends: prepared.backends, out, result_digest }, vec![series])
 }
 
 /// A sealed pack that verified, still beside its destination.
@@ -836,6 +1105,9 @@ pub fn bench(
 ) -> Result<BenchOutcome, BenchError> {
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     let mut side = start_side(opts, false, None, &run_id, events, observer)?;
+    if matches!(side.prepared.exec, Exec::Adapter(_)) {
+        return prove_side(side, observer)?.persist();
+    }
     let (series, result) = execute(&mut side, observer)?;
     finish_side(side, series, result, observer)?.persist()
 }
