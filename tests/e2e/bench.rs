@@ -12,7 +12,7 @@ use super::{codes, json, root, stdout};
 
 /// Runs `cargo capsule` in `dir` with a target directory of this test's own
 /// (beside the workspace), so parallel tests never run each other's builds.
-fn capsule(dir: &Path, args: &[&str]) -> Output {
+pub(super) fn capsule(dir: &Path, args: &[&str]) -> Output {
     let target = dir.parent().unwrap_or(dir).join("target");
     capsule_with_target(dir, &target, args)
 }
@@ -26,11 +26,11 @@ fn capsule_with_target(dir: &Path, target: &Path, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(super) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(super) fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
         .args(["-c", "user.name=CapsuleBench", "-c", "user.email=tests@capsulebench.invalid"])
         .args(args)
@@ -43,7 +43,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A copy of a directory tree (the sample workspace) in a fresh git repo.
-fn workspace(tmp: &Path, from: Option<&Path>) -> PathBuf {
+pub(super) fn workspace(tmp: &Path, from: Option<&Path>) -> PathBuf {
     let dir = tmp.join("ws");
     std::fs::create_dir_all(&dir).unwrap();
     match from {

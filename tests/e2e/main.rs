@@ -6,6 +6,7 @@
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on a broken fixture")]
 
 mod bench;
+mod prove;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -7,12 +7,16 @@
 //!   (`docs/config.schema.json`).
 //! - `cargo xtask bench-signal`, `cargo xtask bench-overhead`: paired
 //!   comparison quality and runner overhead (see `signal.rs`).
+//! - `cargo xtask bench-stark [--trace-length N]`: the built-in STARK's
+//!   prove time alone and through the full `bench` path, verify time and
+//!   peak memory (see `stark.rs`).
 //! - `cargo xtask bench [--quick]`: print the receipt standard's performance
 //!   ratios against baselines measured in the same run.
 
 mod bench;
 mod fixtures;
 mod signal;
+mod stark;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,13 +51,21 @@ fn main() -> ExitCode {
             signal::signal(n("--aa").unwrap_or(500), n("--slowed").unwrap_or(200), n("--repetitions").map(|r| r as u32))
         }
         Some("bench-overhead") => signal::overhead(50),
+        Some("bench-stark") => {
+            let n = args.iter().position(|a| a == "--trace-length").and_then(|i| args.get(i + 1));
+            match n.map(|n| n.parse::<u64>()) {
+                Some(Err(e)) => Err(format!("--trace-length: {e}")),
+                Some(Ok(n)) => stark::bench_stark(&root(), n),
+                None => stark::bench_stark(&root(), capsule_stark::DEFAULT_TRACE_LENGTH),
+            }
+        }
         Some("spin") => {
             let iters = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
             say(&signal::spin(iters).to_string());
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead | bench-stark [--trace-length N]>"
                 .to_owned(),
         ),
     };

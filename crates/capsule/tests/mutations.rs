@@ -249,7 +249,10 @@ fn mutate_leaf(v: &mut Value) {
 
 fn leaves(v: &Value, prefix: String, out: &mut Vec<String>) {
     match v {
-        Value::Object(m) => m.iter().for_each(|(k, x)| leaves(x, format!("{prefix}/{k}"), out)),
+        // JSON Pointer tokens escape `~` and `/` (RFC 6901).
+        Value::Object(m) => {
+            m.iter().for_each(|(k, x)| leaves(x, format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")), out))
+        }
         Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| leaves(x, format!("{prefix}/{i}"), out)),
         _ => out.push(prefix),
     }

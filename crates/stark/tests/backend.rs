@@ -65,55 +65,133 @@ fn parameters_from_a_policy_are_checked_before_use() {
 }
 
 /// Through the verifier: a pack whose every repetition proves a distinct
-/// instance, under a policy that pins the parameters.
+/// instance verifies under a policy that pins the parameters; an attacker
+/// who changes any bound value and reseals everything reachable (reusing
+/// the honest proofs, or altering them consistently) is caught by the proof.
 #[test]
 fn the_verifier_checks_stark_proofs_through_the_backend_registry() {
-    use std::sync::Arc;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
 
     use capsule::objects::PublicInputsV1;
-    use capsule::sample::{SampleRun, build};
+    use capsule::sample::{SampleProver, SampleRun, build};
     use capsule::standard::{PinnedPolicy, standard_policy};
     use capsule::verify::{BackendRegistry, PolicyPin, ProofAxis, VerifyOptions, verify_pack};
 
-    let policy_with = |params: &StarkParams| {
+    let policy_with = |params: Option<&StarkParams>, min_bits: u32| {
         let mut p = standard_policy("standard-proof-v1").unwrap().policy.clone();
-        p.proof.backends.insert(capsule_stark::BACKEND_ID.to_owned(), serde_json::to_value(params).unwrap());
+        p.proof.backends.clear();
+        if let Some(params) = params {
+            p.proof.backends.insert(capsule_stark::BACKEND_ID.to_owned(), serde_json::to_value(params).unwrap());
+        }
+        p.proof.min_security_bits = min_bits;
         PinnedPolicy::new(p).unwrap()
     };
-    let pack = |proving: StarkParams, policy: &PinnedPolicy| {
-        let prover = move |statement: Digest, nonce: u64| prove(&statement, nonce, 3, 1 << 8, &proving).unwrap();
-        let workload = capsule_stark::Workload { seed: 3, trace_length: 1 << 8 };
-        let chain = capsule_stark::execute(3, 1 << 8).unwrap();
-        let result = chain.get(0, (1 << 8) - 1).as_int();
+    let (seed, len) = (3u64, 1u64 << 8);
+    let result = capsule_stark::execute(seed, len as usize).unwrap().get(0, len as usize - 1).as_int();
+    let inputs = |seed: u64, result: u64| PublicInputsV1 {
+        workload_id: "stark".to_owned(),
+        parameters: capsule_stark::Workload { seed, trace_length: len }.to_parameters(),
+        result_digest: Some(capsule_stark::result_digest(seed, len, result)),
+    };
+    let pack = |policy: &PinnedPolicy, inputs: PublicInputsV1, rows: u64, prover: SampleProver| {
         let run = SampleRun {
             policy: policy.clone(),
-            rows: 10,
-            public_inputs: Some(PublicInputsV1 {
-                workload_id: "stark".to_owned(),
-                parameters: workload.to_parameters(),
-                result_digest: Some(capsule_stark::result_digest(3, 1 << 8, result)),
-            }),
-            prover: Some((capsule_stark::BACKEND_ID.to_owned(), Box::new(prover))),
+            rows,
+            public_inputs: Some(inputs),
+            prover: Some((capsule_stark::BACKEND_ID.to_owned(), prover)),
             ..SampleRun::default()
         };
         build(&run).unwrap().write_to(Vec::new()).unwrap()
     };
-    let mut backends = BackendRegistry::default();
-    backends.register(Arc::new(capsule_stark::StarkBackend));
-    let pinned = policy_with(&StarkParams::default());
-    let opts = VerifyOptions {
-        pins: vec![PolicyPin { hash: pinned.hash, source: "test".into() }],
-        backends: backends.clone(),
-        ..VerifyOptions::default()
+    let verify = |bytes: &[u8], policy: &PinnedPolicy| {
+        let mut backends = BackendRegistry::default();
+        backends.register(Arc::new(capsule_stark::StarkBackend));
+        let opts = VerifyOptions {
+            pins: vec![PolicyPin { hash: policy.hash, source: "test".into() }],
+            backends,
+            ..VerifyOptions::default()
+        };
+        verify_pack(bytes, &opts).0
     };
-    let (r, _) = verify_pack(&pack(StarkParams::default(), &pinned)[..], &opts);
+    // The honest run, its proofs kept by nonce for the attacker.
+    let cache: Arc<Mutex<BTreeMap<u64, Vec<u8>>>> = Arc::default();
+    let honest = {
+        let cache = cache.clone();
+        move |params: StarkParams| -> SampleProver {
+            let cache = cache.clone();
+            Box::new(move |st: Digest, nonce: u64| {
+                let proof = prove(&st, nonce, seed, len as usize, &params).unwrap();
+                cache.lock().unwrap().insert(nonce, proof.clone());
+                proof
+            })
+        }
+    };
+    let cached = || -> SampleProver {
+        let cache = cache.clone();
+        Box::new(move |_: Digest, nonce: u64| cache.lock().unwrap()[&nonce].clone())
+    };
+    let pinned = policy_with(Some(&StarkParams::default()), 96);
+    let r = verify(&pack(&pinned, inputs(seed, result), 10, honest(StarkParams::default())), &pinned);
     assert!(r.accepted(), "{:?}", r.findings);
     assert_eq!(r.proof, ProofAxis::BoundAndVerified);
     assert!(!r.proof_binds_trace_root, "the row root is a side commitment");
-    // Proofs made with fewer queries than the policy pins are rejected.
-    let weaker = StarkParams { queries: 8, ..StarkParams::default() };
-    let (r, _) = verify_pack(&pack(weaker, &pinned)[..], &opts);
-    assert!(r.codes().contains(&"proof-invalid"), "{:?}", r.codes());
+
+    let flipped = || -> SampleProver {
+        let cache = cache.clone();
+        Box::new(move |_: Digest, nonce: u64| {
+            let mut p = cache.lock().unwrap()[&nonce].clone();
+            let mid = p.len() / 2;
+            p[mid] ^= 1;
+            p
+        })
+    };
+    let other_seed = capsule_stark::execute(4, len as usize).unwrap().get(0, len as usize - 1).as_int();
+    let unpinned = policy_with(None, 96);
+    let demanding = policy_with(Some(&StarkParams::default()), 128);
+    let cases: Vec<(&str, PinnedPolicy, PublicInputsV1, u64, SampleProver, &str)> = vec![
+        ("another seed claimed", pinned.clone(), inputs(4, other_seed), 10, cached(), "proof-invalid"),
+        ("another result claimed", pinned.clone(), inputs(seed, result ^ 1), 10, cached(), "proof-invalid"),
+        ("another trace root", pinned.clone(), inputs(seed, result), 11, cached(), "proof-invalid"),
+        ("a flipped proof byte", pinned.clone(), inputs(seed, result), 10, flipped(), "proof-invalid"),
+        (
+            "weaker options than pinned",
+            pinned.clone(),
+            inputs(seed, result),
+            10,
+            honest(StarkParams { queries: 8, ..StarkParams::default() }),
+            "proof-invalid",
+        ),
+        (
+            "other options than pinned",
+            pinned.clone(),
+            inputs(seed, result),
+            10,
+            honest(StarkParams { queries: 40, ..StarkParams::default() }),
+            "proof-invalid",
+        ),
+        (
+            "no pinned options",
+            unpinned.clone(),
+            inputs(seed, result),
+            10,
+            honest(StarkParams::default()),
+            "proof-invalid",
+        ),
+        (
+            "fewer bits than required",
+            demanding.clone(),
+            inputs(seed, result),
+            10,
+            honest(StarkParams::default()),
+            "proof-too-weak",
+        ),
+    ];
+    for (case, policy, inputs, rows, prover, code) in cases {
+        let r = verify(&pack(&policy, inputs, rows, prover), &policy);
+        assert!(r.codes().contains(&code), "{case}: {:?}", r.codes());
+        assert_eq!(r.proof, ProofAxis::Failed, "{case}");
+    }
 }
 
 /// The built-in backend through the Trace Adapter API passes the same
