@@ -1,6 +1,6 @@
-//! `cargo capsule adapter check`, the hidden `__adapter` server of the
-//! proving builtins, and the verifier's backend options
-//! (`--backend-verifier`, `--pin-program`).
+//! `cargo capsule adapter check` and the verifier's backend options
+//! (`--backend-verifier`, `--pin-program`). The hidden `__adapter` server of
+//! the proving builtins is `capsule_runner::builtin::serve_adapter`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

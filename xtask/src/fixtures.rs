@@ -140,6 +140,7 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
     )?;
 
     trust_vectors(dir, sealed)?;
+    stark_vectors(dir)?;
 
     let pols: Vec<Value> =
         standard_policies().iter().map(|(n, p)| json!({"name": n, "id": p.policy.id, "hash": p.hash})).collect();
@@ -187,6 +188,61 @@ fn trust_vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
             "registry": {"policies": reg.policies, "root": reg.root(), "proofs": proofs},
             "draws": draws,
             "detection": detection,
+        })),
+    )
+}
+
+/// The built-in STARK's encodings (adapter.md §8) and protocol lines
+/// (§2, §3): chains, rows, result digests, the program id, and the
+/// `describe` and `execute` exchange of the adapter.
+fn stark_vectors(dir: &Path) -> Res {
+    use capsule_adapter::TraceAdapter as _;
+    let chains: Vec<Value> = [(0u64, 64u64), (1, 1024), (capsule_stark::MAX_SEED, 256)]
+        .iter()
+        .map(|&(seed, n)| {
+            let mut rows = Vec::new();
+            let mut a = capsule_stark::StarkAdapter::default();
+            let execution = capsule_adapter::Execution {
+                parameters: capsule_stark::Workload { seed, trace_length: n }.to_parameters(),
+                proof_params: Some(json!(capsule_stark::StarkParams::default())),
+            };
+            a.execute(&execution, Some(&mut rows)).map_err(|e| e.to_string())?;
+            let out = a.public_outputs().map_err(|e| e.to_string())?;
+            Ok(json!({
+                "seed": seed,
+                "trace_length": n,
+                "first_rows": hex(&rows[..16]),
+                "last_row": hex(&rows[rows.len() - 8..]),
+                "rows_sha256": capsule::digest::plain(&rows),
+                "result": out.values["result"],
+                "result_digest": out.result_digest,
+            }))
+        })
+        .collect::<Result<_, String>>()?;
+    let mut a = capsule_stark::StarkAdapter::default();
+    let describe = capsule_adapter::protocol::Describe {
+        protocol: capsule_adapter::protocol::PROTOCOL.to_owned(),
+        adapter: a.describe().map_err(|e| e.to_string())?,
+    };
+    let describe_line =
+        serde_json::to_string(&capsule_adapter::protocol::Reply::Ok(json!(describe))).map_err(|e| e.to_string())?;
+    let execute_line = serde_json::to_string(&capsule_adapter::protocol::Request::Execute {
+        execution: capsule_adapter::Execution {
+            parameters: capsule_stark::Workload { seed: 1, trace_length: 1024 }.to_parameters(),
+            proof_params: Some(json!(capsule_stark::StarkParams::default())),
+        },
+        rows_path: None,
+    })
+    .map_err(|e| e.to_string())?;
+    write(
+        &dir.join("stark.json"),
+        &pretty(&json!({
+            "description": "The built-in STARK (docs/spec/adapter.md section 8): chains (rows are le64 states), result digests and the program id; and protocol lines (section 2, 3) a conforming adapter reads and writes byte for byte.",
+            "backend_id": capsule_stark::BACKEND_ID,
+            "program_id": capsule_stark::program_id(),
+            "chains": chains,
+            "describe_reply_line": describe_line,
+            "execute_request_line": execute_line,
         })),
     )
 }

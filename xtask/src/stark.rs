@@ -72,9 +72,9 @@ pub(crate) fn bench_stark(root: &Path, trace_length: u64) -> Result<(), String> 
     std::fs::write(
         ws.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"stark-bench\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-             [package.metadata.capsule]\npolicy = \"standard-proof-v1\"\n\n\
-             [[package.metadata.capsule.workloads]]\nkind = \"builtin\"\nid = \"stark\"\nbuiltin = \"stark_mimc7_v1\"\n\
+            "[package]\nname = \"stark-bench\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
+             [workspace.metadata.capsule]\npolicy = \"standard-proof-v1\"\n\n\
+             [[workspace.metadata.capsule.workloads]]\nkind = \"builtin\"\nid = \"stark\"\nbuiltin = \"stark_mimc7_v1\"\n\
              parameters = {{ seed = 1, trace_length = {trace_length} }}\n"
         ),
     )

@@ -27,6 +27,12 @@ use capsule::objects::TraceSpecV1;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The user guide's Rust examples (`docs/adapters.md`), compiled as
+/// doctests so the toy adapter there keeps building against this API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/adapters.md")]
+pub struct AdaptersGuide;
+
 pub use process::ProcessAdapter;
 pub use serve::serve;
 pub use verifier::ProcessBackend;
@@ -71,7 +77,8 @@ pub struct PublicOutputs {
     pub row_count: u64,
     /// The result digest the statement records.
     pub result_digest: Digest,
-    /// Further outputs, informative (they are shown, not bound).
+    /// Further outputs, informative: neither bound nor recorded in the pack
+    /// (what is bound must be in the result digest).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub values: Value,
 }
@@ -152,9 +159,11 @@ impl AdapterError {
     }
 }
 
-/// The Trace Adapter API. Calls come in this order: `describe`, then
-/// `execute`, then any number of `prove` (each for its own statement hash
-/// and nonce) and `verify`. `public_outputs` is valid after `execute`.
+/// The Trace Adapter API. `prove` and `public_outputs` follow an `execute`
+/// (each `prove` for its own statement hash and nonce); `describe` and
+/// `verify` may come at any time: a proving repetition's fresh process gets
+/// `execute`, `prove`, `verify`, and a reader's verifier process gets
+/// `describe` and `verify` only, so `verify` must depend on its claim alone.
 pub trait TraceAdapter {
     /// The backend, program and trace spec. Must not depend on parameters.
     fn describe(&mut self) -> Result<AdapterInfo, AdapterError>;

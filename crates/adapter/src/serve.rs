@@ -148,3 +148,117 @@ pub(crate) fn read_proof(path: &std::path::Path) -> Result<Vec<u8>, AdapterError
     }
     Ok(proof)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use capsule::digest::Digest;
+    use serde_json::Value;
+
+    use super::serve;
+    use crate::{AdapterError, AdapterInfo, Execution, ProofClaim, PublicOutputs, TraceAdapter};
+
+    /// An adapter whose trace is its `n` parameter's count of one-byte rows.
+    #[derive(Default)]
+    struct Toy {
+        n: Option<u64>,
+    }
+
+    impl TraceAdapter for Toy {
+        fn describe(&mut self) -> Result<AdapterInfo, AdapterError> {
+            Ok(AdapterInfo {
+                backend_id: "toy/v1".into(),
+                program_id: "00".into(),
+                trace_spec: capsule::objects::TraceSpecV1 {
+                    schema: Default::default(),
+                    format_id: "toy".into(),
+                    record_schema: "toy".into(),
+                    encoding_id: "u8".into(),
+                    field_id: None,
+                    row_width: 1,
+                },
+                examples: Vec::new(),
+            })
+        }
+        fn execute(&mut self, e: &Execution, rows: Option<&mut dyn Write>) -> Result<(), AdapterError> {
+            let n = e.parameters.get("n").and_then(Value::as_u64).ok_or(AdapterError::Parameters("`n`".into()))?;
+            if let Some(w) = rows {
+                w.write_all(&vec![7; n as usize]).map_err(AdapterError::io("rows"))?;
+            }
+            self.n = Some(n);
+            Ok(())
+        }
+        fn public_outputs(&mut self) -> Result<PublicOutputs, AdapterError> {
+            let n = self.n.ok_or(AdapterError::Order("execute first".into()))?;
+            Ok(PublicOutputs { row_count: n, result_digest: Digest::ZERO, values: Value::Null })
+        }
+        fn prove(&mut self, _: &Digest, _: u64) -> Result<Vec<u8>, AdapterError> {
+            self.n.map(|n| vec![n as u8]).ok_or(AdapterError::Order("`prove` before `execute`".into()))
+        }
+        fn verify(&mut self, _: &ProofClaim<'_>) -> Result<u32, AdapterError> {
+            Err(AdapterError::Rejected("toy proofs never verify".into()))
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Each request gets exactly one `ok` or `error` line, bad requests
+    /// included, and the loop goes on until `shutdown`.
+    #[test]
+    fn every_request_is_answered_once() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(dir) = dir else { panic!("tempdir") };
+        let rows = dir.path().join("rows.bin");
+        let proof = dir.path().join("proof.bin");
+        let long = "x".repeat(crate::protocol::MAX_LINE + 10);
+        let requests = [
+            "not json".to_owned(),
+            long,
+            r#"{"method":"describe","protocol":"capsulebench/adapter-protocol/v0"}"#.to_owned(),
+            r#"{"method":"describe","protocol":"capsulebench/adapter-protocol/v1","extra":1}"#.to_owned(),
+            format!(
+                r#"{{"method":"prove","statement_hash":"sha256:{}","nonce":0,"proof_path":{:?}}}"#,
+                "00".repeat(32),
+                proof
+            ),
+            r#"{"method":"describe","protocol":"capsulebench/adapter-protocol/v1"}"#.to_owned(),
+            format!(r#"{{"method":"execute","execution":{{"parameters":{{"n":5}}}},"rows_path":{rows:?}}}"#),
+            format!(
+                r#"{{"method":"verify","execution":{{"parameters":{{"n":5}}}},"program_id":"00","statement_hash":"sha256:{z}","result_digest":"sha256:{z}","proof_path":{proof:?}}}"#,
+                z = "00".repeat(32)
+            ),
+            r#"{"method":"shutdown"}"#.to_owned(),
+            r#"{"method":"describe","protocol":"capsulebench/adapter-protocol/v1"}"#.to_owned(),
+        ];
+        let input = requests.join("\n") + "\n";
+        let out = Shared::default();
+        std::fs::write(&proof, [1]).ok();
+        let served = serve(Toy::default(), input.as_bytes(), out.clone());
+        assert!(served.is_ok(), "{served:?}");
+        let bytes = out.0.lock().map(|b| b.clone()).unwrap_or_default();
+        let replies: Vec<Value> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect();
+        let kinds: Vec<&str> =
+            replies.iter().map(|r| r.as_object().and_then(|o| o.keys().next()).map_or("?", |k| k.as_str())).collect();
+        // The request after `shutdown` is never read.
+        assert_eq!(kinds, ["error", "error", "error", "error", "error", "ok", "ok", "error", "ok"], "{replies:?}");
+        assert_eq!(replies[7]["error"]["message"], "toy proofs never verify");
+        assert_eq!(replies[6]["ok"]["row_count"], 5);
+        assert_eq!(std::fs::read(&rows).ok(), Some(vec![7; 5]));
+    }
+}

@@ -8,7 +8,7 @@
 //! `stark_mimc7_v1`: the built-in STARK (`capsule-stark`), a MiMC-7 hash
 //! chain of `trace_length` states from `seed`, proved with winterfell for
 //! every repetition. It runs through the Trace Adapter API like an external
-//! adapter: `cargo-capsule __adapter stark_mimc7_v1` serves it.
+//! adapter: `cargo-capsule capsule __adapter stark_mimc7_v1` serves it.
 //!
 //! A repetition runs in a fresh process (`cargo-capsule __builtin NAME
 //! PARAMS`), like a `command` workload, so both are measured the same way.

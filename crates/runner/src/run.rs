@@ -554,7 +554,7 @@ fn with_invocation<'a>(
 }
 
 /// Refuses a run whose measurements the policy would reject: a required
-/// proof (no runner workload proves yet) or a required metric this kind of
+/// proof the workload does not make, or a required metric this kind of
 /// workload does not produce.
 fn preflight_measurements(
     id: &str,

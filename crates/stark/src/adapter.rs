@@ -22,7 +22,10 @@ use crate::{BACKEND_ID, StarkParams, pinned_params, verify_claim};
 /// The default trace length: 2^16 states.
 pub const DEFAULT_TRACE_LENGTH: u64 = 1 << 16;
 
-/// The workload parameters: `seed` (default 0) and `trace_length` (a power
+/// The largest seed: 2^53 − 1, the largest integer a statement holds.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+/// The workload parameters: `seed` (default 0, at most [`MAX_SEED`]) and `trace_length` (a power
 /// of two from 64 to 2^24, default [`DEFAULT_TRACE_LENGTH`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Workload {
@@ -43,6 +46,10 @@ impl Workload {
             Some(v) => v.as_u64().ok_or_else(|| format!("parameter `{n}` must be a non-negative integer")),
         };
         let w = Workload { seed: get("seed", 0)?, trace_length: get("trace_length", DEFAULT_TRACE_LENGTH)? };
+        // Statements hold only integers a JSON reader keeps exactly.
+        if w.seed > MAX_SEED {
+            return Err(format!("parameter `seed` must be at most 2^53 - 1, not {}", w.seed));
+        }
         if !w.trace_length.is_power_of_two() || !(crate::ROUNDS_PERIOD as u64..=1 << 24).contains(&w.trace_length) {
             return Err(format!(
                 "parameter `trace_length` must be a power of two from 64 to 2^24, not {}",
@@ -186,7 +193,8 @@ impl TraceAdapter for StarkAdapter {
                 program_id()
             )));
         }
-        let (w, p) = params_of(claim.execution)?;
+        // A claim whose parameters are unusable proves nothing: a rejection.
+        let (w, p) = params_of(claim.execution).map_err(|e| AdapterError::Rejected(e.to_string()))?;
         verify_claim(&claim.statement_hash, &w, &claim.result_digest, claim.proof, &p).map_err(AdapterError::Rejected)
     }
 

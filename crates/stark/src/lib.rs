@@ -33,7 +33,7 @@ use winterfell::math::fields::f64::BaseElement;
 use winterfell::math::{FieldElement, StarkField};
 use winterfell::{AcceptableOptions, BatchingMethod, FieldExtension, Proof, ProofOptions, Prover as _};
 
-pub use adapter::{DEFAULT_TRACE_LENGTH, StarkAdapter, Workload, program_id, result_digest, trace_spec};
+pub use adapter::{DEFAULT_TRACE_LENGTH, MAX_SEED, StarkAdapter, Workload, program_id, result_digest, trace_spec};
 pub use air::{MimcAir, PublicInputs, ROUNDS_PERIOD};
 
 /// The backend id capsules name.
@@ -109,7 +109,7 @@ impl StarkParams {
         if ![2, 4, 8, 16].contains(&self.fri_folding) {
             return bad("fri_folding must be 2, 4, 8 or 16");
         }
-        if !(self.fri_remainder_max_degree + 1).is_power_of_two() || self.fri_remainder_max_degree >= 256 {
+        if self.fri_remainder_max_degree >= 256 || !(self.fri_remainder_max_degree + 1).is_power_of_two() {
             return bad("fri_remainder_max_degree must be 2^k - 1 below 256");
         }
         if self.hash != "blake3-256" {
