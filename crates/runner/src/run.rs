@@ -144,7 +144,7 @@ pub enum BenchError {
     #[error(transparent)]
     Builtin(#[from] crate::builtin::BuiltinError),
     /// A `command` workload names neither a binary nor a command line.
-    #[error("workload `{0}` has neither `bin` nor `args`; set one")]
+    #[error("workload `{0}` has nothing to run: set `bin` or `args` (kind `command`), or `command` (kind `adapter`)")]
     EmptyCommand(String),
     /// Building a binary target failed.
     #[error(
