@@ -46,6 +46,11 @@ enum Command {
     Archive(crate::trust::ArchiveArgs),
     /// Audit a row archive: open verifier-drawn chunks and check them against the trace root.
     Audit(crate::trust::AuditArgs),
+    /// GitHub: verified pull-request comments.
+    #[command(subcommand)]
+    Github(crate::github::GithubCommand),
+    /// Attach a pack to a GitHub release (replacing an asset of the same name).
+    Submit(crate::github::SubmitArgs),
     /// Trace Adapter tools: the conformance check.
     #[command(subcommand)]
     Adapter(crate::adapter::AdapterCommand),
@@ -273,7 +278,7 @@ pub(crate) fn read_policy(path: &PathBuf) -> Result<PinnedPolicy, CliError> {
     PinnedPolicy::from_file_bytes(&bytes).map_err(|source| CliError::Policy { path: path.clone(), source })
 }
 
-fn pins(files: &[PathBuf], hashes: &[String]) -> Result<Vec<PolicyPin>, CliError> {
+pub(crate) fn pins(files: &[PathBuf], hashes: &[String]) -> Result<Vec<PolicyPin>, CliError> {
     let mut out = Vec::new();
     for f in files {
         let p = read_policy(f)?;
@@ -303,6 +308,8 @@ impl Cli {
                 Err(e) => Err(CliError::Builtin(e)),
             },
             Command::Adapter(c) => crate::adapter::run(c),
+            Command::Github(c) => crate::github::run(c),
+            Command::Submit(a) => crate::github::submit(a),
             Command::ServeAdapter { name } => match capsule_runner::builtin::serve_adapter(&name) {
                 Ok(()) => Ok(ExitCode::OK),
                 Err(e) => Err(CliError::Builtin(e)),

@@ -25,6 +25,8 @@ impl ExitCode {
     pub(crate) const WORKLOAD: u8 = 5;
     /// Two packs that are not like for like (`compare`).
     pub(crate) const NOT_COMPARABLE: u8 = 6;
+    /// GitHub refused a request or could not be reached (`github`, `submit`).
+    pub(crate) const GITHUB: u8 = 7;
 }
 
 /// An error that stops a command.
@@ -83,6 +85,9 @@ pub(crate) enum CliError {
     /// A parameter set that is not a JSON object.
     #[error("invalid `{flag}`: {why}")]
     Params { flag: &'static str, why: String },
+    /// A GitHub call failed.
+    #[error("GitHub request failed")]
+    Github(#[source] capsule_github::GithubError),
     /// A builtin repetition failed.
     #[error("builtin workload failed: {0}")]
     Builtin(String),
@@ -175,6 +180,10 @@ impl CliError {
             CliError::Compare(_) => ExitCode::NOT_COMPARABLE,
             CliError::Builtin(_) | CliError::Adapter(_) => ExitCode::WORKLOAD,
             CliError::Params { .. } => ExitCode::USAGE,
+            CliError::Github(capsule_github::GithubError::Env(..) | capsule_github::GithubError::Repo(_)) => {
+                ExitCode::INPUT
+            }
+            CliError::Github(_) => ExitCode::GITHUB,
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {

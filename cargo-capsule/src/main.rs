@@ -9,6 +9,7 @@
 mod adapter;
 mod cli;
 mod errors;
+mod github;
 mod output;
 mod trust;
 

@@ -611,11 +611,23 @@ pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -
 /// One line saying how a pack verified (for comparison outputs).
 pub(crate) fn verified_line(r: &Report) -> String {
     let passed: Vec<&str> = r.passed.iter().map(|p| p.as_str()).collect();
+    let signers: Vec<String> = r
+        .signers
+        .iter()
+        .map(|s| match (&s.key_id, &s.sigstore) {
+            (Some(k), _) => format!("key `{}`", &k.to_hex()[..16]),
+            (None, Some(b)) => {
+                format!("Sigstore `{}`", b.repository_uri.as_deref().or(b.san.as_deref()).unwrap_or("unknown identity"))
+            }
+            (None, None) => "an unknown signer".to_owned(),
+        })
+        .collect();
     format!(
-        "verified at `{}` (policy pinned by {}); proof {}; unsigned",
+        "verified at `{}` (policy pinned by {}); proof {}; {}",
         passed.join(" + "),
         r.policy.as_ref().map_or("nobody", |p| p.pinned_by.as_str()),
-        r.proof.as_str()
+        r.proof.as_str(),
+        if signers.is_empty() { "unsigned".to_owned() } else { format!("signed by {}", signers.join(", ")) }
     )
 }
 

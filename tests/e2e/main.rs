@@ -6,6 +6,7 @@
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on a broken fixture")]
 
 mod bench;
+mod github;
 mod prove;
 mod trust;
 
