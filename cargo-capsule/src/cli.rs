@@ -46,6 +46,8 @@ enum Command {
     Archive(crate::trust::ArchiveArgs),
     /// Audit a row archive: open verifier-drawn chunks and check them against the trace root.
     Audit(crate::trust::AuditArgs),
+    /// Write the GitHub workflows that bench pull requests and comment verified comparisons (fork-safe).
+    Init(crate::init::InitArgs),
     /// GitHub: verified pull-request comments.
     #[command(subcommand)]
     Github(crate::github::GithubCommand),
@@ -309,6 +311,7 @@ impl Cli {
             },
             Command::Adapter(c) => crate::adapter::run(c),
             Command::Github(c) => crate::github::run(c),
+            Command::Init(a) => crate::init::run(a),
             Command::Submit(a) => crate::github::submit(a),
             Command::ServeAdapter { name } => match capsule_runner::builtin::serve_adapter(&name) {
                 Ok(()) => Ok(ExitCode::OK),

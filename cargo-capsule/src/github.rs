@@ -20,12 +20,13 @@ pub(crate) enum GithubCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct CommentArgs {
-    /// The base pack.
-    #[arg(long, value_name = "PACK")]
-    base: PathBuf,
-    /// The head pack.
-    #[arg(long, value_name = "PACK")]
-    head: PathBuf,
+    /// A base pack; repeat with `--head` for several workloads (paired in
+    /// order).
+    #[arg(long, value_name = "PACK", required = true)]
+    base: Vec<PathBuf>,
+    /// A head pack.
+    #[arg(long, value_name = "PACK", required = true)]
+    head: Vec<PathBuf>,
     /// The pull request number (default: from `GITHUB_EVENT_PATH`).
     #[arg(long, value_name = "N", conflicts_with = "head_sha")]
     pr: Option<u64>,
@@ -81,25 +82,38 @@ fn event_pr() -> Result<u64, CliError> {
     event["pull_request"]["number"].as_u64().or_else(|| event["number"].as_u64()).ok_or(missing)
 }
 
-/// The comment's Markdown: the comparison of two packs that verify.
+/// The comment's Markdown: the comparison of each base/head pair, every
+/// pack verified first.
 fn body(a: &CommentArgs) -> Result<Result<String, u8>, CliError> {
+    if a.base.len() != a.head.len() {
+        return Err(CliError::Usage("give as many `--base` as `--head` packs"));
+    }
     let opts = VerifyOptions { pins: crate::cli::pins(&a.policy, &[])?, ..crate::cli::verify_options() };
-    let mut sides = Vec::new();
-    for p in [&a.base, &a.head] {
-        crate::cli::readable(p)?;
-        let (report, contents) = verify_pack_file(p, &opts);
-        match (report.accepted(), contents, report.capsule_hash) {
-            (true, Some(c), Some(h)) => sides.push((report, c, h)),
-            _ => {
-                output::report(&report)?;
-                return Ok(Err(ExitCode::REJECTED));
+    let mut sections = Vec::new();
+    for (b, h) in a.base.iter().zip(&a.head) {
+        let mut sides = Vec::new();
+        for p in [b, h] {
+            crate::cli::readable(p)?;
+            let (report, contents) = verify_pack_file(p, &opts);
+            match (report.accepted(), contents, report.capsule_hash) {
+                (true, Some(c), Some(h)) => sides.push((report, c, h)),
+                _ => {
+                    output::report(&report)?;
+                    return Ok(Err(ExitCode::REJECTED));
+                }
             }
         }
+        let (base, head) = (&sides[0], &sides[1]);
+        let cmp =
+            capsule::compare::compare(base.2, &base.1, head.2, &head.1, capsule::compare::CompareOptions::default())
+                .map_err(CliError::Compare)?;
+        sections.push(capsule::compare::markdown(
+            &cmp,
+            &output::verified_line(&base.0),
+            &output::verified_line(&head.0),
+        ));
     }
-    let (base, head) = (&sides[0], &sides[1]);
-    let cmp = capsule::compare::compare(base.2, &base.1, head.2, &head.1, capsule::compare::CompareOptions::default())
-        .map_err(CliError::Compare)?;
-    Ok(Ok(capsule::compare::markdown(&cmp, &output::verified_line(&base.0), &output::verified_line(&head.0))))
+    Ok(Ok(sections.join("\n")))
 }
 
 pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {

@@ -10,6 +10,7 @@ mod adapter;
 mod cli;
 mod errors;
 mod github;
+mod init;
 mod output;
 mod trust;
 

@@ -77,3 +77,116 @@ fn a_read_only_token_is_refused_clearly() {
     let o = gh(&f.base, &["github", "comment", "--base", GOLDEN, "--head", GOLDEN]);
     assert_eq!(o.status.code(), Some(2), "no pull request to comment on: {}", stderr(&o));
 }
+
+/// `action/run.sh` as the Action runs it: inputs in the environment,
+/// `cargo-capsule` on `PATH`, GitHub at a loopback address.
+fn action(ws: &std::path::Path, api: &str, vars: &[(&str, &str)]) -> Output {
+    let dir = ws.parent().unwrap();
+    let (event, summary, outputs) = (dir.join("event.json"), dir.join("summary.md"), dir.join("outputs.txt"));
+    std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-capsule")).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = std::process::Command::new("bash");
+    c.arg(root().join("action/run.sh"))
+        .current_dir(ws)
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_TOKEN", "action-token")
+        .env("GITHUB_REPOSITORY", "o/r")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("EVENT_NAME", "pull_request")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn the_action_scripts_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = super::bench::workspace(tmp.path(), None);
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = [\"sh\", \"-c\", \"echo 42\"]\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + config).unwrap();
+    super::bench::git(&ws, &["commit", "-qam", "a fast workload"]);
+    std::fs::write(ws.join("src/lib.rs"), "// head\n").unwrap();
+    super::bench::git(&ws, &["commit", "-qam", "the head of the pull request"]);
+    let f = fake::start();
+    let run = |vars: &[(&str, &str)]| {
+        let o = action(&ws, &f.base, vars);
+        let text = format!("{}{}", stdout(&o), stderr(&o));
+        (o.status.code(), text)
+    };
+    let bench = [
+        ("MODE", "bench"),
+        ("BASELINE_REF", "HEAD~1"),
+        ("COMMENT", "true"),
+        ("UPLOAD_RELEASE", "v1"),
+        ("SIGN", "none"),
+    ];
+    let (code, text) = run(&bench);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("created https://github.com/o/r/pull/7#issuecomment-"), "{text}");
+    let (code, text) = run(&bench);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("updated "), "{text}");
+    {
+        let s = f.state.lock().unwrap();
+        assert_eq!(s.comments.len(), 1, "one comment, updated in place");
+        let names: Vec<&str> = s.assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
+    }
+    let outputs = std::fs::read_to_string(tmp.path().join("outputs.txt")).unwrap();
+    assert!(outputs.contains("verdict=verified") && outputs.contains("comment-url=https://"), "{outputs}");
+    let summary = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
+    assert!(summary.contains("verified at `policy`"), "{summary}");
+
+    // The workflow_run side: verify the downloaded packs, find the PR by
+    // the head commit through the API, update the same comment.
+    let (code, text) = run(&[("MODE", "comment"), ("HEAD_SHA", "abc123"), ("COMMENT", "true")]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("updated "), "{text}");
+    assert_eq!(f.state.lock().unwrap().comments.len(), 1);
+
+    // A fork's read-only token: a clear annotation and a non-zero exit.
+    f.state.lock().unwrap().forbid_writes = true;
+    let (code, text) = run(&[("MODE", "comment"), ("HEAD_SHA", "abc123"), ("COMMENT", "true")]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("::error title=CapsuleBench::commenting failed") && text.contains("fork"), "{text}");
+    // Keyless signing never runs in the bench job.
+    let (code, text) = run(&[("MODE", "bench"), ("SIGN", "sigstore")]);
+    assert_ne!(code, Some(0));
+    assert!(text.contains("separate signing job"), "{text}");
+}
+
+#[test]
+fn init_writes_the_fork_safe_workflows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let o = bin().args(["init", "--dir", dir]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let wf = tmp.path().join(".github/workflows");
+    for name in ["capsulebench.yml", "capsulebench-comment.yml"] {
+        insta::assert_snapshot!(format!("init_{name}"), std::fs::read_to_string(wf.join(name)).unwrap());
+    }
+    // Pinned by commit: the Action itself too, when given one.
+    let o = bin()
+        .args(["init", "--dir", dir, "--action", &format!("capsulebench/action@{}", "a".repeat(40)), "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let pinned = std::fs::read_to_string(wf.join("capsulebench.yml")).unwrap();
+    assert!(pinned.contains(&format!("capsulebench/action@{}\n", "a".repeat(40))) && !pinned.contains("unpinned-uses"));
+    // An edited file is shown as a diff and left alone without --force.
+    let edited = pinned.replace("branches: [main]", "branches: [main, next]");
+    std::fs::write(wf.join("capsulebench.yml"), &edited).unwrap();
+    let o = bin().args(["init", "--dir", dir]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    insta::assert_snapshot!("init_differs", stdout(&o).replace(dir, "[DIR]"));
+    assert_eq!(std::fs::read_to_string(wf.join("capsulebench.yml")).unwrap(), edited);
+}

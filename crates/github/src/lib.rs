@@ -10,6 +10,7 @@
 //! Enterprise Server works as GitHub.com does.
 
 mod comment;
+pub mod workflows;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

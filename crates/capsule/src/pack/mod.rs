@@ -9,7 +9,7 @@ pub mod read;
 pub mod write;
 
 pub use read::{Limits, Member, PackError, read_members, read_pack_file, unpack};
-pub use write::{PackWriter, WriteError, write_pack_beside, write_pack_file};
+pub use write::{PackWriter, WriteError, atomic_write, write_pack_beside, write_pack_file};
 
 /// Longest member path, in bytes (fits a ustar name field, so no extension
 /// headers are ever needed).

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The Action's work, in the caller's workspace. Every input arrives in an
+# environment variable (action.yml's `env:`), never spliced into the script.
+#   mode bench:   bench each workload (paired with BASELINE_REF on pull
+#                 requests), verify, sign with a repository key, comment,
+#                 upload to a release.
+#   mode comment: verify the packs in PACKS_DIR (downloaded from an
+#                 untrusted run) and comment on the pull request whose head
+#                 is HEAD_SHA, found through the API.
+# Failures are `::error::` annotations; a summary goes to
+# $GITHUB_STEP_SUMMARY; outputs go to $GITHUB_OUTPUT.
+set -uo pipefail
+
+fail() {
+  echo "::error title=CapsuleBench::$*"
+  exit 1
+}
+summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; fi; }
+output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
+capsule() { cargo-capsule capsule "$@"; }
+
+MODE=${MODE:-bench}
+PACKS_DIR=${PACKS_DIR:-capsulepacks}
+policy_args=()
+if [ -n "${POLICY:-}" ]; then policy_args=(--policy "$POLICY"); fi
+
+case "${SIGN:-none}" in
+  none | key) ;;
+  sigstore) fail "sign: sigstore runs in a separate signing job that runs no workload code; use the workflows \`cargo capsule init\` writes" ;;
+  *) fail "sign must be none, key or sigstore, not \`$SIGN\`" ;;
+esac
+
+verdict=verified
+packs=()
+bases=()
+heads=()
+summary "## CapsuleBench" ""
+
+verify() { # pack
+  if capsule verify "$1" "${policy_args[@]}" >"$1.verify.txt" 2>&1; then
+    summary "- \`$(basename "$1")\`: verified at \`policy\`"
+  else
+    verdict=rejected
+    echo "::error title=CapsuleBench::$(basename "$1") does not verify: $(grep -m1 -E 'REJECTED|error' "$1.verify.txt")"
+    summary "- \`$(basename "$1")\`: **REJECTED**" '```' "$(cat "$1.verify.txt")" '```'
+  fi
+}
+
+if [ "$MODE" = bench ]; then
+  mkdir -p "$PACKS_DIR" || fail "cannot create \`$PACKS_DIR\`"
+  read -r -a workloads <<<"${WORKLOADS:-}"
+  if [ ${#workloads[@]} -eq 0 ]; then workloads=(""); fi
+  for w in "${workloads[@]}"; do
+    name=${w:-capsulepack}
+    head="$PACKS_DIR/$name.tgz"
+    args=(bench --out "$head" --quiet)
+    if [ -n "$w" ]; then args+=(--workload "$w"); fi
+    if [ -n "${TRACK:-}" ]; then args+=(--track "$TRACK"); fi
+    if [ -n "${BASELINE_REF:-}" ]; then
+      base="$PACKS_DIR/$name-base.tgz"
+      args+=(--baseline "$BASELINE_REF" --baseline-out "$base")
+    fi
+    if ! capsule "${args[@]}"; then fail "\`cargo capsule bench\` failed for workload \`${w:-default}\` (its error is above)"; fi
+    if [ -n "${BASELINE_REF:-}" ]; then
+      bases+=("$base")
+      heads+=("$head")
+      packs+=("$base")
+    fi
+    packs+=("$head")
+  done
+else
+  [ "$MODE" = comment ] || fail "mode must be bench or comment, not \`$MODE\`"
+  [ -n "${HEAD_SHA:-}" ] || fail "mode comment needs head-sha (\`github.event.workflow_run.head_sha\`)"
+  for head in "$PACKS_DIR"/*.tgz; do
+    case "$head" in *-base.tgz) continue ;; esac
+    [ -e "$head" ] || fail "no packs in \`$PACKS_DIR\`"
+    base="${head%.tgz}-base.tgz"
+    if [ -e "$base" ]; then
+      bases+=("$base")
+      heads+=("$head")
+      packs+=("$base")
+    fi
+    packs+=("$head")
+  done
+fi
+
+for p in "${packs[@]}"; do verify "$p"; done
+
+if [ "$MODE" = bench ] && [ "${SIGN:-none}" = key ]; then
+  [ -n "${SIGNING_KEY:-}" ] || fail "sign: key needs signing-key (a secret holding the PEM from \`cargo capsule keygen\`)"
+  for p in "${packs[@]}"; do
+    capsule sign "$p" --key-env SIGNING_KEY || fail "signing $(basename "$p") failed"
+  done
+fi
+
+output packs "${packs[*]}"
+output verdict "$verdict"
+[ "$verdict" = verified ] || fail "a pack does not verify; see the summary"
+
+if [ "${COMMENT:-true}" = true ] && [ ${#heads[@]} -gt 0 ]; then
+  cargs=(github comment "${policy_args[@]}")
+  for i in "${!heads[@]}"; do cargs+=(--base "${bases[$i]}" --head "${heads[$i]}"); done
+  if [ "$MODE" = comment ]; then
+    cargs+=(--head-sha "$HEAD_SHA")
+    summary "" "The packs came from an untrusted run: they are verified here and stay unsigned."
+  fi
+  if out=$(capsule "${cargs[@]}"); then
+    echo "$out"
+    url=${out#* }
+    output comment-url "$url"
+    summary "" "Comment: $url"
+  else
+    fail "commenting failed (the reason is above)"
+  fi
+fi
+
+if [ "$MODE" = bench ] && [ -n "${UPLOAD_RELEASE:-}" ]; then
+  for p in "${packs[@]}"; do
+    capsule submit "$p" --release "$UPLOAD_RELEASE" || fail "attaching $(basename "$p") to release $UPLOAD_RELEASE failed"
+  done
+fi
