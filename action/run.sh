@@ -4,6 +4,11 @@
 #   mode bench:   bench each workload (paired with BASELINE_REF on pull
 #                 requests), verify, sign with a repository key, comment,
 #                 upload to a release.
+#   mode sign:    verify the packs in PACKS_DIR and sign them (keyless with
+#                 Sigstore, or with a repository key); for a job that runs
+#                 no workload or build code and holds `id-token: write`.
+#   mode publish: verify the packs in PACKS_DIR and attach them to the
+#                 release UPLOAD_RELEASE.
 #   mode comment: verify the packs in PACKS_DIR (downloaded from an
 #                 untrusted run) and comment on the pull request whose head
 #                 is HEAD_SHA, found through the API.
@@ -26,7 +31,9 @@ if [ -n "${POLICY:-}" ]; then policy_args=(--policy "$POLICY"); fi
 
 case "${SIGN:-none}" in
   none | key) ;;
-  sigstore) fail "sign: sigstore runs in a separate signing job that runs no workload code; use the workflows \`cargo capsule init\` writes" ;;
+  sigstore)
+    [ "$MODE" = sign ] || fail "sign: sigstore runs only in \`mode: sign\`, a separate job that runs no workload code; use the workflows \`cargo capsule init\` writes"
+    ;;
   *) fail "sign must be none, key or sigstore, not \`$SIGN\`" ;;
 esac
 
@@ -69,8 +76,12 @@ if [ "$MODE" = bench ]; then
     packs+=("$head")
   done
 else
-  [ "$MODE" = comment ] || fail "mode must be bench or comment, not \`$MODE\`"
-  [ -n "${HEAD_SHA:-}" ] || fail "mode comment needs head-sha (\`github.event.workflow_run.head_sha\`)"
+  case "$MODE" in
+    comment) [ -n "${HEAD_SHA:-}" ] || fail "mode comment needs head-sha (\`github.event.workflow_run.head_sha\`)" ;;
+    sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
+    publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
+    *) fail "mode must be bench, sign, publish or comment, not \`$MODE\`" ;;
+  esac
   for head in "$PACKS_DIR"/*.tgz; do
     case "$head" in *-base.tgz) continue ;; esac
     [ -e "$head" ] || fail "no packs in \`$PACKS_DIR\`"
@@ -86,18 +97,28 @@ fi
 
 for p in "${packs[@]}"; do verify "$p"; done
 
-if [ "$MODE" = bench ] && [ "${SIGN:-none}" = key ]; then
-  [ -n "${SIGNING_KEY:-}" ] || fail "sign: key needs signing-key (a secret holding the PEM from \`cargo capsule keygen\`)"
-  for p in "${packs[@]}"; do
-    capsule sign "$p" --key-env SIGNING_KEY || fail "signing $(basename "$p") failed"
-  done
+if [ "$MODE" = bench ] || [ "$MODE" = sign ]; then
+  case "${SIGN:-none}" in
+    key)
+      [ -n "${SIGNING_KEY:-}" ] || fail "sign: key needs signing-key (a secret holding the PEM from \`cargo capsule keygen\`)"
+      for p in "${packs[@]}"; do
+        capsule sign "$p" --key-env SIGNING_KEY || fail "signing $(basename "$p") failed (the reason is above)"
+      done
+      ;;
+    sigstore)
+      for p in "${packs[@]}"; do
+        capsule sign "$p" --sigstore || fail "keyless signing of $(basename "$p") failed (the reason is above)"
+      done
+      ;;
+  esac
+  if [ "${SIGN:-none}" != none ]; then summary "" "Signed (${SIGN})."; fi
 fi
 
 output packs "${packs[*]}"
 output verdict "$verdict"
 [ "$verdict" = verified ] || fail "a pack does not verify; see the summary"
 
-if [ "${COMMENT:-true}" = true ] && [ ${#heads[@]} -gt 0 ]; then
+if [ "${COMMENT:-true}" = true ] && [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; then
   cargs=(github comment "${policy_args[@]}")
   for i in "${!heads[@]}"; do cargs+=(--base "${bases[$i]}" --head "${heads[$i]}"); done
   if [ "$MODE" = comment ]; then
@@ -114,7 +135,7 @@ if [ "${COMMENT:-true}" = true ] && [ ${#heads[@]} -gt 0 ]; then
   fi
 fi
 
-if [ "$MODE" = bench ] && [ -n "${UPLOAD_RELEASE:-}" ]; then
+if { [ "$MODE" = bench ] || [ "$MODE" = publish ]; } && [ -n "${UPLOAD_RELEASE:-}" ]; then
   for p in "${packs[@]}"; do
     capsule submit "$p" --release "$UPLOAD_RELEASE" || fail "attaching $(basename "$p") to release $UPLOAD_RELEASE failed"
   done

@@ -25,7 +25,9 @@ impl ExitCode {
     pub(crate) const WORKLOAD: u8 = 5;
     /// Two packs that are not like for like (`compare`).
     pub(crate) const NOT_COMPARABLE: u8 = 6;
-    /// GitHub refused a request or could not be reached (`github`, `submit`).
+    /// GitHub or Sigstore refused a request or could not be reached, or
+    /// keyless signing is not possible here (`github`, `submit`,
+    /// `sign --sigstore`).
     pub(crate) const GITHUB: u8 = 7;
 }
 
@@ -85,6 +87,9 @@ pub(crate) enum CliError {
     /// A parameter set that is not a JSON object.
     #[error("invalid `{flag}`: {why}")]
     Params { flag: &'static str, why: String },
+    /// Keyless signing failed.
+    #[error("keyless signing failed")]
+    Keyless(#[source] capsule_github::keyless::KeylessError),
     /// A GitHub call failed.
     #[error("GitHub request failed")]
     Github(#[source] capsule_github::GithubError),
@@ -183,7 +188,7 @@ impl CliError {
             CliError::Github(capsule_github::GithubError::Env(..) | capsule_github::GithubError::Repo(_)) => {
                 ExitCode::INPUT
             }
-            CliError::Github(_) => ExitCode::GITHUB,
+            CliError::Github(_) | CliError::Keyless(_) => ExitCode::GITHUB,
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {

@@ -32,11 +32,21 @@ pub(crate) struct SignArgs {
     /// The capsulepack to sign (rewritten in place, capsule hash unchanged).
     pack: PathBuf,
     /// The secret key file (PKCS#8 PEM).
-    #[arg(long, value_name = "FILE", required_unless_present = "key_env", conflicts_with = "key_env")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["key_env", "sigstore"], conflicts_with_all = ["key_env", "sigstore"])]
     key: Option<PathBuf>,
     /// An environment variable holding the secret key PEM (for CI secrets).
-    #[arg(long, value_name = "VAR")]
+    #[arg(long, value_name = "VAR", conflicts_with = "sigstore")]
     key_env: Option<String>,
+    /// Sign keylessly with Sigstore, as this GitHub Actions job (needs
+    /// `permissions: id-token: write`; refused in a pull request's run).
+    #[arg(long)]
+    sigstore: bool,
+    /// A private Sigstore instance's Fulcio URL (with `--rekor-url`).
+    #[arg(long, value_name = "URL", requires = "rekor_url", requires = "sigstore")]
+    fulcio_url: Option<String>,
+    /// A private Sigstore instance's Rekor URL.
+    #[arg(long, value_name = "URL", requires = "fulcio_url")]
+    rekor_url: Option<String>,
     /// An inclusion proof of the pack's policy in a policy registry
     /// (`cargo capsule policy registry prove`), carried in the signed
     /// statement for the certified profile.
@@ -232,9 +242,20 @@ fn load_trust_root(path: &Path) -> Result<Arc<TrustRoot>, CliError> {
     Ok(Arc::new(TrustRoot::from_json(&text, &path.display().to_string()).map_err(CliError::TrustRoot)?))
 }
 
+/// Where a keyless signature lives (signing again replaces it).
+const KEYLESS_MEMBER: &str = "signatures/keyless.sigstore.json";
+
 pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
     crate::cli::readable(&a.pack)?;
-    let sk = load_secret(&a)?;
+    if a.sigstore {
+        // Before anything else: a pull request's packs are never signed.
+        let event = std::env::var_os("GITHUB_EVENT_PATH")
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        capsule_github::keyless::refuse_untrusted(std::env::var("GITHUB_EVENT_NAME").ok().as_deref(), event.as_ref())
+            .map_err(CliError::Keyless)?;
+    }
+    let sk = if a.sigstore { None } else { Some(load_secret(&a)?) };
     let opts = integrity_options(a.trusted_root.as_deref())?;
     let (report, contents) = verify_pack_file(&a.pack, &opts);
     let (Some(contents), Some(hash), true) = (contents, report.capsule_hash, report.accepted()) else {
@@ -259,8 +280,22 @@ pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
         policy_hash,
         registry,
     };
-    let bytes = sk.sign(&hash, &predicate).map_err(CliError::Key)?;
-    let member = key::member_path(&sk.key_id());
+    let (bytes, member, signer) = match &sk {
+        Some(sk) => (
+            sk.sign(&hash, &predicate).map_err(CliError::Key)?,
+            key::member_path(&sk.key_id()),
+            format!("key {}", sk.key_id()),
+        ),
+        None => {
+            use capsule_github::keyless;
+            let statement = capsule::trust::dsse::receipt_statement(&hash, &predicate)
+                .map_err(|e| CliError::Key(key::KeyError::Statement(e)))?;
+            let token = keyless::actions_id_token(keyless::AUDIENCE).map_err(CliError::Keyless)?;
+            let instance = keyless::Instance { urls: a.fulcio_url.clone().zip(a.rekor_url.clone()) };
+            let bundle = keyless::sign_statement(&statement, token, &instance).map_err(CliError::Keyless)?;
+            (bundle, KEYLESS_MEMBER.to_owned(), "a Sigstore certificate for this workflow".to_owned())
+        }
+    };
     match attach::attach_signature(&a.pack, &hash, &member, &bytes, &opts) {
         Ok(_) => {}
         Err(attach::AttachError::Rejected(report)) => {
@@ -269,7 +304,7 @@ pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
         }
         Err(source) => return Err(CliError::Attach { path: a.pack.clone(), source }),
     }
-    output::line(&format!("signed capsule {hash} with key {} into `{member}`", sk.key_id()))?;
+    output::line(&format!("signed capsule {hash} with {signer} into `{member}`"))?;
     Ok(ExitCode::OK)
 }
 

@@ -99,7 +99,9 @@ fn action(ws: &std::path::Path, api: &str, vars: &[(&str, &str)]) -> Output {
         .env("GITHUB_OUTPUT", &outputs)
         .env("EVENT_NAME", "pull_request")
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
     for (k, v) in vars {
         c.env(k, v);
     }
@@ -158,10 +160,38 @@ fn the_action_scripts_end_to_end() {
     let (code, text) = run(&[("MODE", "comment"), ("HEAD_SHA", "abc123"), ("COMMENT", "true")]);
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("::error title=CapsuleBench::commenting failed") && text.contains("fork"), "{text}");
+    f.state.lock().unwrap().forbid_writes = false;
     // Keyless signing never runs in the bench job.
     let (code, text) = run(&[("MODE", "bench"), ("SIGN", "sigstore")]);
     assert_ne!(code, Some(0));
-    assert!(text.contains("separate signing job"), "{text}");
+    assert!(text.contains("only in `mode: sign`"), "{text}");
+
+    // The signing job: verifies, then signs what the bench job uploaded;
+    // with a repository key here (keyless signing is tested up to its
+    // services in `keyless.rs`; here, up to the token request).
+    let keygen = super::bin().current_dir(tmp.path()).args(["keygen", "--out", "ci"]).output().unwrap();
+    assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
+    let key = std::fs::read_to_string(tmp.path().join("ci.key")).unwrap();
+    let (code, text) = run(&[("MODE", "sign"), ("SIGN", "key"), ("SIGNING_KEY", &key)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("signed capsule") && !text.contains(key.trim()), "{text}");
+    let report =
+        super::bin().current_dir(&ws).args(["verify", "capsulepacks/capsulepack.tgz", "--json"]).output().unwrap();
+    assert_eq!(super::json(&report)["signed"], "signed-unpinned", "{}", stdout(&report));
+    let keyless = [("MODE", "sign"), ("SIGN", "sigstore"), ("GITHUB_ACTIONS", "true")];
+    let (code, text) = run(&[&keyless[..], &[("GITHUB_EVENT_NAME", "pull_request")]].concat());
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("never signed") && text.contains("::error title=CapsuleBench::keyless signing"), "{text}");
+    let (code, text) = run(&[&keyless[..], &[("GITHUB_EVENT_NAME", "push")]].concat());
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("add `id-token: write`"), "{text}");
+
+    // The release job attaches the (signed) packs, replacing same-named assets.
+    let (code, text) = run(&[("MODE", "publish"), ("UPLOAD_RELEASE", "v1")]);
+    assert_eq!(code, Some(0), "{text}");
+    let s = f.state.lock().unwrap();
+    let names: Vec<&str> = s.assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 mod bench;
 mod github;
+mod keyless;
 mod prove;
 mod trust;
 

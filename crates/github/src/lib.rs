@@ -10,6 +10,7 @@
 //! Enterprise Server works as GitHub.com does.
 
 mod comment;
+pub mod keyless;
 pub mod workflows;
 
 use serde::Deserialize;

@@ -6,7 +6,10 @@
 //! `capsulebench-comment.yml` runs on `workflow_run` in the base
 //! repository, downloads the packs, verifies them (they stay unsigned) and
 //! comments on the pull request it finds by the run's head commit through
-//! the API. Third-party actions are pinned by commit SHA.
+//! the API. Packs of pushes and releases are signed keylessly by a job that
+//! holds `id-token: write` and runs no workload or build code, and a
+//! release's are attached to it by a job that holds `contents: write`.
+//! Third-party actions are pinned by commit SHA.
 
 /// `actions/checkout` v4.1.1.
 pub const CHECKOUT: &str = "actions/checkout@b4ffde65f46336ab88eb53be808477a3936bae11 # v4.1.1";
@@ -46,17 +49,21 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
         WorkflowFile {
             path: ".github/workflows/capsulebench.yml",
             contents: format!(
-                r#"# Benchmarks every pull request and push with CapsuleBench and uploads the
-# receipts (capsulepacks) as an artifact. It runs the pull request's code, so
-# it holds no secrets and a read-only token; `capsulebench-comment.yml`
-# comments with a write token in a separate workflow. Written by
-# `cargo capsule init`.
+                r#"# Benchmarks every pull request, push and release with CapsuleBench and
+# uploads the receipts (capsulepacks) as an artifact. The bench job runs the
+# code under test, so it holds no secrets, a read-only token and no
+# `id-token`; `capsulebench-comment.yml` comments on pull requests from a
+# separate workflow. Packs of pushes and releases are signed keylessly by a
+# job that runs no workload or build code (a pull request's never are), and
+# a release's are attached to it. Written by `cargo capsule init`.
 name: CapsuleBench
 
 on:
   pull_request:
   push:
     branches: [main]
+  release:
+    types: [published]
 
 permissions: {{}}
 
@@ -78,6 +85,43 @@ jobs:
           name: capsulepacks
           path: capsulepacks/
           if-no-files-found: error
+
+  sign:
+    if: github.event_name != 'pull_request'
+    needs: bench
+    runs-on: ubuntu-latest
+    permissions:
+      id-token: write # a Sigstore certificate for this workflow; no workload code runs here
+    steps:
+{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: capsulepacks
+          path: capsulepacks
+      - uses: {uses}
+        with:
+          mode: sign
+          sign: sigstore
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: capsulepacks-signed
+          path: capsulepacks/
+          if-no-files-found: error
+
+  publish:
+    if: github.event_name == 'release'
+    needs: sign
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write # attach the signed packs to the release
+    steps:
+{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: capsulepacks-signed
+          path: capsulepacks
+      - uses: {uses}
+        with:
+          mode: publish
+          upload-release: ${{{{ github.event.release.tag_name }}}}
 "#
             ),
         },

@@ -1,0 +1,141 @@
+//! Keyless signing in GitHub Actions: the job's OIDC token (audience
+//! `sigstore`), a short-lived Fulcio certificate for it, and a Sigstore
+//! bundle (v0.3, DSSE) over the capsule's in-toto receipt statement, logged
+//! in Rekor.
+//!
+//! Only a job granted `id-token: write` can ask for the token; the
+//! workflows `cargo capsule init` writes grant it to a signing job that runs
+//! no workload or build code, never to the bench job, and never for a pull
+//! request's run.
+
+use sigstore_sign::oidc::IdentityToken;
+use sigstore_sign::{SigningContext, SigningServices, SigstoreInstance};
+
+/// The audience Sigstore's Fulcio accepts.
+pub const AUDIENCE: &str = "sigstore";
+
+/// Why keyless signing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeylessError {
+    /// Not in a CI job that can mint an OIDC token.
+    #[error(
+        "no OIDC token can be requested here: keyless signing runs in a GitHub Actions job (`GITHUB_ACTIONS=true`); sign elsewhere with `--key`"
+    )]
+    NotInActions,
+    /// In Actions, but the job lacks the permission.
+    #[error(
+        "this GitHub Actions job cannot request an OIDC token ({0}): add `id-token: write` to the signing job's `permissions:` (never to the job that runs the benchmark)"
+    )]
+    NoIdToken(&'static str),
+    /// A pull request's run (described): its packs are never signed.
+    #[error(
+        "refusing to sign in a {0} run: a pull request's packs come from code nobody reviewed yet and are never signed; sign on `push` or `release`"
+    )]
+    Untrusted(String),
+    /// The token request failed.
+    #[error("the OIDC token request failed")]
+    Token(#[source] ambient_id::Error),
+    /// The token is not a JWT with the claims Sigstore needs.
+    #[error("the OIDC token is not usable")]
+    BadToken(#[source] sigstore_sign::oidc::Error),
+    /// Fulcio, Rekor or the bundle failed.
+    #[error("Sigstore signing failed")]
+    Sign(#[source] sigstore_sign::Error),
+    /// The bundle did not serialize.
+    #[error("the Sigstore bundle does not serialize")]
+    Bundle(#[source] sigstore_sign::types::Error),
+    /// The async runtime could not start.
+    #[error("failed to start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Refuses to sign for a pull request's run: `event_name` is
+/// `GITHUB_EVENT_NAME`, `event` the payload at `GITHUB_EVENT_PATH`. A
+/// `workflow_run` is refused when the run that triggered it was a pull
+/// request's (its packs came from that run), or when the payload does not
+/// say.
+pub fn refuse_untrusted(event_name: Option<&str>, event: Option<&serde_json::Value>) -> Result<(), KeylessError> {
+    match event_name {
+        Some(e) if e.starts_with("pull_request") => Err(KeylessError::Untrusted(format!("`{e}`"))),
+        Some("workflow_run") => match event.and_then(|v| v["workflow_run"]["event"].as_str()) {
+            Some(t) if !t.starts_with("pull_request") => Ok(()),
+            Some(t) => Err(KeylessError::Untrusted(format!("`workflow_run` (triggered by `{t}`)"))),
+            None => Err(KeylessError::Untrusted("`workflow_run` (of an unknown trigger)".to_owned())),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, KeylessError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(KeylessError::Runtime)
+}
+
+/// Requests this GitHub Actions job's OIDC token for `audience` (through
+/// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, with
+/// `ambient-id`). Outside Actions, or without `id-token: write`, the error
+/// says what to change.
+pub fn actions_id_token(audience: &str) -> Result<IdentityToken, KeylessError> {
+    if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+        return Err(KeylessError::NotInActions);
+    }
+    for var in ["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"] {
+        if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+            return Err(KeylessError::NoIdToken(if var.ends_with("URL") {
+                "`ACTIONS_ID_TOKEN_REQUEST_URL` is unset"
+            } else {
+                "`ACTIONS_ID_TOKEN_REQUEST_TOKEN` is unset"
+            }));
+        }
+    }
+    let token = runtime()?
+        .block_on(ambient_id::Detector::new().detect(audience))
+        .map_err(KeylessError::Token)?
+        .ok_or(KeylessError::NotInActions)?;
+    IdentityToken::from_jwt(token.reveal()).map_err(KeylessError::BadToken)
+}
+
+/// Where to sign: Sigstore's public-good instance, or a private one.
+#[derive(Clone, Debug, Default)]
+pub struct Instance {
+    /// Fulcio and Rekor URLs of a private instance; `None` is public good.
+    pub urls: Option<(String, String)>,
+}
+
+/// Signs an in-toto `statement` with a short-lived certificate for
+/// `token`; returns the bundle's JSON (v0.3, DSSE envelope, logged in
+/// Rekor).
+pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
+    let context = match &instance.urls {
+        Some((fulcio, rekor)) => SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone())),
+        None => SigningContext::from_embedded(SigstoreInstance::PublicGood).map_err(KeylessError::Sign)?,
+    };
+    let bundle =
+        runtime()?.block_on(context.signer(token).sign_raw_statement(statement)).map_err(KeylessError::Sign)?;
+    bundle.to_json().map(String::into_bytes).map_err(KeylessError::Bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_request_runs_are_never_signed() {
+        let run = |t: &str| serde_json::json!({"workflow_run": {"event": t}});
+        let cases: &[(Option<&str>, Option<serde_json::Value>, bool)] = &[
+            (Some("push"), None, true),
+            (Some("release"), None, true),
+            (Some("workflow_dispatch"), None, true),
+            (None, None, true),
+            (Some("pull_request"), None, false),
+            (Some("pull_request_target"), None, false),
+            (Some("pull_request_review"), None, false),
+            (Some("workflow_run"), Some(run("push")), true),
+            (Some("workflow_run"), Some(run("pull_request")), false),
+            (Some("workflow_run"), Some(serde_json::json!({})), false),
+            (Some("workflow_run"), None, false),
+        ];
+        for (name, event, allowed) in cases {
+            assert_eq!(refuse_untrusted(*name, event.as_ref()).is_ok(), *allowed, "{name:?} {event:?}");
+        }
+    }
+}

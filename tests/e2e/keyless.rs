@@ -1,0 +1,183 @@
+//! `cargo capsule sign --sigstore` end to end against a loopback Sigstore
+//! (`capsule-testkit`): the GitHub Actions token endpoint, Fulcio and
+//! Rekor, each checking what the real service checks. The bundle the
+//! binary attaches verifies under the local instance's trusted root, has
+//! the shape of the conformance suite's DSSE v0.3 bundle, and names the
+//! workflow that signed; every way the job can be set up wrong gives the
+//! fix and leaves the pack as it was. Nothing reaches the internet.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+
+use capsule_testkit::server::{self, SigstoreServer};
+use capsule_testkit::sigstore::{Claims, LocalSigstore};
+use serde_json::Value;
+
+use crate::{GOLDEN, bin, codes, json, root, stdout};
+
+const REQUEST_TOKEN: &str = "actions-runtime-token";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `sign --sigstore` as a GitHub Actions job with `id-token: write` would
+/// run it, with `env` changed (`None` removes a variable).
+fn sign(d: &Path, s: &SigstoreServer, env: &[(&str, Option<&str>)]) -> Output {
+    let mut c = bin();
+    c.current_dir(d)
+        .args(["sign", "p.tgz", "--sigstore", "--trusted-root", "root.json"])
+        .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", s.token_url())
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
+    for (k, v) in env {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.output().unwrap()
+}
+
+/// The conformance suite's DSSE bundle (read in place), or `None` outside CI
+/// when the vectors are missing.
+fn conformance_dsse_bundle() -> Option<Value> {
+    let p: PathBuf =
+        root().join("../shared/vectors/sigstore-conformance/happy-path-intoto-in-dsse-v3/bundle.sigstore.json");
+    match std::fs::read(&p) {
+        Ok(b) => Some(serde_json::from_slice(&b).unwrap()),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the Sigstore conformance vectors are missing at {}: {e}",
+                p.display()
+            );
+            None
+        }
+    }
+}
+
+/// Every key path of a JSON value, with the type at each leaf (arrays by
+/// their first element).
+fn shape(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, v)| shape(v, &format!("{at}/{k}"), out)),
+        Value::Array(a) => {
+            out.push(format!("{at}[]"));
+            if let Some(first) = a.first() {
+                shape(first, &format!("{at}[]"), out);
+            }
+        }
+        Value::String(_) => out.push(format!("{at}: string")),
+        Value::Number(_) => out.push(format!("{at}: number")),
+        other => out.push(format!("{at}: {other}")),
+    }
+    out.sort();
+}
+
+/// The keyless bundle a pack carries.
+fn keyless_bundle(pack: &Path) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "signatures/keyless.sigstore.json";
+    let o =
+        std::process::Command::new("tar").arg("-xzf").arg(pack).arg("-C").arg(dir.path()).arg(name).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
+}
+
+/// In `d`: the golden pack to sign (`p.tgz`) and the local instance's
+/// `root.json`; returns the running loopback Sigstore.
+fn setup(d: &Path) -> SigstoreServer {
+    std::fs::copy(root().join(GOLDEN), d.join("p.tgz")).unwrap();
+    let instance = Arc::new(LocalSigstore::new());
+    std::fs::write(d.join("root.json"), instance.trusted_root()).unwrap();
+    server::start(instance, Claims::default(), REQUEST_TOKEN)
+}
+
+#[test]
+fn keyless_signing_against_a_loopback_sigstore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = setup(d);
+    let claims = Claims::default();
+    let unsigned = std::fs::read(d.join("p.tgz")).unwrap();
+
+    // Each wrong setup: the fix in the message, exit 7, the pack untouched,
+    // and no certificate asked for.
+    type Case<'a> = (&'a str, &'a [(&'a str, Option<&'a str>)], &'a str);
+    let cases: &[Case] = &[
+        ("a pull request's run", &[("GITHUB_EVENT_NAME", Some("pull_request_target"))], "never signed"),
+        ("not in GitHub Actions", &[("GITHUB_ACTIONS", None)], "sign elsewhere with `--key`"),
+        ("no id-token permission", &[("ACTIONS_ID_TOKEN_REQUEST_URL", None)], "add `id-token: write`"),
+        ("a wrong request token", &[("ACTIONS_ID_TOKEN_REQUEST_TOKEN", Some("stale"))], "401"),
+    ];
+    for (case, env, fix) in cases {
+        let o = sign(d, &s, env);
+        assert_eq!(o.status.code(), Some(7), "{case}: {}", stderr(&o));
+        assert!(stderr(&o).contains(fix), "{case}: {}", stderr(&o));
+        assert_eq!(std::fs::read(d.join("p.tgz")).unwrap(), unsigned, "{case}: the pack changed");
+    }
+    assert!(s.seen.lock().unwrap().token_audiences.is_empty(), "no token was minted for a refused setup");
+    s.seen.lock().unwrap().fulcio_failure = Some((403, "token audience not allowed".into()));
+    let o = sign(d, &s, &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("403") && stderr(&o).contains("token audience not allowed"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("p.tgz")).unwrap(), unsigned);
+    s.seen.lock().unwrap().fulcio_failure = None;
+
+    // The real thing: a token for audience `sigstore`, one certificate, one
+    // log entry, a bundle attached without changing the capsule.
+    let o = sign(d, &s, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("into `signatures/keyless.sigstore.json`"), "{}", stdout(&o));
+    {
+        let seen = s.seen.lock().unwrap();
+        assert_eq!(seen.token_audiences.last().map(String::as_str), Some("sigstore"));
+        assert_eq!((seen.certificates, seen.entries), (1, 1), "refusals: {:?}", seen.refusals);
+    }
+    let o = bin().current_dir(d).args(["verify", "p.tgz", "--json", "--trusted-root", "root.json"]).output().unwrap();
+    let r = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{r}");
+    assert_eq!(r["signed"], "signed-unpinned", "{r}");
+    let signer = &r["signers"][0]["sigstore"];
+    assert_eq!(signer["san"], claims.workflow.as_str(), "{r}");
+    assert_eq!(signer["issuer"], claims.issuer.as_str(), "{r}");
+    assert_eq!(signer["commit"], claims.commit.as_str(), "{r}");
+    assert_eq!(signer["repository_id"], claims.repository_id.as_str(), "{r}");
+
+    // The bundle: v0.3, DSSE over the in-toto receipt statement.
+    let bundle = keyless_bundle(&d.join("p.tgz"));
+    assert_eq!(bundle["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
+    assert_eq!(bundle["dsseEnvelope"]["payloadType"], "application/vnd.in-toto+json");
+    assert_eq!(bundle["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "dsse");
+
+    // Under the production root (the default), the local instance is not
+    // trusted: the same pack is rejected.
+    let o = bin().current_dir(d).args(["verify", "p.tgz", "--json"]).output().unwrap();
+    assert_eq!(codes(&json(&o)), ["signature-invalid"]);
+
+    // Signing again replaces the keyless signature (one member).
+    let o = sign(d, &s, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = bin().current_dir(d).args(["verify", "p.tgz", "--json", "--trusted-root", "root.json"]).output().unwrap();
+    assert_eq!(json(&o)["signers"].as_array().unwrap().len(), 1, "{}", stdout(&o));
+}
+
+/// The bundle has the shape of the conformance suite's DSSE v0.3 bundle
+/// (`happy-path-intoto-in-dsse-v3`, read in place): the same key paths with
+/// the same types, so what the verifier accepts there it reads here.
+#[test]
+fn the_keyless_bundle_has_the_conformance_suites_shape() {
+    let Some(reference) = conformance_dsse_bundle() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let s = setup(tmp.path());
+    let o = sign(tmp.path(), &s, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    shape(&keyless_bundle(&tmp.path().join("p.tgz")), "", &mut ours);
+    shape(&reference, "", &mut theirs);
+    assert_eq!(ours, theirs, "the bundle's shape differs from the conformance suite's DSSE v0.3 bundle");
+}
