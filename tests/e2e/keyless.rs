@@ -181,3 +181,105 @@ fn the_keyless_bundle_has_the_conformance_suites_shape() {
     shape(&reference, "", &mut theirs);
     assert_eq!(ours, theirs, "the bundle's shape differs from the conformance suite's DSSE v0.3 bundle");
 }
+
+/// The whole chain as the workflows `cargo capsule init` writes run it: the
+/// bench job (in "GitHub Actions") records the run, the signing job signs
+/// keylessly as the same workflow, and a reader certifies the pack with an
+/// ACL naming that workflow; an ACL naming another repository rejects it.
+#[test]
+fn a_ci_receipt_signed_by_the_signing_job_is_certified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = super::bench::workspace(tmp.path(), None);
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = [\"sh\", \"-c\", \"echo 42\"]\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + config).unwrap();
+    super::bench::git(&ws, &["commit", "-qam", "a fast workload"]);
+    let claims = Claims::default();
+    let repository = claims.repository_uri.trim_start_matches("https://github.com/");
+    let workflow_ref = claims.workflow.trim_start_matches("https://github.com/");
+
+    // The bench job.
+    let mut c = bin();
+    c.current_dir(&ws)
+        .args(["bench", "--out", "p.tgz", "--quiet"])
+        .env("CARGO_TARGET_DIR", tmp.path().join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    for (k, v) in [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", repository),
+        ("GITHUB_REPOSITORY_ID", &claims.repository_id),
+        ("GITHUB_SHA", &claims.commit),
+        ("GITHUB_WORKFLOW_REF", workflow_ref),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_RUN_ID", "99"),
+        ("GITHUB_RUN_ATTEMPT", "2"),
+        ("RUNNER_ENVIRONMENT", &claims.runner),
+    ] {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // The policy registry and the proof the signer carries.
+    let d = &ws;
+    std::fs::create_dir(d.join("policies")).unwrap();
+    std::fs::copy(root().join("crates/capsule/policies/standard-v1.json"), d.join("policies/standard-v1.json"))
+        .unwrap();
+    let o = bin().current_dir(d).args(["policy", "registry", "build", "policies"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let registry_root = stdout(&o).split_whitespace().next().unwrap().to_owned();
+    let o = bin()
+        .current_dir(d)
+        .args([
+            "policy",
+            "registry",
+            "prove",
+            "policies/standard-v1.json",
+            "--registry",
+            "policies",
+            "--out",
+            "proof.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // The signing job.
+    let instance = Arc::new(LocalSigstore::new());
+    std::fs::write(d.join("root.json"), instance.trusted_root()).unwrap();
+    let s = server::start(instance, claims.clone(), REQUEST_TOKEN);
+    let mut c = bin();
+    c.current_dir(d)
+        .args(["sign", "p.tgz", "--sigstore", "--trusted-root", "root.json", "--registry-proof", "proof.json"])
+        .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", s.token_url())
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // The reader.
+    let certify = |acl_repository: &str| {
+        let acl = serde_json::json!({"schema": "capsulebench/acl/v1", "policies": {"capsulebench-standard": {"sigstore": [{
+            "issuer": claims.issuer, "repository": acl_repository, "repository_id": claims.repository_id,
+            "workflow": claims.workflow, "runner": claims.runner,
+        }]}}});
+        std::fs::write(d.join("acl.json"), acl.to_string()).unwrap();
+        bin()
+            .current_dir(d)
+            .args(["verify", "p.tgz", "--profile", "certified", "--json", "--acl", "acl.json"])
+            .args(["--registry-root", &registry_root, "--trusted-root", "root.json"])
+            .output()
+            .unwrap()
+    };
+    let o = certify(repository);
+    let r = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{r}");
+    assert_eq!(r["signed"], "signed-by-allowed", "{r}");
+    assert_eq!(r["signers"][0]["sigstore"]["commit"], claims.commit.as_str(), "{r}");
+    let o = certify("evil/bench");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(codes(&json(&o)), ["sigstore-repository-mismatch"]);
+}
