@@ -64,6 +64,16 @@ pub(super) fn workspace(tmp: &Path, from: Option<&Path>) -> PathBuf {
     dir
 }
 
+/// An empty workspace whose one workload is a fast command (`echo 42`).
+pub(super) fn echo_workspace(tmp: &Path) -> PathBuf {
+    let ws = workspace(tmp, None);
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = [\"sh\", \"-c\", \"echo 42\"]\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + config).unwrap();
+    git(&ws, &["commit", "-qam", "a fast workload"]);
+    ws
+}
+
 fn copy_tree(src: &Path, dst: &Path) {
     for e in std::fs::read_dir(src).unwrap() {
         let e = e.unwrap();

@@ -111,11 +111,7 @@ fn action(ws: &std::path::Path, api: &str, vars: &[(&str, &str)]) -> Output {
 #[test]
 fn the_action_scripts_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
-    let ws = super::bench::workspace(tmp.path(), None);
-    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
-    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = [\"sh\", \"-c\", \"echo 42\"]\n";
-    std::fs::write(ws.join("Cargo.toml"), manifest + config).unwrap();
-    super::bench::git(&ws, &["commit", "-qam", "a fast workload"]);
+    let ws = super::bench::echo_workspace(tmp.path());
     std::fs::write(ws.join("src/lib.rs"), "// head\n").unwrap();
     super::bench::git(&ws, &["commit", "-qam", "the head of the pull request"]);
     let f = fake::start();

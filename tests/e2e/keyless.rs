@@ -189,11 +189,7 @@ fn the_keyless_bundle_has_the_conformance_suites_shape() {
 #[test]
 fn a_ci_receipt_signed_by_the_signing_job_is_certified() {
     let tmp = tempfile::tempdir().unwrap();
-    let ws = super::bench::workspace(tmp.path(), None);
-    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
-    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = [\"sh\", \"-c\", \"echo 42\"]\n";
-    std::fs::write(ws.join("Cargo.toml"), manifest + config).unwrap();
-    super::bench::git(&ws, &["commit", "-qam", "a fast workload"]);
+    let ws = super::bench::echo_workspace(tmp.path());
     let claims = Claims::default();
     let repository = claims.repository_uri.trim_start_matches("https://github.com/");
     let workflow_ref = claims.workflow.trim_start_matches("https://github.com/");
