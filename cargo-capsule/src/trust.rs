@@ -291,9 +291,10 @@ pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
             let statement = capsule::trust::dsse::receipt_statement(&hash, &predicate)
                 .map_err(|e| CliError::Key(key::KeyError::Statement(e)))?;
             let token = keyless::actions_id_token(keyless::AUDIENCE).map_err(CliError::Keyless)?;
+            let signer = format!("a Sigstore certificate for `{}` (issuer {})", token.subject(), token.issuer());
             let instance = keyless::Instance { urls: a.fulcio_url.clone().zip(a.rekor_url.clone()) };
             let bundle = keyless::sign_statement(&statement, token, &instance).map_err(CliError::Keyless)?;
-            (bundle, KEYLESS_MEMBER.to_owned(), "a Sigstore certificate for this workflow".to_owned())
+            (bundle, KEYLESS_MEMBER.to_owned(), signer)
         }
     };
     match attach::attach_signature(&a.pack, &hash, &member, &bytes, &opts) {

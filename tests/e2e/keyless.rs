@@ -132,7 +132,11 @@ fn keyless_signing_against_a_loopback_sigstore() {
     // log entry, a bundle attached without changing the capsule.
     let o = sign(d, &s, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("into `signatures/keyless.sigstore.json`"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("with a Sigstore certificate for `repo:acme/bench:ref:refs/heads/main` (issuer https://token.actions.githubusercontent.com) into `signatures/keyless.sigstore.json`"),
+        "{}",
+        stdout(&o)
+    );
     {
         let seen = s.seen.lock().unwrap();
         assert_eq!(seen.token_audiences.last().map(String::as_str), Some("sigstore"));
