@@ -83,13 +83,13 @@ fn event_pr() -> Result<u64, CliError> {
 }
 
 /// The comment's Markdown: the comparison of each base/head pair, every
-/// pack verified first.
+/// pack verified first; with several pairs, a summary row for each first.
 fn body(a: &CommentArgs) -> Result<Result<String, u8>, CliError> {
     if a.base.len() != a.head.len() {
         return Err(CliError::Usage("give as many `--base` as `--head` packs"));
     }
     let opts = VerifyOptions { pins: crate::cli::pins(&a.policy, &[])?, ..crate::cli::verify_options() };
-    let mut sections = Vec::new();
+    let (mut comparisons, mut sections) = (Vec::new(), Vec::new());
     for (b, h) in a.base.iter().zip(&a.head) {
         let mut sides = Vec::new();
         for p in [b, h] {
@@ -112,8 +112,11 @@ fn body(a: &CommentArgs) -> Result<Result<String, u8>, CliError> {
             &output::verified_line(&base.0),
             &output::verified_line(&head.0),
         ));
+        comparisons.push(cmp);
     }
-    Ok(Ok(sections.join("\n")))
+    // Several workloads open with one row each, which folding keeps.
+    let summary = if comparisons.len() > 1 { capsule::compare::markdown_summary(&comparisons) } else { String::new() };
+    Ok(Ok(summary + &sections.join("\n")))
 }
 
 pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {

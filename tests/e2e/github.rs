@@ -190,6 +190,44 @@ fn the_action_scripts_end_to_end() {
     assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
 }
 
+/// With several workloads the comment opens with one summary row each.
+#[test]
+fn a_comment_on_several_workloads_opens_with_a_summary() {
+    let o = bin()
+        .args(["github", "comment", "--dry-run", "--pr", "7", "--repo", "o/r"])
+        .args(["--base", GOLDEN, "--head", GOLDEN, "--base", GOLDEN, "--head", GOLDEN])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("comment_several_workloads", stdout(&o));
+}
+
+/// Eighty workloads' comparisons (about 1.2 KB each) do not fit one
+/// comment: the action's comment job folds them under GitHub's limit.
+#[test]
+fn the_action_folds_an_oversized_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let packs = ws.join("capsulepacks");
+    std::fs::create_dir_all(&packs).unwrap();
+    for i in 0..80 {
+        for name in [format!("w{i:02}.tgz"), format!("w{i:02}-base.tgz")] {
+            std::fs::copy(root().join(GOLDEN), packs.join(name)).unwrap();
+        }
+    }
+    let f = fake::start();
+    let o = action(&ws, &f.base, &[("MODE", "comment"), ("HEAD_SHA", "abc123"), ("COMMENT", "true")]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let s = f.state.lock().unwrap();
+    let body = s.comments[0]["body"].as_str().unwrap();
+    assert!(body.chars().count() <= capsule_github::COMMENT_LIMIT, "{} characters", body.chars().count());
+    assert!(body.contains("<details>") && body.contains("was cut here"), "{body}");
+    let summary_rows =
+        body.lines().filter(|l| l.starts_with("| sample\\_xorshift\\_v1 | baseline\\_no\\_accel | wall\\_ns |"));
+    assert_eq!(summary_rows.count(), 80, "every workload keeps its row in the summary: {body}");
+    assert!(body.starts_with(&format!("{}\n### CapsuleBench: 80 workloads:", capsule_github::MARKER)), "{body}");
+}
+
 #[test]
 fn init_writes_the_fork_safe_workflows() {
     let tmp = tempfile::tempdir().unwrap();

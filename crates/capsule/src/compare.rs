@@ -415,14 +415,62 @@ fn pct(ppm: &str) -> String {
     format!("{sign}{:.2}%", v * 100.0)
 }
 
-/// The Markdown a pull-request comment shows.
-pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
-    let mut s = String::new();
-    let verdict = match c.verdict {
+fn badge(c: Change) -> &'static str {
+    match c {
         Change::Slower => "🔴 slower",
         Change::Faster => "🟢 faster",
         Change::NoChange => "⚪ no change",
-    };
+    }
+}
+
+/// The summary a pull-request comment opens with when it compares several
+/// workloads: the counts of each verdict, then one row per workload with
+/// its primary metric (the first series'), so that every workload's verdict
+/// stays visible however long the details below it grow.
+pub fn markdown_summary(comparisons: &[Comparison]) -> String {
+    let count = |v: Change| comparisons.iter().filter(|c| c.verdict == v).count();
+    let mut s = format!(
+        "### CapsuleBench: {} workloads: 🔴 {} slower, 🟢 {} faster, ⚪ {} no change\n\n",
+        comparisons.len(),
+        count(Change::Slower),
+        count(Change::Faster),
+        count(Change::NoChange),
+    );
+    s.push_str("| workload | track | metric | base (median) | head (median) | delta (HL) | CI | verdict | result |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for c in comparisons {
+        let result = if c.result_digest_equal { "equal" } else { "⚠️ differs" };
+        let level = pct(&format!("+{}", c.confidence));
+        let level = level.trim_start_matches('+').trim_end_matches('%').trim_end_matches(".00");
+        match c.metrics.first() {
+            Some(m) => s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | [{}, {}] ({level}%) | {} | {result} |\n",
+                escape_markdown(&c.workload_id),
+                escape_markdown(&c.track),
+                escape_markdown(&m.metric),
+                human(&m.metric, i128::from(m.base_median)),
+                human(&m.metric, i128::from(m.head_median)),
+                pct(&m.ratio),
+                pct(&m.ci_ratio[0]),
+                pct(&m.ci_ratio[1]),
+                badge(c.verdict),
+            )),
+            None => s.push_str(&format!(
+                "| {} | {} | | | | | | {} | {result} |\n",
+                escape_markdown(&c.workload_id),
+                escape_markdown(&c.track),
+                badge(c.verdict),
+            )),
+        }
+    }
+    s.push_str("\nEach workload's comparison and the verification of its packs follow.\n\n");
+    s
+}
+
+/// The Markdown a pull-request comment shows.
+pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
+    let mut s = String::new();
+    let verdict = badge(c.verdict);
     s.push_str(&format!(
         "### CapsuleBench: {} on {}: {verdict}\n\n",
         escape_markdown(&c.workload_id),
