@@ -1,13 +1,59 @@
 #!/usr/bin/env bash
-# Installs cargo-capsule: from this action's own source (`tool-version:
-# action`) or from crates.io, unless the cached binary already runs.
+# Installs cargo-capsule and says where it is (outputs `tool` and
+# `tool-sha256`). Every input arrives in an environment variable.
+#   mode sign, publish: only the prebuilt TOOL_BINARY, and only if its
+#                       SHA-256 is TOOL_SHA256 (the install job's output):
+#                       a job that holds a credential builds nothing.
+#   mode install:       builds into $RUNNER_TEMP, never from a cache, for
+#                       those jobs (this job holds no credential).
+#   other modes:        the cached binary if it runs, else a fresh build.
+# The build is this action's own source (`tool-version: action`) or a
+# crates.io version.
 set -euo pipefail
-if command -v cargo-capsule >/dev/null && cargo-capsule capsule --version >/dev/null 2>&1; then
-  echo "cargo-capsule $(cargo-capsule capsule --version) (cached)"
-  exit 0
-fi
-if [ "${TOOL_VERSION:-action}" = "action" ]; then
-  cargo install --locked --path "$GITHUB_ACTION_PATH/cargo-capsule"
-else
-  cargo install --locked cargo-capsule --version "$TOOL_VERSION"
-fi
+
+fail() {
+  echo "::error title=CapsuleBench::$*"
+  exit 1
+}
+output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
+sha256() { sha256sum "$1" | cut -d ' ' -f 1; }
+build() { # $1: the `cargo install --root`
+  if [ "${TOOL_VERSION:-action}" = action ]; then
+    cargo install --locked --root "$1" --path "$GITHUB_ACTION_PATH/cargo-capsule"
+  else
+    cargo install --locked --root "$1" cargo-capsule --version "$TOOL_VERSION"
+  fi
+}
+
+dest="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/capsulebench-tool"
+case "${MODE:-bench}" in
+  sign | publish)
+    if [ -z "${TOOL_BINARY:-}" ] || [ -z "${TOOL_SHA256:-}" ]; then
+      fail "mode ${MODE} builds nothing: pass tool-binary and tool-sha256 from the install job (the workflow \`cargo capsule init\` writes has one)"
+    fi
+    [ -f "$TOOL_BINARY" ] || fail "tool-binary \`$TOOL_BINARY\` does not exist: download the install job's artifact first"
+    mkdir -p "$dest/bin"
+    tool="$dest/bin/cargo-capsule"
+    install -m 0755 "$TOOL_BINARY" "$tool"
+    got=$(sha256 "$tool")
+    if [ "$got" != "$TOOL_SHA256" ]; then
+      rm -f "$tool"
+      fail "tool-binary \`$TOOL_BINARY\` has SHA-256 $got, not the install job's $TOOL_SHA256: refusing to run it"
+    fi
+    ;;
+  install)
+    build "$dest"
+    tool="$dest/bin/cargo-capsule"
+    ;;
+  *)
+    if command -v cargo-capsule >/dev/null && cargo-capsule capsule --version >/dev/null 2>&1; then
+      echo "cargo-capsule $(cargo-capsule capsule --version) (cached)"
+    else
+      build "${CARGO_HOME:-$HOME/.cargo}"
+    fi
+    tool=$(command -v cargo-capsule) || fail "cargo-capsule is not on PATH after installing it"
+    ;;
+esac
+echo "cargo-capsule at $tool"
+output tool "$tool"
+output tool-sha256 "$(sha256 "$tool")"

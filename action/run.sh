@@ -5,10 +5,11 @@
 #                 requests), verify, sign with a repository key, comment,
 #                 upload to a release.
 #   mode sign:    verify the packs in PACKS_DIR and sign them (keyless with
-#                 Sigstore, or with a repository key); for a job that runs
-#                 no workload or build code and holds `id-token: write`.
+#                 Sigstore, or with a repository key); for a job that holds
+#                 `id-token: write` and runs no workload or build code, only
+#                 the prebuilt tool install.sh checked (CAPSULE_BIN).
 #   mode publish: verify the packs in PACKS_DIR and attach them to the
-#                 release UPLOAD_RELEASE.
+#                 release UPLOAD_RELEASE, with the prebuilt tool too.
 #   mode comment: verify the packs in PACKS_DIR (downloaded from an
 #                 untrusted run) and comment on the pull request whose head
 #                 is HEAD_SHA, found through the API.
@@ -22,7 +23,7 @@ fail() {
 }
 summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; fi; }
 output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
-capsule() { cargo-capsule capsule "$@"; }
+capsule() { "${CAPSULE_BIN:-cargo-capsule}" capsule "$@"; }
 
 MODE=${MODE:-bench}
 PACKS_DIR=${PACKS_DIR:-capsulepacks}
@@ -81,6 +82,9 @@ else
     sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
     publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
     *) fail "mode must be bench, sign, publish or comment, not \`$MODE\`" ;;
+  esac
+  case "$MODE" in
+    sign | publish) [ -n "${CAPSULE_BIN:-}" ] || fail "mode $MODE runs only the prebuilt tool install.sh checked (CAPSULE_BIN is unset)" ;;
   esac
   for head in "$PACKS_DIR"/*.tgz; do
     case "$head" in *-base.tgz) continue ;; esac

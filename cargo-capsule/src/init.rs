@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use capsule_github::workflows::{Plan, plan, workflows};
+use capsule_github::workflows::{Plan, plan, workflows, writes_signing_jobs};
 use clap::Args;
 
 use crate::errors::{CliError, ExitCode};
@@ -58,6 +58,11 @@ pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
                 f.path
             ))?;
         }
+    }
+    if !writes_signing_jobs(&a.action) {
+        output::line(
+            "note: no signing or release jobs: they hold credentials, so they are written only for an Action pinned by commit (`--action OWNER/REPO@SHA`)",
+        )?;
     }
     Ok(if held > 0 { ExitCode::REJECTED } else { ExitCode::OK })
 }

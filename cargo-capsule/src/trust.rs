@@ -41,8 +41,10 @@ pub(crate) struct SignArgs {
     /// `permissions: id-token: write`; refused in a pull request's run).
     #[arg(long)]
     sigstore: bool,
-    /// A private Sigstore instance's Fulcio URL (with `--rekor-url`).
-    #[arg(long, value_name = "URL", requires = "rekor_url", requires = "sigstore")]
+    /// A private Sigstore instance's Fulcio URL (with `--rekor-url`, and
+    /// `--trusted-root` declaring that instance, since the signed pack is
+    /// verified before it replaces the original).
+    #[arg(long, value_name = "URL", requires_all = ["rekor_url", "sigstore", "trusted_root"])]
     fulcio_url: Option<String>,
     /// A private Sigstore instance's Rekor URL.
     #[arg(long, value_name = "URL", requires = "fulcio_url")]
@@ -52,7 +54,8 @@ pub(crate) struct SignArgs {
     /// statement for the certified profile.
     #[arg(long, value_name = "FILE")]
     registry_proof: Option<PathBuf>,
-    /// The Sigstore trusted root for bundles already in the pack.
+    /// The Sigstore trusted root for the pack's bundles, the new keyless
+    /// one included (default: the embedded production root).
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
 }

@@ -80,15 +80,24 @@ fn a_read_only_token_is_refused_clearly() {
 
 /// `action/run.sh` as the Action runs it: inputs in the environment,
 /// `cargo-capsule` on `PATH`, GitHub at a loopback address.
+/// Runs `action/run.sh` as `action.yml` does.
 fn action(ws: &std::path::Path, api: &str, vars: &[(&str, &str)]) -> Output {
+    script(ws, api, "run.sh", vars)
+}
+
+/// Runs one of the Action's scripts in `ws` with `GITHUB_*` set as in a
+/// pull request's run, the built binary on `PATH`, and `vars` on top.
+fn script(ws: &std::path::Path, api: &str, name: &str, vars: &[(&str, &str)]) -> Output {
     let dir = ws.parent().unwrap();
     let (event, summary, outputs) = (dir.join("event.json"), dir.join("summary.md"), dir.join("outputs.txt"));
     std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-capsule")).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut c = std::process::Command::new("bash");
-    c.arg(root().join("action/run.sh"))
+    c.arg(root().join("action").join(name))
         .current_dir(ws)
+        .env("GITHUB_ACTION_PATH", root())
+        .env("RUNNER_TEMP", dir.join("runner-temp"))
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", dir.join("target"))
         .env("GITHUB_API_URL", api)
@@ -162,32 +171,94 @@ fn the_action_scripts_end_to_end() {
     assert_ne!(code, Some(0));
     assert!(text.contains("only in `mode: sign`"), "{text}");
 
-    // The signing job: verifies, then signs what the bench job uploaded;
-    // with a repository key here (keyless signing is tested up to its
+    // The install job: builds the tool (a stand-in `cargo` copies the built
+    // binary, so the test compiles nothing) and gives its path and digest.
+    let real = std::fs::read(env!("CARGO_BIN_EXE_cargo-capsule")).unwrap();
+    let digest = hex::encode(capsule::digest::plain(&real).0);
+    let fake_bin = tmp.path().join("fake-bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let fake_cargo = format!(
+        "#!/bin/sh\n[ \"$1 $2 $3\" = \"install --locked --root\" ] && [ \"$5 $6\" = \"--path {}/cargo-capsule\" ] || exit 9\nmkdir -p \"$4/bin\" && cp {} \"$4/bin/cargo-capsule\"\n",
+        root().display(),
+        env!("CARGO_BIN_EXE_cargo-capsule")
+    );
+    std::fs::write(fake_bin.join("cargo"), fake_cargo).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(fake_bin.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let system_path = std::env::var("PATH").unwrap_or_default();
+    let with_fake_cargo = format!("{}:{system_path}", fake_bin.display());
+    let install = |vars: &[(&str, &str)]| {
+        let o = script(&ws, &f.base, "install.sh", vars);
+        let text = format!("{}{}", stdout(&o), stderr(&o));
+        let outputs = std::fs::read_to_string(tmp.path().join("outputs.txt")).unwrap_or_default();
+        let last = |k: &str| outputs.lines().rev().find_map(|l| l.strip_prefix(k)).map(str::to_owned);
+        (o.status.code(), text, last("tool="), last("tool-sha256="))
+    };
+    let (code, text, tool, sha) = install(&[("MODE", "install"), ("PATH", &with_fake_cargo)]);
+    assert_eq!(code, Some(0), "{text}");
+    let built = tmp.path().join("runner-temp/capsulebench-tool/bin/cargo-capsule");
+    assert_eq!(tool.as_deref(), built.to_str());
+    assert_eq!(sha.as_deref(), Some(digest.as_str()));
+
+    // The signing job holds `id-token: write`: it builds nothing and runs
+    // only that binary, downloaded (without its mode bits) and checked.
+    let artifact = tmp.path().join("artifact/cargo-capsule");
+    std::fs::create_dir_all(artifact.parent().unwrap()).unwrap();
+    std::fs::write(&artifact, &real).unwrap();
+    let artifact = artifact.to_str().unwrap();
+    let no_tool_on_path = [("PATH", system_path.as_str())];
+    let (code, text, ..) = install(&[&[("MODE", "sign")], &no_tool_on_path[..]].concat());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("::error title=CapsuleBench::mode sign builds nothing"), "{text}");
+    let wrong = "0".repeat(64);
+    let (code, text, ..) =
+        install(&[("MODE", "sign"), ("TOOL_BINARY", artifact), ("TOOL_SHA256", wrong.as_str()), no_tool_on_path[0]]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains(&format!("has SHA-256 {digest}, not the install job's")), "{text}");
+    let (code, text, ..) = run(&[("MODE", "sign"), ("SIGN", "key")]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("runs only the prebuilt tool"), "{text}");
+    let (code, text, tool, _) =
+        install(&[("MODE", "sign"), ("TOOL_BINARY", artifact), ("TOOL_SHA256", digest.as_str()), no_tool_on_path[0]]);
+    assert_eq!(code, Some(0), "{text}");
+    let tool = tool.unwrap();
+    assert_ne!(tool, artifact, "the checked copy runs, not the download");
+    let prebuilt = [("CAPSULE_BIN", tool.as_str()), no_tool_on_path[0]];
+
+    // Signing with a repository key (keyless signing is tested up to its
     // services in `keyless.rs`; here, up to the token request).
     let keygen = super::bin().current_dir(tmp.path()).args(["keygen", "--out", "ci"]).output().unwrap();
     assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
     let key = std::fs::read_to_string(tmp.path().join("ci.key")).unwrap();
-    let (code, text) = run(&[("MODE", "sign"), ("SIGN", "key"), ("SIGNING_KEY", &key)]);
+    let (code, text) = run(&[&prebuilt[..], &[("MODE", "sign"), ("SIGN", "key"), ("SIGNING_KEY", &key)]].concat());
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("signed capsule") && !text.contains(key.trim()), "{text}");
     let report =
         super::bin().current_dir(&ws).args(["verify", "capsulepacks/capsulepack.tgz", "--json"]).output().unwrap();
     assert_eq!(super::json(&report)["signed"], "signed-unpinned", "{}", stdout(&report));
-    let keyless = [("MODE", "sign"), ("SIGN", "sigstore"), ("GITHUB_ACTIONS", "true")];
+    let keyless = [&prebuilt[..], &[("MODE", "sign"), ("SIGN", "sigstore"), ("GITHUB_ACTIONS", "true")]].concat();
     let (code, text) = run(&[&keyless[..], &[("GITHUB_EVENT_NAME", "pull_request")]].concat());
     assert_ne!(code, Some(0), "{text}");
-    assert!(text.contains("never signed") && text.contains("::error title=CapsuleBench::keyless signing"), "{text}");
+    assert!(
+        text.contains("nobody reviewed yet") && text.contains("::error title=CapsuleBench::keyless signing"),
+        "{text}"
+    );
     let (code, text) = run(&[&keyless[..], &[("GITHUB_EVENT_NAME", "push")]].concat());
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("add `id-token: write`"), "{text}");
 
-    // The release job attaches the (signed) packs, replacing same-named assets.
-    let (code, text) = run(&[("MODE", "publish"), ("UPLOAD_RELEASE", "v1")]);
+    // The release job attaches the signed packs, replacing same-named
+    // assets: what is uploaded is the signed pack, byte for byte in size.
+    f.state.lock().unwrap().assets.clear();
+    let (code, text) = run(&[&prebuilt[..], &[("MODE", "publish"), ("UPLOAD_RELEASE", "v1")]].concat());
     assert_eq!(code, Some(0), "{text}");
     let s = f.state.lock().unwrap();
     let names: Vec<&str> = s.assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
+    assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"]);
+    for a in &s.assets {
+        let size = std::fs::metadata(ws.join("capsulepacks").join(a["name"].as_str().unwrap())).unwrap().len();
+        assert_eq!(a["size"], size, "{a}");
+    }
 }
 
 /// With several workloads the comment opens with one summary row each.
@@ -234,6 +305,7 @@ fn init_writes_the_fork_safe_workflows() {
     let dir = tmp.path().to_str().unwrap();
     let o = bin().args(["init", "--dir", dir]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("note: no signing or release jobs"), "{}", stdout(&o));
     let wf = tmp.path().join(".github/workflows");
     for name in ["capsulebench.yml", "capsulebench-comment.yml"] {
         insta::assert_snapshot!(format!("init_{name}"), std::fs::read_to_string(wf.join(name)).unwrap());
@@ -246,10 +318,16 @@ fn init_writes_the_fork_safe_workflows() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let pinned = std::fs::read_to_string(wf.join("capsulebench.yml")).unwrap();
     assert!(pinned.contains(&format!("capsulebench/action@{}\n", "a".repeat(40))) && !pinned.contains("unpinned-uses"));
+    assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
+    // Pinned, the signing and release jobs are written too.
+    insta::assert_snapshot!("init_pinned_capsulebench.yml", pinned);
     // An edited file is shown as a diff and left alone without --force.
     let edited = pinned.replace("branches: [main]", "branches: [main, next]");
     std::fs::write(wf.join("capsulebench.yml"), &edited).unwrap();
-    let o = bin().args(["init", "--dir", dir]).output().unwrap();
+    let o = bin()
+        .args(["init", "--dir", dir, "--action", &format!("capsulebench/action@{}", "a".repeat(40))])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     insta::assert_snapshot!("init_differs", stdout(&o).replace(dir, "[DIR]"));
     assert_eq!(std::fs::read_to_string(wf.join("capsulebench.yml")).unwrap(), edited);

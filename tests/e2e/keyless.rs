@@ -25,12 +25,19 @@ fn stderr(o: &Output) -> String {
 /// `sign --sigstore` as a GitHub Actions job with `id-token: write` would
 /// run it, with `env` changed (`None` removes a variable).
 fn sign(d: &Path, s: &SigstoreServer, env: &[(&str, Option<&str>)]) -> Output {
+    sign_with(d, s, &[], env)
+}
+
+/// [`sign`] with more arguments.
+fn sign_with(d: &Path, s: &SigstoreServer, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
     let mut c = bin();
     c.current_dir(d)
         .args(["sign", "p.tgz", "--sigstore", "--trusted-root", "root.json"])
+        .args(args)
         .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_EVENT_NAME", "push")
+        .env_remove("GITHUB_EVENT_PATH")
         .env("ACTIONS_ID_TOKEN_REQUEST_URL", s.token_url())
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
     for (k, v) in env {
@@ -108,8 +115,21 @@ fn keyless_signing_against_a_loopback_sigstore() {
     // Each wrong setup: the fix in the message, exit 7, the pack untouched,
     // and no certificate asked for.
     type Case<'a> = (&'a str, &'a [(&'a str, Option<&'a str>)], &'a str);
+    let workflow_run = d.join("workflow_run.json");
+    std::fs::write(&workflow_run, r#"{"workflow_run": {"event": "pull_request", "id": 1}}"#).unwrap();
+    let workflow_run = workflow_run.to_str().unwrap();
     let cases: &[Case] = &[
-        ("a pull request's run", &[("GITHUB_EVENT_NAME", Some("pull_request_target"))], "never signed"),
+        ("a pull request's run", &[("GITHUB_EVENT_NAME", Some("pull_request_target"))], "nobody reviewed yet"),
+        (
+            "a comment's run",
+            &[("GITHUB_EVENT_NAME", Some("issue_comment"))],
+            "refusing to sign in a `issue_comment` run",
+        ),
+        (
+            "a workflow_run of a pull request",
+            &[("GITHUB_EVENT_NAME", Some("workflow_run")), ("GITHUB_EVENT_PATH", Some(workflow_run))],
+            "(triggered by `pull_request`)",
+        ),
         ("not in GitHub Actions", &[("GITHUB_ACTIONS", None)], "sign elsewhere with `--key`"),
         ("no id-token permission", &[("ACTIONS_ID_TOKEN_REQUEST_URL", None)], "add `id-token: write`"),
         ("a wrong request token", &[("ACTIONS_ID_TOKEN_REQUEST_TOKEN", Some("stale"))], "401"),
@@ -121,6 +141,15 @@ fn keyless_signing_against_a_loopback_sigstore() {
         assert_eq!(std::fs::read(d.join("p.tgz")).unwrap(), unsigned, "{case}: the pack changed");
     }
     assert!(s.seen.lock().unwrap().token_audiences.is_empty(), "no token was minted for a refused setup");
+    // A private instance without its trusted root could never verify: a
+    // usage error before anything is requested.
+    let o = bin()
+        .current_dir(d)
+        .args(["sign", "p.tgz", "--sigstore", "--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--trusted-root"), "{}", stderr(&o));
     s.seen.lock().unwrap().fulcio_failure = Some((403, "token audience not allowed".into()));
     let o = sign(d, &s, &[]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
@@ -248,17 +277,12 @@ fn a_ci_receipt_signed_by_the_signing_job_is_certified() {
     // The signing job.
     let instance = Arc::new(LocalSigstore::new());
     std::fs::write(d.join("root.json"), instance.trusted_root()).unwrap();
-    let s = server::start(instance, claims.clone(), REQUEST_TOKEN);
-    let mut c = bin();
-    c.current_dir(d)
-        .args(["sign", "p.tgz", "--sigstore", "--trusted-root", "root.json", "--registry-proof", "proof.json"])
-        .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_EVENT_NAME", "push")
-        .env("ACTIONS_ID_TOKEN_REQUEST_URL", s.token_url())
-        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
-    let o = c.output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let sign_as = |claims: &Claims| {
+        let s = server::start(instance.clone(), claims.clone(), REQUEST_TOKEN);
+        let o = sign_with(d, &s, &["--registry-proof", "proof.json"], &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    sign_as(&claims);
 
     // The reader.
     let certify = |acl_repository: &str| {
@@ -282,4 +306,24 @@ fn a_ci_receipt_signed_by_the_signing_job_is_certified() {
     let o = certify("evil/bench");
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert_eq!(codes(&json(&o)), ["sigstore-repository-mismatch"]);
+
+    // Signed by the same workflow file at a pull request's ref, or by a run
+    // at another commit than the one the bench job recorded: not certified.
+    type Edit = fn(&mut Claims);
+    let cases: &[(&str, Edit, &str)] = &[
+        (
+            "a pull request's ref",
+            |c| c.workflow = c.workflow.replace("@refs/heads/main", "@refs/pull/7/merge"),
+            "sigstore-workflow-mismatch",
+        ),
+        ("another commit", |c| c.commit = "0".repeat(40), "sigstore-commit-mismatch"),
+    ];
+    for (case, edit, code) in cases {
+        let mut other = claims.clone();
+        edit(&mut other);
+        sign_as(&other);
+        let o = certify(repository);
+        assert_eq!(o.status.code(), Some(1), "{case}: {}", stdout(&o));
+        assert_eq!(codes(&json(&o)), [*code], "{case}");
+    }
 }

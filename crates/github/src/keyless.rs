@@ -27,9 +27,9 @@ pub enum KeylessError {
         "this GitHub Actions job cannot request an OIDC token ({0}): add `id-token: write` to the signing job's `permissions:` (never to the job that runs the benchmark)"
     )]
     NoIdToken(&'static str),
-    /// A pull request's run (described): its packs are never signed.
+    /// A run of an event that may not sign (described).
     #[error(
-        "refusing to sign in a {0} run: a pull request's packs come from code nobody reviewed yet and are never signed; sign on `push` or `release`"
+        "refusing to sign in a {0} run: packs are signed only in runs of `push`, `release`, `schedule` or `workflow_dispatch` (or a `workflow_run` of one); a pull request's, a merge queue's or a comment's run comes from code nobody reviewed yet"
     )]
     Untrusted(String),
     /// The token request failed.
@@ -49,20 +49,27 @@ pub enum KeylessError {
     Runtime(#[source] std::io::Error),
 }
 
-/// Refuses to sign for a pull request's run: `event_name` is
-/// `GITHUB_EVENT_NAME`, `event` the payload at `GITHUB_EVENT_PATH`. A
-/// `workflow_run` is refused when the run that triggered it was a pull
-/// request's (its packs came from that run), or when the payload does not
-/// say.
+/// The events whose runs may sign: a push, a release, a schedule or a
+/// manual dispatch (run as the repository's reviewed code). Everything else
+/// (a pull request, a merge queue, a comment anyone can post) is refused.
+pub const SIGNING_EVENTS: &[&str] = &["push", "release", "schedule", "workflow_dispatch"];
+
+/// Refuses to sign in a run of any event outside [`SIGNING_EVENTS`]:
+/// `event_name` is `GITHUB_EVENT_NAME`, `event` the payload at
+/// `GITHUB_EVENT_PATH`. A `workflow_run` signs only when the run that
+/// triggered it (whose packs it holds) was of one of those events. Without
+/// an event name (not in Actions) the token request says what is wrong.
 pub fn refuse_untrusted(event_name: Option<&str>, event: Option<&serde_json::Value>) -> Result<(), KeylessError> {
+    let trusted = |e: &str| SIGNING_EVENTS.contains(&e);
     match event_name {
-        Some(e) if e.starts_with("pull_request") => Err(KeylessError::Untrusted(format!("`{e}`"))),
+        None => Ok(()),
+        Some(e) if trusted(e) => Ok(()),
         Some("workflow_run") => match event.and_then(|v| v["workflow_run"]["event"].as_str()) {
-            Some(t) if !t.starts_with("pull_request") => Ok(()),
+            Some(t) if trusted(t) => Ok(()),
             Some(t) => Err(KeylessError::Untrusted(format!("`workflow_run` (triggered by `{t}`)"))),
             None => Err(KeylessError::Untrusted("`workflow_run` (of an unknown trigger)".to_owned())),
         },
-        _ => Ok(()),
+        Some(e) => Err(KeylessError::Untrusted(format!("`{e}`"))),
     }
 }
 
@@ -119,18 +126,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pull_request_runs_are_never_signed() {
+    fn only_reviewed_code_runs_sign() {
         let run = |t: &str| serde_json::json!({"workflow_run": {"event": t}});
         let cases: &[(Option<&str>, Option<serde_json::Value>, bool)] = &[
             (Some("push"), None, true),
             (Some("release"), None, true),
             (Some("workflow_dispatch"), None, true),
+            (Some("schedule"), None, true),
             (None, None, true),
+            (Some("issue_comment"), None, false),
+            (Some("merge_group"), None, false),
             (Some("pull_request"), None, false),
             (Some("pull_request_target"), None, false),
             (Some("pull_request_review"), None, false),
             (Some("workflow_run"), Some(run("push")), true),
             (Some("workflow_run"), Some(run("pull_request")), false),
+            (Some("workflow_run"), Some(run("issue_comment")), false),
             (Some("workflow_run"), Some(serde_json::json!({})), false),
             (Some("workflow_run"), None, false),
         ];

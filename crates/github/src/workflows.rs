@@ -6,10 +6,12 @@
 //! `capsulebench-comment.yml` runs on `workflow_run` in the base
 //! repository, downloads the packs, verifies them (they stay unsigned) and
 //! comments on the pull request it finds by the run's head commit through
-//! the API. Packs of pushes and releases are signed keylessly by a job that
-//! holds `id-token: write` and runs no workload or build code, and a
-//! release's are attached to it by a job that holds `contents: write`.
-//! Third-party actions are pinned by commit SHA.
+//! the API. For an Action pinned by commit (or this repository's own), packs
+//! of pushes and releases are signed keylessly by a job that holds
+//! `id-token: write` and runs only a cargo-capsule built by a job holding no
+//! credential (checked by its SHA-256), and a release's are attached to it
+//! by a job that holds `contents: write` the same way. Third-party actions
+//! are pinned by commit SHA.
 
 /// `actions/checkout` v4.1.1.
 pub const CHECKOUT: &str = "actions/checkout@b4ffde65f46336ab88eb53be808477a3936bae11 # v4.1.1";
@@ -40,7 +42,105 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
     let uses = format!("{action}{pin_note}");
     let checkout_action = if action.starts_with("./") {
         format!(
-            "      # The Action is this repository's own code, from the default branch.\n      - uses: {CHECKOUT}\n        with:\n          persist-credentials: false\n"
+            "      # The Action is this repository's own code, at this run's commit.\n      - uses: {CHECKOUT}\n        with:\n          persist-credentials: false\n"
+        )
+    } else {
+        String::new()
+    };
+    let pinned = writes_signing_jobs(action);
+    let header = if pinned {
+        "# Benchmarks every pull request, push and release with CapsuleBench. The bench
+# job runs the code under test, so it holds no secrets, a read-only token and
+# no `id-token`, and uploads the receipts (capsulepacks) as an artifact;
+# `capsulebench-comment.yml` comments on pull requests from a separate
+# workflow. For pushes and releases, `tool` builds cargo-capsule holding no
+# credential; `sign` runs that binary (checked by its SHA-256) and nothing
+# else to sign the packs keylessly; `publish` attaches a release's signed
+# packs to it. A pull request's packs are never signed. Written by
+# `cargo capsule init`.
+"
+    } else {
+        "# Benchmarks every pull request and push with CapsuleBench. The bench job
+# runs the code under test, so it holds no secrets and a read-only token, and
+# uploads the receipts (capsulepacks) as an artifact;
+# `capsulebench-comment.yml` comments on pull requests from a separate
+# workflow. The jobs that sign packs and attach them to releases hold
+# credentials, so `init` writes them only for an Action pinned by commit
+# (`cargo capsule init --action OWNER/REPO@SHA`). Written by
+# `cargo capsule init`.
+"
+    };
+    let release_trigger = if pinned { "  release:\n    types: [published]\n" } else { "" };
+    let signing_jobs = if pinned {
+        format!(
+            r#"
+  tool:
+    if: github.event_name != 'pull_request'
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+    outputs:
+      sha256: ${{{{ steps.install.outputs.tool-sha256 }}}}
+    steps:
+{checkout_action}      - id: install
+        uses: {uses}
+        with:
+          mode: install
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: cargo-capsule
+          path: ${{{{ steps.install.outputs.tool }}}}
+          if-no-files-found: error
+
+  sign:
+    if: github.event_name != 'pull_request'
+    needs: [bench, tool]
+    runs-on: ubuntu-latest
+    permissions:
+      id-token: write # a Sigstore certificate for this workflow; only the prebuilt tool runs here
+    steps:
+{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: capsulepacks
+          path: capsulepacks
+      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: cargo-capsule
+          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact
+      - uses: {uses}
+        with:
+          mode: sign
+          sign: sigstore
+          tool-binary: ${{{{ runner.temp }}}}/cargo-capsule-artifact/cargo-capsule
+          tool-sha256: ${{{{ needs.tool.outputs.sha256 }}}}
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: capsulepacks-signed
+          path: capsulepacks/
+          if-no-files-found: error
+
+  publish:
+    if: github.event_name == 'release'
+    needs: [sign, tool]
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write # attach the signed packs to the release; only the prebuilt tool runs here
+    steps:
+{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: capsulepacks-signed
+          path: capsulepacks
+      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: cargo-capsule
+          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact
+      - uses: {uses}
+        with:
+          mode: publish
+          upload-release: ${{{{ github.event.release.tag_name }}}}
+          tool-binary: ${{{{ runner.temp }}}}/cargo-capsule-artifact/cargo-capsule
+          tool-sha256: ${{{{ needs.tool.outputs.sha256 }}}}
+"#
         )
     } else {
         String::new()
@@ -49,22 +149,13 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
         WorkflowFile {
             path: ".github/workflows/capsulebench.yml",
             contents: format!(
-                r#"# Benchmarks every pull request, push and release with CapsuleBench and
-# uploads the receipts (capsulepacks) as an artifact. The bench job runs the
-# code under test, so it holds no secrets, a read-only token and no
-# `id-token`; `capsulebench-comment.yml` comments on pull requests from a
-# separate workflow. Packs of pushes and releases are signed keylessly by a
-# job that runs no workload or build code (a pull request's never are), and
-# a release's are attached to it. Written by `cargo capsule init`.
-name: CapsuleBench
+                r#"{header}name: CapsuleBench
 
 on:
   pull_request:
   push:
     branches: [main]
-  release:
-    types: [published]
-
+{release_trigger}
 permissions: {{}}
 
 jobs:
@@ -85,44 +176,7 @@ jobs:
           name: capsulepacks
           path: capsulepacks/
           if-no-files-found: error
-
-  sign:
-    if: github.event_name != 'pull_request'
-    needs: bench
-    runs-on: ubuntu-latest
-    permissions:
-      id-token: write # a Sigstore certificate for this workflow; no workload code runs here
-    steps:
-{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
-        with:
-          name: capsulepacks
-          path: capsulepacks
-      - uses: {uses}
-        with:
-          mode: sign
-          sign: sigstore
-      - uses: {UPLOAD_ARTIFACT}
-        with:
-          name: capsulepacks-signed
-          path: capsulepacks/
-          if-no-files-found: error
-
-  publish:
-    if: github.event_name == 'release'
-    needs: sign
-    runs-on: ubuntu-latest
-    permissions:
-      contents: write # attach the signed packs to the release
-    steps:
-{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
-        with:
-          name: capsulepacks-signed
-          path: capsulepacks
-      - uses: {uses}
-        with:
-          mode: publish
-          upload-release: ${{{{ github.event.release.tag_name }}}}
-"#
+{signing_jobs}"#
             ),
         },
         WorkflowFile {
@@ -166,6 +220,13 @@ jobs:
     ]
 }
 
+/// Whether the workflows for `action` include the jobs that hold
+/// credentials (keyless signing, release assets): only for an Action pinned
+/// by commit, or this repository's own (`./`).
+pub fn writes_signing_jobs(action: &str) -> bool {
+    action.starts_with("./") || action.rsplit('@').next().is_some_and(is_sha)
+}
+
 fn is_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
@@ -197,4 +258,93 @@ pub fn plan(root: &std::path::Path, files: &[WorkflowFile]) -> std::io::Result<V
             )),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINNED: &str = "capsulebench/action@0123456789abcdef0123456789abcdef01234567";
+
+    /// The jobs of a workflow, each as its name and its text.
+    fn jobs(yaml: &str) -> Vec<(String, String)> {
+        let body = yaml.split_once("\njobs:\n").map(|(_, b)| b).unwrap_or_default();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in body.lines() {
+            match line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+                Some(name) if !name.starts_with(' ') => out.push((name.to_owned(), String::new())),
+                _ => {
+                    if let Some((_, text)) = out.last_mut() {
+                        text.push_str(line);
+                        text.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn main_workflow(action: &str) -> String {
+        workflows(action)
+            .into_iter()
+            .find(|f| f.path.ends_with("capsulebench.yml"))
+            .map(|f| f.contents)
+            .unwrap_or_default()
+    }
+
+    /// Who holds what: only `sign` can mint a certificate, only `publish`
+    /// can write, both run the `tool` job's binary checked by its digest and
+    /// never for a pull request; nothing else holds a credential.
+    #[test]
+    fn only_the_signing_and_release_jobs_hold_credentials() {
+        for action in [PINNED, "./"] {
+            let jobs = jobs(&main_workflow(action));
+            let names: Vec<&str> = jobs.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["bench", "tool", "sign", "publish"], "{action}");
+            for (name, text) in &jobs {
+                assert_eq!(text.contains("id-token: write"), name == "sign", "{action} {name}");
+                assert_eq!(text.contains("contents: write"), name == "publish", "{action} {name}");
+                assert!(!text.contains("secrets."), "{action} {name}");
+                if name == "sign" || name == "publish" {
+                    assert!(text.contains("tool-sha256: ${{ needs.tool.outputs.sha256 }}"), "{action} {name}");
+                    assert!(text.contains("tool-binary: "), "{action} {name}");
+                    assert!(!text.contains("mode: install") && !text.contains("mode: bench"), "{action} {name}");
+                }
+            }
+            let job = |n: &str| jobs.iter().find(|(name, _)| name == n).map(|(_, t)| t.as_str()).unwrap_or_default();
+            assert!(job("tool").contains("if: github.event_name != 'pull_request'"));
+            assert!(job("sign").contains("if: github.event_name != 'pull_request'"));
+            assert!(job("sign").contains("needs: [bench, tool]"));
+            assert!(job("publish").contains("if: github.event_name == 'release'"));
+            assert!(job("tool").contains("mode: install") && job("tool").contains("contents: read"));
+        }
+        // Unpinned: no job holds a credential at all.
+        let unpinned = main_workflow("capsulebench/action@v1");
+        let names: Vec<String> = jobs(&unpinned).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["bench"]);
+        assert!(!unpinned.contains("id-token") && !unpinned.contains("contents: write"));
+    }
+
+    /// This repository runs exactly what `init --action ./` writes.
+    #[test]
+    fn the_repository_runs_what_init_writes() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for f in workflows("./") {
+            let ours = std::fs::read_to_string(root.join(f.path)).unwrap_or_default();
+            assert_eq!(ours, f.contents, "{} differs: run `cargo capsule init --action ./ --force`", f.path);
+        }
+    }
+
+    /// The Action reuses a cached tool only in the bench job, and runs its
+    /// scripts only through `env:`.
+    #[test]
+    fn the_action_caches_only_for_bench() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let action = std::fs::read_to_string(root.join("action.yml")).unwrap_or_default();
+        let cache = action.split("    - name: ").find(|s| s.starts_with("Cache cargo-capsule")).unwrap_or_default();
+        assert!(cache.contains("if: inputs.mode == 'bench'"), "{cache}");
+        for run in action.lines().filter(|l| l.trim_start().starts_with("run:")) {
+            assert!(!run.contains("${{"), "an expression inside `run:`: {run}");
+        }
+    }
 }

@@ -71,12 +71,15 @@ pub fn github_jwt(claims: &Claims, audience: &str) -> String {
     let gh = |uri: &str| uri.strip_prefix("https://github.com/").unwrap_or(uri).to_owned();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let repository = gh(&claims.repository_uri);
+    // The run's ref is the workflow's (`…/bench.yml@refs/heads/main`).
+    let git_ref = claims.workflow.rsplit_once('@').map_or("refs/heads/main", |(_, r)| r);
+    let event = if git_ref.starts_with("refs/pull/") { "pull_request" } else { "push" };
     let payload = json!({
         "iss": claims.issuer, "aud": audience, "iat": now, "nbf": now, "exp": now + 300,
-        "sub": format!("repo:{repository}:ref:refs/heads/main"),
+        "sub": format!("repo:{repository}:ref:{git_ref}"),
         "repository": repository, "repository_id": claims.repository_id,
         "job_workflow_ref": gh(&claims.workflow), "sha": claims.commit,
-        "runner_environment": claims.runner, "event_name": "push", "ref": "refs/heads/main",
+        "runner_environment": claims.runner, "event_name": event, "ref": git_ref,
     });
     let header = B64URL.encode(br#"{"alg":"RS256","typ":"JWT","kid":"test"}"#);
     format!("{header}.{}.{}", B64URL.encode(payload.to_string()), B64URL.encode(b"not a real signature"))
