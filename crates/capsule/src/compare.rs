@@ -415,6 +415,24 @@ fn pct(ppm: &str) -> String {
     format!("{sign}{:.2}%", v * 100.0)
 }
 
+/// The confidence level for people: `0.95` is `95`.
+fn level(confidence: &str) -> String {
+    pct(&format!("+{confidence}")).trim_start_matches('+').trim_end_matches('%').trim_end_matches(".00").to_owned()
+}
+
+/// A metric's table cells: base and head medians, the shift's ratio and
+/// its interval.
+fn measured_cells(m: &MetricComparison) -> String {
+    format!(
+        "{} | {} | {} | [{}, {}]",
+        human(&m.metric, i128::from(m.base_median)),
+        human(&m.metric, i128::from(m.head_median)),
+        pct(&m.ratio),
+        pct(&m.ci_ratio[0]),
+        pct(&m.ci_ratio[1]),
+    )
+}
+
 fn badge(c: Change) -> &'static str {
     match c {
         Change::Slower => "🔴 slower",
@@ -440,19 +458,14 @@ pub fn markdown_summary(comparisons: &[Comparison]) -> String {
     s.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for c in comparisons {
         let result = if c.result_digest_equal { "equal" } else { "⚠️ differs" };
-        let level = pct(&format!("+{}", c.confidence));
-        let level = level.trim_start_matches('+').trim_end_matches('%').trim_end_matches(".00");
         match c.metrics.first() {
             Some(m) => s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | [{}, {}] ({level}%) | {} | {result} |\n",
+                "| {} | {} | {} | {} ({}%) | {} | {result} |\n",
                 escape_markdown(&c.workload_id),
                 escape_markdown(&c.track),
                 escape_markdown(&m.metric),
-                human(&m.metric, i128::from(m.base_median)),
-                human(&m.metric, i128::from(m.head_median)),
-                pct(&m.ratio),
-                pct(&m.ci_ratio[0]),
-                pct(&m.ci_ratio[1]),
+                measured_cells(m),
+                level(&c.confidence),
                 badge(c.verdict),
             )),
             None => s.push_str(&format!(
@@ -478,18 +491,14 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     ));
     s.push_str(&format!(
         "| series | metric | base (median) | head (median) | delta (HL) | {}% CI | verdict |\n|---|---|---|---|---|---|---|\n",
-        pct(&format!("+{}", c.confidence)).trim_start_matches('+').trim_end_matches('%').trim_end_matches(".00")
+        level(&c.confidence)
     ));
     for m in &c.metrics {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | [{}, {}] | {} |\n",
+            "| {} | {} | {} | {} |\n",
             escape_markdown(&m.series),
             escape_markdown(&m.metric),
-            human(&m.metric, i128::from(m.base_median)),
-            human(&m.metric, i128::from(m.head_median)),
-            pct(&m.ratio),
-            pct(&m.ci_ratio[0]),
-            pct(&m.ci_ratio[1]),
+            measured_cells(m),
             m.verdict.as_str()
         ));
     }

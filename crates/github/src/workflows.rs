@@ -71,6 +71,11 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
 "
     };
     let release_trigger = if pinned { "  release:\n    types: [published]\n" } else { "" };
+    // What the jobs holding a credential run: the `tool` job's binary.
+    let download_tool = format!(
+        "      - uses: {DOWNLOAD_ARTIFACT}\n        with:\n          name: cargo-capsule\n          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact\n"
+    );
+    let prebuilt_tool = "          tool-binary: ${{ runner.temp }}/cargo-capsule-artifact/cargo-capsule\n          tool-sha256: ${{ needs.tool.outputs.sha256 }}\n";
     let signing_jobs = if pinned {
         format!(
             r#"
@@ -103,17 +108,11 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
         with:
           name: capsulepacks
           path: capsulepacks
-      - uses: {DOWNLOAD_ARTIFACT}
-        with:
-          name: cargo-capsule
-          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact
-      - uses: {uses}
+{download_tool}      - uses: {uses}
         with:
           mode: sign
           sign: sigstore
-          tool-binary: ${{{{ runner.temp }}}}/cargo-capsule-artifact/cargo-capsule
-          tool-sha256: ${{{{ needs.tool.outputs.sha256 }}}}
-      - uses: {UPLOAD_ARTIFACT}
+{prebuilt_tool}      - uses: {UPLOAD_ARTIFACT}
         with:
           name: capsulepacks-signed
           path: capsulepacks/
@@ -130,17 +129,11 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
         with:
           name: capsulepacks-signed
           path: capsulepacks
-      - uses: {DOWNLOAD_ARTIFACT}
-        with:
-          name: cargo-capsule
-          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact
-      - uses: {uses}
+{download_tool}      - uses: {uses}
         with:
           mode: publish
           upload-release: ${{{{ github.event.release.tag_name }}}}
-          tool-binary: ${{{{ runner.temp }}}}/cargo-capsule-artifact/cargo-capsule
-          tool-sha256: ${{{{ needs.tool.outputs.sha256 }}}}
-"#
+{prebuilt_tool}"#
         )
     } else {
         String::new()
