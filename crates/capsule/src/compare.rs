@@ -582,6 +582,36 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_counts_verdicts_and_keeps_a_row_per_workload() {
+        let c = |id: &str, verdict: Change| Comparison {
+            schema: "capsulebench/comparison/v1",
+            base: Digest([1; 32]),
+            head: Digest([2; 32]),
+            same_run: true,
+            workload_id: id.to_owned(),
+            track: "t".to_owned(),
+            policy_hash: Digest([3; 32]),
+            threshold: "0.02".to_owned(),
+            confidence: "0.95".to_owned(),
+            environment_mismatch: Vec::new(),
+            result_digest_equal: verdict != Change::Faster,
+            metrics: Vec::new(),
+            verdict,
+        };
+        let s = markdown_summary(&[
+            c("a_1", Change::Slower),
+            c("b", Change::NoChange),
+            c("c", Change::Faster),
+            c("d", Change::Slower),
+        ]);
+        assert!(s.starts_with("### CapsuleBench: 4 workloads: 🔴 2 slower, 🟢 1 faster, ⚪ 1 no change\n"), "{s}");
+        let rows: Vec<&str> = s.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| workload")).collect();
+        assert_eq!(rows.len(), 4, "{s}");
+        assert!(rows[0].starts_with("| a\\_1 | t |") && rows[0].contains("🔴 slower"), "{s}");
+        assert!(rows[2].contains("🟢 faster") && rows[2].ends_with("⚠️ differs |"), "{s}");
+    }
+
+    #[test]
     fn markdown_escapes_pack_strings() {
         let e = escape_markdown("a|b <img src=x> [link](http://x) `code`\nnext");
         assert_eq!(e, "a\\|b &lt;img src=x&gt; \\[link\\]\\(http://x\\) \\`code\\` next");
