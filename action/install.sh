@@ -2,11 +2,12 @@
 # Installs cargo-capsule and says where it is (outputs `tool` and
 # `tool-sha256`). Every input arrives in an environment variable.
 #   mode sign, publish: only the prebuilt TOOL_BINARY, and only if its
-#                       SHA-256 is TOOL_SHA256 (the install job's output):
-#                       a job that holds a credential builds nothing.
+#                       SHA-256 is TOOL_SHA256 (the `tool` job's output):
+#                       the signing and release jobs build nothing.
 #   mode install:       builds into $RUNNER_TEMP, never from a cache, for
-#                       those jobs (this job holds no credential).
+#                       those jobs (the `tool` job holds no credential).
 #   other modes:        the cached binary if it runs, else a fresh build.
+# Nothing is built in a job that can request an OIDC token.
 # The build is this action's own source (`tool-version: action`) or a
 # crates.io version.
 set -euo pipefail
@@ -18,6 +19,9 @@ fail() {
 output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
 sha256() { sha256sum "$1" | cut -d ' ' -f 1; }
 build() { # $1: the `cargo install --root`
+  if [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]; then
+    fail "refusing to build in a job that can request an OIDC token (\`id-token: write\`): build in the credential-less tool job and pass tool-binary and tool-sha256"
+  fi
   if [ "${TOOL_VERSION:-action}" = action ]; then
     cargo install --locked --root "$1" --path "$GITHUB_ACTION_PATH/cargo-capsule"
   else
@@ -29,16 +33,16 @@ dest="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/capsulebench-tool"
 case "${MODE:-bench}" in
   sign | publish)
     if [ -z "${TOOL_BINARY:-}" ] || [ -z "${TOOL_SHA256:-}" ]; then
-      fail "mode ${MODE} builds nothing: pass tool-binary and tool-sha256 from the install job (the workflow \`cargo capsule init\` writes has one)"
+      fail "mode ${MODE} builds nothing: pass tool-binary and tool-sha256 from the tool job (the workflow \`cargo capsule init\` writes has one)"
     fi
-    [ -f "$TOOL_BINARY" ] || fail "tool-binary \`$TOOL_BINARY\` does not exist: download the install job's artifact first"
+    [ -f "$TOOL_BINARY" ] || fail "tool-binary \`$TOOL_BINARY\` does not exist: download the tool job's artifact first"
     mkdir -p "$dest/bin"
     tool="$dest/bin/cargo-capsule"
     install -m 0755 "$TOOL_BINARY" "$tool"
     got=$(sha256 "$tool")
     if [ "$got" != "$TOOL_SHA256" ]; then
       rm -f "$tool"
-      fail "tool-binary \`$TOOL_BINARY\` has SHA-256 $got, not the install job's $TOOL_SHA256: refusing to run it"
+      fail "tool-binary \`$TOOL_BINARY\` has SHA-256 $got, not the tool job's $TOOL_SHA256: refusing to run it"
     fi
     ;;
   install)

@@ -2,8 +2,10 @@
 # The Action's work, in the caller's workspace. Every input arrives in an
 # environment variable (action.yml's `env:`), never spliced into the script.
 #   mode bench:   bench each workload (paired with BASELINE_REF on pull
-#                 requests), verify, sign with a repository key, comment,
-#                 upload to a release.
+#                 requests) without the step's credentials in its
+#                 environment, verify, comment. Signing and release uploads
+#                 are refused here: they belong to jobs that run no
+#                 workload.
 #   mode sign:    verify the packs in PACKS_DIR and sign them (keyless with
 #                 Sigstore, or with a repository key); for a job that holds
 #                 `id-token: write` and runs no workload or build code, only
@@ -24,6 +26,11 @@ fail() {
 summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; fi; }
 output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
 capsule() { "${CAPSULE_BIN:-cargo-capsule}" capsule "$@"; }
+# The benchmark runs without the step's credentials in its environment.
+bench_capsule() {
+  env -u GITHUB_TOKEN -u SIGNING_KEY -u ACTIONS_ID_TOKEN_REQUEST_URL -u ACTIONS_ID_TOKEN_REQUEST_TOKEN \
+    "${CAPSULE_BIN:-cargo-capsule}" capsule "$@"
+}
 
 MODE=${MODE:-bench}
 PACKS_DIR=${PACKS_DIR:-capsulepacks}
@@ -31,12 +38,23 @@ policy_args=()
 if [ -n "${POLICY:-}" ]; then policy_args=(--policy "$POLICY"); fi
 
 case "${SIGN:-none}" in
-  none | key) ;;
-  sigstore)
-    [ "$MODE" = sign ] || fail "sign: sigstore runs only in \`mode: sign\`, a separate job that runs no workload code; use the workflows \`cargo capsule init\` writes"
+  none) ;;
+  key | sigstore)
+    [ "$MODE" = sign ] || fail "sign: ${SIGN} runs only in \`mode: sign\`, a separate job that runs no workload code (a key or token in the job that runs the benchmark is the benchmark's to read); use the workflows \`cargo capsule init\` writes"
     ;;
   *) fail "sign must be none, key or sigstore, not \`$SIGN\`" ;;
 esac
+if [ "$MODE" = bench ] && [ -n "${UPLOAD_RELEASE:-}" ]; then
+  fail "upload-release runs only in \`mode: publish\`, a separate job: a write token in the job that runs the benchmark is the benchmark's to use; use the workflows \`cargo capsule init\` writes"
+fi
+# The jobs that hold a credential run only the binary install.sh checked:
+# check it again here, whatever ran before.
+if [ "$MODE" = sign ] || [ "$MODE" = publish ]; then
+  if [ -z "${CAPSULE_BIN:-}" ] || [ -z "${TOOL_SHA256:-}" ]; then
+    fail "mode $MODE runs only the prebuilt tool install.sh checked (CAPSULE_BIN and TOOL_SHA256 must be set)"
+  fi
+  [ "$(sha256sum "$CAPSULE_BIN" | cut -d ' ' -f 1)" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary the tool job built (SHA-256 differs): refusing to run it"
+fi
 
 verdict=verified
 packs=()
@@ -68,7 +86,7 @@ if [ "$MODE" = bench ]; then
       base="$PACKS_DIR/$name-base.tgz"
       args+=(--baseline "$BASELINE_REF" --baseline-out "$base")
     fi
-    if ! capsule "${args[@]}"; then fail "\`cargo capsule bench\` failed for workload \`${w:-default}\` (its error is above)"; fi
+    if ! bench_capsule "${args[@]}"; then fail "\`cargo capsule bench\` failed for workload \`${w:-default}\` (its error is above)"; fi
     if [ -n "${BASELINE_REF:-}" ]; then
       bases+=("$base")
       heads+=("$head")
@@ -82,9 +100,6 @@ else
     sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
     publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
     *) fail "mode must be bench, sign, publish or comment, not \`$MODE\`" ;;
-  esac
-  case "$MODE" in
-    sign | publish) [ -n "${CAPSULE_BIN:-}" ] || fail "mode $MODE runs only the prebuilt tool install.sh checked (CAPSULE_BIN is unset)" ;;
   esac
   for head in "$PACKS_DIR"/*.tgz; do
     case "$head" in *-base.tgz) continue ;; esac
@@ -101,7 +116,7 @@ fi
 
 for p in "${packs[@]}"; do verify "$p"; done
 
-if [ "$MODE" = bench ] || [ "$MODE" = sign ]; then
+if [ "$MODE" = sign ]; then
   case "${SIGN:-none}" in
     key)
       [ -n "${SIGNING_KEY:-}" ] || fail "sign: key needs signing-key (a secret holding the PEM from \`cargo capsule keygen\`)"
@@ -139,7 +154,7 @@ if [ "${COMMENT:-true}" = true ] && [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = benc
   fi
 fi
 
-if { [ "$MODE" = bench ] || [ "$MODE" = publish ]; } && [ -n "${UPLOAD_RELEASE:-}" ]; then
+if [ "$MODE" = publish ]; then
   for p in "${packs[@]}"; do
     capsule submit "$p" --release "$UPLOAD_RELEASE" || fail "attaching $(basename "$p") to release $UPLOAD_RELEASE failed"
   done

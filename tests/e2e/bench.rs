@@ -64,11 +64,12 @@ pub(super) fn workspace(tmp: &Path, from: Option<&Path>) -> PathBuf {
     dir
 }
 
-/// An empty workspace whose one workload is a fast command (`echo 42`).
+/// An empty workspace whose one workload is a fast command (`echo 42`)
+/// that fails if it can see a credential in its environment.
 pub(super) fn echo_workspace(tmp: &Path) -> PathBuf {
     let ws = workspace(tmp, None);
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
-    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = [\"sh\", \"-c\", \"echo 42\"]\n";
+    let config = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"echo\"\nargs = ['sh', '-c', 'test -z \"$GITHUB_TOKEN$SIGNING_KEY$ACTIONS_ID_TOKEN_REQUEST_TOKEN\" && echo 42']\n";
     std::fs::write(ws.join("Cargo.toml"), manifest + config).unwrap();
     git(&ws, &["commit", "-qam", "a fast workload"]);
     ws

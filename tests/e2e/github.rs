@@ -129,12 +129,13 @@ fn the_action_scripts_end_to_end() {
         let text = format!("{}{}", stdout(&o), stderr(&o));
         (o.status.code(), text)
     };
+    // The workload fails if it sees the step's token or key.
     let bench = [
         ("MODE", "bench"),
         ("BASELINE_REF", "HEAD~1"),
         ("COMMENT", "true"),
-        ("UPLOAD_RELEASE", "v1"),
         ("SIGN", "none"),
+        ("SIGNING_KEY", "a secret the workload must not see"),
     ];
     let (code, text) = run(&bench);
     assert_eq!(code, Some(0), "{text}");
@@ -142,11 +143,17 @@ fn the_action_scripts_end_to_end() {
     let (code, text) = run(&bench);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("updated "), "{text}");
-    {
-        let s = f.state.lock().unwrap();
-        assert_eq!(s.comments.len(), 1, "one comment, updated in place");
-        let names: Vec<&str> = s.assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
+    assert_eq!(f.state.lock().unwrap().comments.len(), 1, "one comment, updated in place");
+    // Signing and release uploads never happen in the job that runs the
+    // benchmark.
+    for (var, value, why) in [
+        ("UPLOAD_RELEASE", "v1", "upload-release runs only in `mode: publish`"),
+        ("SIGN", "key", "sign: key runs only in `mode: sign`"),
+        ("SIGN", "sigstore", "sign: sigstore runs only in `mode: sign`"),
+    ] {
+        let (code, text) = run(&[("MODE", "bench"), (var, value)]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(why), "{text}");
     }
     let outputs = std::fs::read_to_string(tmp.path().join("outputs.txt")).unwrap();
     assert!(outputs.contains("verdict=verified") && outputs.contains("comment-url=https://"), "{outputs}");
@@ -166,10 +173,6 @@ fn the_action_scripts_end_to_end() {
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("::error title=CapsuleBench::commenting failed") && text.contains("fork"), "{text}");
     f.state.lock().unwrap().forbid_writes = false;
-    // Keyless signing never runs in the bench job.
-    let (code, text) = run(&[("MODE", "bench"), ("SIGN", "sigstore")]);
-    assert_ne!(code, Some(0));
-    assert!(text.contains("only in `mode: sign`"), "{text}");
 
     // The install job: builds the tool (a stand-in `cargo` copies the built
     // binary, so the test compiles nothing) and gives its path and digest.
@@ -203,6 +206,21 @@ fn the_action_scripts_end_to_end() {
     let built = tmp.path().join("runner-temp/capsulebench-tool/bin/cargo-capsule");
     assert_eq!(tool.as_deref(), built.to_str());
     assert_eq!(sha.as_deref(), Some(digest.as_str()));
+    // Nothing is built in a job that can request an OIDC token.
+    let (code, text, ..) =
+        install(&[("MODE", "install"), ("PATH", &with_fake_cargo), ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://x")]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("refusing to build in a job that can request an OIDC token"), "{text}");
+    // The bench job: built into CARGO_HOME the first time, then reused.
+    let cargo_home = tmp.path().join("cargo-home");
+    let home_path = format!("{}:{}/bin:{system_path}", fake_bin.display(), cargo_home.display());
+    let bench_install = [("MODE", "bench"), ("PATH", home_path.as_str()), ("CARGO_HOME", cargo_home.to_str().unwrap())];
+    let (code, text, tool, _) = install(&bench_install);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(tool.as_deref(), cargo_home.join("bin/cargo-capsule").to_str());
+    let (code, text, ..) = install(&bench_install);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("(cached)"), "{text}");
 
     // The signing job holds `id-token: write`: it builds nothing and runs
     // only that binary, downloaded (without its mode bits) and checked.
@@ -219,8 +237,8 @@ fn the_action_scripts_end_to_end() {
     let (code, text, ..) =
         install(&[("MODE", "sign"), ("TOOL_BINARY", artifact), ("TOOL_SHA256", wrong.as_str()), no_tool_on_path[0]]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains(&format!("has SHA-256 {digest}, not the install job's")), "{text}");
-    let (code, text, ..) = run(&[("MODE", "sign"), ("SIGN", "key")]);
+    assert!(text.contains(&format!("has SHA-256 {digest}, not the tool job's")), "{text}");
+    let (code, text) = run(&[("MODE", "sign"), ("SIGN", "key")]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("runs only the prebuilt tool"), "{text}");
     let (code, text, tool, _) =
@@ -228,7 +246,11 @@ fn the_action_scripts_end_to_end() {
     assert_eq!(code, Some(0), "{text}");
     let tool = tool.unwrap();
     assert_ne!(tool, artifact, "the checked copy runs, not the download");
-    let prebuilt = [("CAPSULE_BIN", tool.as_str()), no_tool_on_path[0]];
+    let prebuilt = [("CAPSULE_BIN", tool.as_str()), ("TOOL_SHA256", digest.as_str()), no_tool_on_path[0]];
+    // run.sh checks the binary again: another one with the same claim is refused.
+    let (code, text) = run(&[("MODE", "sign"), ("SIGN", "key"), ("CAPSULE_BIN", "/bin/true"), prebuilt[1]]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("is not the binary the tool job built"), "{text}");
 
     // Signing with a repository key (keyless signing is tested up to its
     // services in `keyless.rs`; here, up to the token request).
@@ -252,14 +274,15 @@ fn the_action_scripts_end_to_end() {
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("add `id-token: write`"), "{text}");
 
-    // The release job attaches the signed packs, replacing same-named
-    // assets: what is uploaded is the signed pack, byte for byte in size.
-    f.state.lock().unwrap().assets.clear();
-    let (code, text) = run(&[&prebuilt[..], &[("MODE", "publish"), ("UPLOAD_RELEASE", "v1")]].concat());
-    assert_eq!(code, Some(0), "{text}");
+    // The release job attaches the signed packs; a second run replaces the
+    // same-named assets: what is uploaded is the signed pack (its size).
+    for _ in 0..2 {
+        let (code, text) = run(&[&prebuilt[..], &[("MODE", "publish"), ("UPLOAD_RELEASE", "v1")]].concat());
+        assert_eq!(code, Some(0), "{text}");
+    }
     let s = f.state.lock().unwrap();
     let names: Vec<&str> = s.assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"]);
+    assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
     for a in &s.assets {
         let size = std::fs::metadata(ws.join("capsulepacks").join(a["name"].as_str().unwrap())).unwrap().len();
         assert_eq!(a["size"], size, "{a}");

@@ -328,14 +328,35 @@ mod tests {
         }
     }
 
-    /// The Action reuses a cached tool only in the bench job, and runs its
-    /// scripts only through `env:`.
+    /// The Action reuses a cached tool only in the bench job, gives its
+    /// scripts what they check the tool with, and passes inputs only
+    /// through `env:`.
     #[test]
-    fn the_action_caches_only_for_bench() {
+    fn the_action_wires_its_steps() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let action = std::fs::read_to_string(root.join("action.yml")).unwrap_or_default();
-        let cache = action.split("    - name: ").find(|s| s.starts_with("Cache cargo-capsule")).unwrap_or_default();
-        assert!(cache.contains("if: inputs.mode == 'bench'"), "{cache}");
+        let step = |name: &str| action.split("    - name: ").find(|s| s.starts_with(name)).unwrap_or_default();
+        assert!(step("Cache cargo-capsule").contains("if: inputs.mode == 'bench'"));
+        let install = step("Install cargo-capsule");
+        for line in [
+            "id: install",
+            "MODE: ${{ inputs.mode }}",
+            "TOOL_BINARY: ${{ inputs.tool-binary }}",
+            "TOOL_SHA256: ${{ inputs.tool-sha256 }}",
+            "run: bash \"$GITHUB_ACTION_PATH/action/install.sh\"",
+        ] {
+            assert!(install.contains(line), "the install step lacks `{line}`");
+        }
+        let run = step("Run CapsuleBench");
+        for line in [
+            "if: inputs.mode != 'install'",
+            "CAPSULE_BIN: ${{ steps.install.outputs.tool }}",
+            "TOOL_SHA256: ${{ inputs.tool-sha256 }}",
+            "MODE: ${{ inputs.mode }}",
+            "run: bash \"$GITHUB_ACTION_PATH/action/run.sh\"",
+        ] {
+            assert!(run.contains(line), "the run step lacks `{line}`");
+        }
         for run in action.lines().filter(|l| l.trim_start().starts_with("run:")) {
             assert!(!run.contains("${{"), "an expression inside `run:`: {run}");
         }
