@@ -12,12 +12,8 @@
 # crates.io version.
 set -euo pipefail
 
-fail() {
-  echo "::error title=CapsuleBench::$*"
-  exit 1
-}
-output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
-sha256() { sha256sum "$1" | cut -d ' ' -f 1; }
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 build() { # $1: the `cargo install --root`
   if [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]; then
     fail "refusing to build in a job that can request an OIDC token (\`id-token: write\`): build in the credential-less tool job and pass tool-binary and tool-sha256"

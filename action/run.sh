@@ -19,12 +19,9 @@
 # $GITHUB_STEP_SUMMARY; outputs go to $GITHUB_OUTPUT.
 set -uo pipefail
 
-fail() {
-  echo "::error title=CapsuleBench::$*"
-  exit 1
-}
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; fi; }
-output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
 capsule() { "${CAPSULE_BIN:-cargo-capsule}" capsule "$@"; }
 # The benchmark runs without the step's credentials in its environment.
 bench_capsule() {
@@ -53,7 +50,7 @@ if [ "$MODE" = sign ] || [ "$MODE" = publish ]; then
   if [ -z "${CAPSULE_BIN:-}" ] || [ -z "${TOOL_SHA256:-}" ]; then
     fail "mode $MODE runs only the prebuilt tool install.sh checked (CAPSULE_BIN and TOOL_SHA256 must be set)"
   fi
-  [ "$(sha256sum "$CAPSULE_BIN" | cut -d ' ' -f 1)" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary the tool job built (SHA-256 differs): refusing to run it"
+  [ "$(sha256 "$CAPSULE_BIN")" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary the tool job built (SHA-256 differs): refusing to run it"
 fi
 
 verdict=verified

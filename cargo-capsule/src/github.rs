@@ -70,16 +70,21 @@ fn repo(given: Option<&str>) -> Result<Repo, CliError> {
     r.parse().map_err(CliError::Github)
 }
 
-/// The pull request of a `pull_request` event (`GITHUB_EVENT_PATH`).
-fn event_pr() -> Result<u64, CliError> {
-    let missing = CliError::Usage("give `--pr N` or `--head-sha SHA` (no pull request in `GITHUB_EVENT_PATH`)");
+/// The payload of the event that started this GitHub Actions run
+/// (`GITHUB_EVENT_PATH`); `None` outside Actions.
+pub(crate) fn event_payload() -> Result<Option<serde_json::Value>, CliError> {
     let Some(path) = std::env::var_os("GITHUB_EVENT_PATH") else {
-        return Err(missing);
+        return Ok(None);
     };
     let bytes = std::fs::read(&path).map_err(|source| CliError::Read { path: path.clone().into(), source })?;
-    let event: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| CliError::Usage("`GITHUB_EVENT_PATH` is not JSON"))?;
-    event["pull_request"]["number"].as_u64().or_else(|| event["number"].as_u64()).ok_or(missing)
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| CliError::Usage("`GITHUB_EVENT_PATH` is not JSON"))
+}
+
+/// The pull request of a `pull_request` event (`GITHUB_EVENT_PATH`).
+fn event_pr() -> Result<u64, CliError> {
+    let missing = || CliError::Usage("give `--pr N` or `--head-sha SHA` (no pull request in `GITHUB_EVENT_PATH`)");
+    let event = event_payload()?.ok_or_else(missing)?;
+    event["pull_request"]["number"].as_u64().or_else(|| event["number"].as_u64()).ok_or_else(missing)
 }
 
 /// The comment's Markdown: the comparison of each base/head pair, every

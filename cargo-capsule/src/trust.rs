@@ -251,10 +251,9 @@ const KEYLESS_MEMBER: &str = "signatures/keyless.sigstore.json";
 pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
     crate::cli::readable(&a.pack)?;
     if a.sigstore {
-        // Before anything else: a pull request's packs are never signed.
-        let event = std::env::var_os("GITHUB_EVENT_PATH")
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        // Before anything else: only runs of reviewed code sign (an
+        // unreadable payload counts as none, which a `workflow_run` refuses).
+        let event = crate::github::event_payload().ok().flatten();
         capsule_github::keyless::refuse_untrusted(std::env::var("GITHUB_EVENT_NAME").ok().as_deref(), event.as_ref())
             .map_err(CliError::Keyless)?;
     }

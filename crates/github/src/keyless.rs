@@ -22,9 +22,9 @@ pub enum KeylessError {
         "no OIDC token can be requested here: keyless signing runs in a GitHub Actions job (`GITHUB_ACTIONS=true`); sign elsewhere with `--key`"
     )]
     NotInActions,
-    /// In Actions, but the job lacks the permission.
+    /// In Actions, but the job lacks the permission (the variable unset).
     #[error(
-        "this GitHub Actions job cannot request an OIDC token ({0}): add `id-token: write` to the signing job's `permissions:` (never to the job that runs the benchmark)"
+        "this GitHub Actions job cannot request an OIDC token (`{0}` is unset): add `id-token: write` to the signing job's `permissions:` (never to the job that runs the benchmark)"
     )]
     NoIdToken(&'static str),
     /// A run of an event that may not sign (described).
@@ -73,10 +73,6 @@ pub fn refuse_untrusted(event_name: Option<&str>, event: Option<&serde_json::Val
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, KeylessError> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(KeylessError::Runtime)
-}
-
 /// Requests this GitHub Actions job's OIDC token for `audience` (through
 /// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, with
 /// `ambient-id`). Outside Actions, or without `id-token: write`, the error
@@ -87,14 +83,11 @@ pub fn actions_id_token(audience: &str) -> Result<IdentityToken, KeylessError> {
     }
     for var in ["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"] {
         if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
-            return Err(KeylessError::NoIdToken(if var.ends_with("URL") {
-                "`ACTIONS_ID_TOKEN_REQUEST_URL` is unset"
-            } else {
-                "`ACTIONS_ID_TOKEN_REQUEST_TOKEN` is unset"
-            }));
+            return Err(KeylessError::NoIdToken(var));
         }
     }
-    let token = runtime()?
+    let token = crate::runtime()
+        .map_err(KeylessError::Runtime)?
         .block_on(ambient_id::Detector::new().detect(audience))
         .map_err(KeylessError::Token)?
         .ok_or(KeylessError::NotInActions)?;
@@ -116,8 +109,10 @@ pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instanc
         Some((fulcio, rekor)) => SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone())),
         None => SigningContext::from_embedded(SigstoreInstance::PublicGood).map_err(KeylessError::Sign)?,
     };
-    let bundle =
-        runtime()?.block_on(context.signer(token).sign_raw_statement(statement)).map_err(KeylessError::Sign)?;
+    let bundle = crate::runtime()
+        .map_err(KeylessError::Runtime)?
+        .block_on(context.signer(token).sign_raw_statement(statement))
+        .map_err(KeylessError::Sign)?;
     bundle.to_json().map(String::into_bytes).map_err(KeylessError::Bundle)
 }
 

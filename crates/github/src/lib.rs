@@ -141,9 +141,7 @@ impl Github {
     pub fn new(api: &str, token: &str) -> Result<Github, GithubError> {
         let api = api.trim_end_matches('/').to_owned();
         let bad = |_| GithubError::Url(api.clone());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let rt = runtime()
             .map_err(|e| GithubError::Transport { what: "start the HTTP runtime".into(), source: Box::new(e) })?;
         // octocrab starts its service workers on the current runtime.
         let _entered = rt.enter();
@@ -362,4 +360,9 @@ pub struct Asset {
     /// Whether an asset of the same name was replaced (not from the API).
     #[serde(skip)]
     pub replaced: bool,
+}
+
+/// The current-thread runtime each blocking call of this crate runs on.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
