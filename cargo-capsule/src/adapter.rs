@@ -2,7 +2,6 @@
 //! (`--backend-verifier`, `--pin-program`). The hidden `__adapter` server of
 //! the proving builtins is `capsule_runner::builtin::serve_adapter`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -71,13 +70,13 @@ fn split<'a>(flag: &'static str, v: &'a str) -> Result<(&'a str, &'a str), CliEr
 }
 
 impl BackendArgs {
-    /// The built-in backends plus the configured external ones.
+    /// The built-in backends plus the configured external ones, and the
+    /// reader's program pins.
     pub(crate) fn registry(&self) -> Result<BackendRegistry, CliError> {
         let mut r = capsule_runner::default_backends();
-        let mut programs = BTreeMap::new();
         for p in &self.pin_program {
             let (w, id) = split("--pin-program", p)?;
-            programs.insert(w.to_owned(), id.to_owned());
+            r.pin(w, id);
         }
         for v in &self.backend_verifier {
             let (id, path) = split("--backend-verifier", v)?;
@@ -85,7 +84,6 @@ impl BackendArgs {
                 backend_id: id.to_owned(),
                 program: PathBuf::from(path),
                 args: Vec::new(),
-                programs: programs.clone(),
             }));
         }
         Ok(r)

@@ -10,15 +10,17 @@ use serde_json::Value;
 
 use crate::errors::CliError;
 
-/// Text from a pack may hold terminal control sequences; every control
-/// character but the newline is shown escaped, never sent to the terminal.
+/// Text from a pack may hold terminal control sequences, bidirectional
+/// overrides or invisible characters; every such character but the newline
+/// is shown escaped (`\u{202e}`), never sent to the terminal.
 fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n') {
+    let hidden = |c: char| c != '\n' && capsule::text::is_deceptive(c);
+    if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut s = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' {
+        if hidden(c) {
             s.extend(c.escape_default());
         } else {
             s.push(c);
@@ -43,6 +45,7 @@ mod tests {
     fn control_characters_never_reach_the_terminal() {
         assert_eq!(super::sanitize("a\u{1b}[31mred\rb\nc"), "a\\u{1b}[31mred\\rb\nc");
         assert_eq!(super::sanitize("plain\n"), "plain\n");
+        assert_eq!(super::sanitize("a\u{202e}b\u{200b}c\u{feff}"), "a\\u{202e}b\\u{200b}c\\u{feff}");
     }
 
     #[test]
@@ -50,13 +53,19 @@ mod tests {
         let s = super::escape_json_controls(&serde_json::to_string(&"a\u{7f}b\u{9b}c").unwrap());
         assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "a\u{7f}b\u{9b}c");
         assert!(!s.contains('\u{7f}'));
+        let s = super::escape_json_controls(&serde_json::to_string(&"a\u{202e}b\u{2066}c\u{200b}").unwrap());
+        assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "a\u{202e}b\u{2066}c\u{200b}");
+        assert!(s.is_ascii(), "{s}");
     }
 }
 
 fn escape_json_controls(raw: &str) -> String {
     let mut s = String::with_capacity(raw.len());
     for c in raw.chars() {
-        if ('\u{7f}'..='\u{9f}').contains(&c) {
+        // serde_json escaped C0 inside strings, so a newline here is the
+        // pretty-printer's. Everything else named is in the Basic
+        // Multilingual Plane: one `\uXXXX`.
+        if c != '\n' && capsule::text::is_deceptive(c) {
             s.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             s.push(c);

@@ -5,6 +5,7 @@
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on a broken fixture")]
 
+mod attacks;
 mod bench;
 mod github;
 mod keyless;

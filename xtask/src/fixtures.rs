@@ -357,6 +357,46 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
     let long_data = [long_name.as_slice(), b"\0"].concat();
     let mut longname_bomb = raw_header(b"././@LongLink", tar::EntryType::GNULongName, 8 << 30);
     longname_bomb.set_cksum();
+    // A ustar header whose `prefix` would make `a` read as `proofs/a`.
+    let mut prefixed = raw_header(b"a", tar::EntryType::Regular, 1);
+    if let Some(u) = prefixed.as_ustar_mut() {
+        u.prefix[..6].copy_from_slice(b"proofs");
+    }
+    prefixed.set_cksum();
+    // A capsule listing (and a pack holding) both `proofs/a` and
+    // `proofs/a/b`, every digest right.
+    let conflicting = {
+        let extra: [(&str, &[u8]); 2] = [("proofs/a", b"x"), ("proofs/a/b", b"y")];
+        let mut cap: Value = serde_json::from_slice(capsule).map_err(|e| e.to_string())?;
+        let listing = cap["members"].as_array_mut().ok_or("capsule without members")?;
+        for (p, b) in extra {
+            let digest = capsule::digest::tagged(capsule::digest::Tag::Member, b);
+            listing.push(json!({"path": p, "size": b.len(), "digest": digest.to_string()}));
+        }
+        listing.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+        let mut v = vec![(b"capsule.json".to_vec(), serde_jcs::to_vec(&cap).map_err(|e| e.to_string())?)];
+        let mut rest: Vec<(Vec<u8>, Vec<u8>)> = members
+            .iter()
+            .filter(|(p, _)| p != paths::CAPSULE)
+            .map(|(p, b)| (p.as_bytes().to_vec(), b.clone()))
+            .chain(extra.iter().map(|(p, b)| (p.as_bytes().to_vec(), b.to_vec())))
+            .collect();
+        rest.sort();
+        v.extend(rest);
+        v
+    };
+    // The golden pack's members with no end-of-archive marker.
+    let unterminated = {
+        let mut t = Vec::new();
+        for (p, b) in &members {
+            t.extend_from_slice(raw_header(p.as_bytes(), tar::EntryType::Regular, b.len() as u64).as_bytes());
+            t.extend_from_slice(b);
+            t.resize(t.len().next_multiple_of(512), 0);
+        }
+        let mut gz = GzEncoder::new(Vec::new(), Compression::new(9));
+        gz.write_all(&t).map_err(|e| e.to_string())?;
+        gz.finish().map_err(|e| e.to_string())?
+    };
 
     let truncated = golden[..golden.len() / 2].to_vec();
     let mut flipped = golden.to_vec();
@@ -505,6 +545,21 @@ fn hostile(dir: &Path, sealed: &capsule::builder::SealedCapsule, golden: &[u8]) 
             "pack-unsafe-path",
             vec![],
             "a GNU long-name header declaring 8 GiB (never read)",
+        ),
+        (
+            "ustar-prefix",
+            tgz(&[Entry::File(b"capsule.json", capsule), raw(prefixed, b"x")])?,
+            "pack-unsafe-path",
+            vec![],
+            "a ustar prefix field that would turn `a` into `proofs/a`",
+        ),
+        ("no-end-marker", unterminated, "pack-corrupt", vec![], "the golden pack without its end-of-archive marker"),
+        (
+            "path-conflict",
+            files(&conflicting)?,
+            "pack-path-conflict",
+            vec![],
+            "`proofs/a` and `proofs/a/b`: both cannot be files when unpacked",
         ),
         (
             "non-utf8-name",

@@ -3,15 +3,16 @@
 //! A [`ProcessBackend`] is a [`ProofBackend`] that runs a verifier program
 //! the *verifier's user* configured (`--backend-verifier ID=PATH`) through
 //! the adapter protocol, with the program id that user pins for the
-//! workload (`--pin-program WORKLOAD=ID`). Nothing from the pack selects
-//! the program or the pin: a trivial guest that only commits the statement
-//! hash is a different program and does not verify.
+//! workload (`--pin-program WORKLOAD=ID`, carried in
+//! `VerifyOptions::program_pins` and handed over as `ProofCheck::program_id`).
+//! Nothing from the pack selects the program or the pin: a trivial guest
+//! that only commits the statement hash is a different program and does not
+//! verify.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome};
+use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome, Serves};
 
 use crate::{Execution, ProcessAdapter, ProofClaim, TraceAdapter};
 
@@ -24,8 +25,6 @@ pub struct ProcessBackend {
     pub program: PathBuf,
     /// Arguments for it.
     pub args: Vec<String>,
-    /// Pinned program ids, by workload id.
-    pub programs: BTreeMap<String, String>,
 }
 
 impl ProofBackend for ProcessBackend {
@@ -33,9 +32,13 @@ impl ProofBackend for ProcessBackend {
         &self.backend_id
     }
 
+    fn serves(&self, _workload_id: &str) -> Serves {
+        Serves::Pinned
+    }
+
     fn verify(&self, check: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
         let pi = &check.statement.public_inputs;
-        let program_id = self.programs.get(&pi.workload_id).ok_or_else(|| {
+        let program_id = check.program_id.ok_or_else(|| {
             format!(
                 "no program id is pinned for workload `{}`; pin one with `--pin-program {}=<program id>`",
                 pi.workload_id, pi.workload_id
@@ -64,7 +67,12 @@ impl ProofBackend for ProcessBackend {
         let bits = adapter.verify(&claim).map_err(|e| e.to_string())?;
         adapter.close().map_err(|e| e.to_string())?;
         // An external backend's proof binds its own trace, not the
-        // capsule's row root.
-        Ok(ProofOutcome { security_bits: bits, binds_trace_root: false })
+        // capsule's row root. Verified against the reader's pin for this
+        // workload, it establishes the workload, every parameter the
+        // adapter was given and the result (the conformance check shows an
+        // adapter rejects changes to each).
+        let mut proven = vec!["workload_id".to_owned(), "result_digest".to_owned()];
+        proven.extend(pi.parameters.keys().map(|k| format!("parameters.{k}")));
+        Ok(ProofOutcome { security_bits: bits, binds_trace_root: false, proven })
     }
 }

@@ -364,27 +364,33 @@ fn compare_tables(
 /// Escapes text taken from a pack for Markdown (tables and inline text):
 /// Markdown punctuation is backslash-escaped, HTML-significant characters
 /// become entities, line breaks become spaces and control characters are
-/// dropped, so nothing in a pack can open a link, an image, HTML, a code
-/// span or break a table row.
+/// dropped, and bidirectional-formatting and invisible characters are
+/// shown as escapes (`\u{202e}`), so nothing in a pack can open a link, an
+/// image, HTML, a code span, break a table row or disguise what it says.
 pub fn escape_markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            // An `@name` in a pull-request comment would notify someone.
-            '@' => out.push_str("&#64;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '!' | '~' | '{' | '}' | '+' | '-' | '.' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
+        escape_markdown_char(&mut out, c);
     }
     out
+}
+
+fn escape_markdown_char(out: &mut String, c: char) {
+    match c {
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '&' => out.push_str("&amp;"),
+        // An `@name` in a pull-request comment would notify someone.
+        '@' => out.push_str("&#64;"),
+        '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '!' | '~' | '{' | '}' | '+' | '-' | '.' => {
+            out.push('\\');
+            out.push(c);
+        }
+        '\n' | '\r' | '\t' => out.push(' '),
+        c if c.is_control() => {}
+        c if crate::text::is_deceptive(c) => c.escape_unicode().for_each(|e| escape_markdown_char(out, e)),
+        c => out.push(c),
+    }
 }
 
 fn human(metric: &str, v: i128) -> String {
@@ -616,5 +622,6 @@ mod tests {
         let e = escape_markdown("a|b <img src=x> [link](http://x) `code`\nnext");
         assert_eq!(e, "a\\|b &lt;img src=x&gt; \\[link\\]\\(http://x\\) \\`code\\` next");
         assert_eq!(escape_markdown("merkle_build"), "merkle\\_build");
+        assert_eq!(escape_markdown("a\u{202e}b\u{200b}"), "a\\\\u\\{202e\\}b\\\\u\\{200b\\}");
     }
 }

@@ -6,7 +6,8 @@
 //! chain ([`events`]), capsulepacks ([`pack`]), the builder that seals them
 //! ([`builder`]), the shipped policies ([`standard`]), signatures, ACLs, the policy
 //! registry and data-availability audits ([`trust`]) and the strict verifier
-//! ([`verify`]). [`sample`] builds a deterministic sample run for fixtures.
+//! ([`verify`]); [`text`] names the characters of pack text that are never
+//! shown as they are. [`sample`] builds a deterministic sample run for fixtures.
 //!
 //! It never opens a network connection and never executes anything a pack
 //! contains; a test checks that its dependency tree holds no HTTP client or
@@ -22,6 +23,7 @@ pub mod pack;
 pub mod rows;
 pub mod sample;
 pub mod standard;
+pub mod text;
 pub mod trust;
 pub mod verify;
 

@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use capsule::digest::{Digest, Tag, plain, tagged};
 use capsule::objects::paths;
-use capsule::pack::{Limits, PackWriter, read_members};
-use capsule::rows::{self, RowParams};
 use capsule::sample::{SampleRun, build};
 use capsule::verify::{
-    BackendRegistry, Profile, ProofAxis, ProofBackend, ProofCheck, ProofOutcome, Report, VerifyOptions, verify_pack,
+    BackendRegistry, Profile, ProofAxis, ProofBackend, ProofCheck, ProofOutcome, Report, Serves, VerifyOptions,
+    verify_pack,
 };
+use capsule_testkit::forge::{Forged as Pack, jcs};
 use serde_json::Value;
 
 /// A keyed test backend: the proof is `nonce || H(key || statement hash ||
@@ -54,55 +54,34 @@ impl ProofBackend for KeyedBackend {
     fn id(&self) -> &str {
         BACKEND
     }
+    fn serves(&self, _: &str) -> Serves {
+        Serves::Program("keyed".to_owned())
+    }
     fn verify(&self, c: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
         let nonce: [u8; 8] = c.proof.get(..8).and_then(|b| b.try_into().ok()).ok_or("short proof")?;
         if c.proof != keyed(c.statement_hash, u64::from_be_bytes(nonce)).as_slice() {
             return Err("proof does not match the statement".to_owned());
         }
-        Ok(ProofOutcome { security_bits: 128, binds_trace_root: false })
+        // The keyed proof covers the whole statement hash.
+        let mut proven = vec!["workload_id".to_owned(), "result_digest".to_owned()];
+        proven.extend(c.statement.public_inputs.parameters.keys().map(|k| format!("parameters.{k}")));
+        Ok(ProofOutcome { security_bits: 128, binds_trace_root: false, proven })
     }
 }
 
 type Members = BTreeMap<String, Vec<u8>>;
 
-struct Pack {
-    capsule: Value,
-    members: Members,
-}
-
 fn golden() -> Pack {
     let run = SampleRun { rows: 300, prover: Some((BACKEND.to_owned(), Box::new(keyed))), ..SampleRun::default() };
-    let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
-    let mut capsule = None;
-    let mut members = Members::new();
-    read_members::<_, capsule::pack::PackError, _>(&bytes[..], &Limits::default(), |m| {
-        let b = m.read_all()?;
-        if m.path == paths::CAPSULE {
-            capsule = Some(serde_json::from_slice(&b).unwrap());
-        } else {
-            members.insert(m.path.to_owned(), b);
-        }
-        Ok(())
-    })
-    .unwrap();
-    Pack { capsule: capsule.unwrap(), members }
-}
-
-fn jcs(v: &Value) -> Vec<u8> {
-    serde_jcs::to_vec(v).unwrap()
+    Pack::read(&build(&run).unwrap().write_to(Vec::new()).unwrap())
 }
 
 fn write(p: &Pack) -> Vec<u8> {
-    let mut w = PackWriter::new(Vec::new());
-    w.append_bytes(paths::CAPSULE, &jcs(&p.capsule)).unwrap();
-    for (path, b) in &p.members {
-        w.append_bytes(path, b).unwrap();
-    }
-    w.finish().unwrap()
+    p.write()
 }
 
 fn capsule_hash(p: &Pack) -> Digest {
-    plain(&jcs(&p.capsule))
+    p.capsule_hash()
 }
 
 fn verify(p: &Pack, profile: Profile, expect: Option<Digest>) -> Report {
@@ -116,117 +95,10 @@ fn json_of(m: &Members, path: &str) -> Value {
     serde_json::from_slice(&m[path]).unwrap()
 }
 
-/// The attacker's re-seal: recompute every hash reachable from the pack's own
-/// data. `changed` is the member that was edited; `old_proof` the proof
-/// member digest before the edit.
+/// The attacker's re-seal (`capsule_testkit::forge`): recompute every hash
+/// reachable from the pack's own data.
 fn reseal(p: &mut Pack, changed: &str, old_proof: Digest) {
-    let cap = &mut p.capsule;
-    let params: Option<RowParams> = serde_json::from_value(serde_json::json!({
-        "row_width": cap["commitment"]["row_width"],
-        "chunk_len": cap["commitment"]["chunk_len"],
-        "arity": cap["commitment"]["arity"],
-    }))
-    .ok()
-    .filter(|p: &RowParams| p.validate().is_ok());
-    if changed == paths::ROWS
-        && let (Some(params), Some(rows_bytes)) = (params, p.members.get(paths::ROWS))
-        && let Ok((_, leaves)) = rows::commit(params, rows_bytes)
-    {
-        let chunks: Vec<u8> = leaves.iter().flat_map(|d| d.0).collect();
-        p.members.insert(paths::CHUNKS.to_owned(), chunks);
-    }
-    if let Some(params) = params
-        && let Some(chunks) = p.members.get(paths::CHUNKS)
-        && let Some(row_count) = cap["commitment"]["row_count"].as_u64()
-    {
-        let leaves: Vec<Digest> = chunks.chunks_exact(32).map(|c| Digest(c.try_into().unwrap())).collect();
-        let root = rows::root_from_leaves(&params, row_count, &leaves);
-        cap["commitment"]["root"] = root.to_string().into();
-    }
-    if let Some(proof_member) = cap["proof"]["member"].as_str()
-        && let Some(proof) = p.members.get(proof_member)
-    {
-        let new = tagged(Tag::Member, proof);
-        if new != old_proof
-            && let Some(Ok(mut m)) = p.members.get(paths::MEASUREMENTS).map(|b| serde_json::from_slice::<Value>(b))
-        {
-            for s in m["series"].as_array_mut().unwrap() {
-                for sample in s["samples"].as_array_mut().unwrap() {
-                    if sample["proof_digest"].as_str() == Some(&old_proof.to_string()) {
-                        sample["proof_digest"] = new.to_string().into();
-                    }
-                }
-            }
-            p.members.insert(paths::MEASUREMENTS.to_owned(), jcs(&m));
-        }
-    }
-    // Claims are derived data: an attacker recomputes them too.
-    if let Some(Ok(m)) =
-        p.members.get(paths::MEASUREMENTS).map(|b| serde_json::from_slice::<capsule::objects::MeasurementsV1>(b))
-    {
-        cap["measurements"]["claims"] = serde_json::to_value(m.derive_claims()).unwrap();
-    }
-    if let Some(Ok(mut st)) = p.members.get(paths::STATEMENT).map(|b| serde_json::from_slice::<Value>(b)) {
-        if let Some(b) = p.members.get(paths::TRACE_SPEC) {
-            st["trace_spec_hash"] = tagged(Tag::TraceSpec, b).to_string().into();
-        }
-        if let Some(b) = p.members.get(paths::POLICY) {
-            st["policy_hash"] = tagged(Tag::Policy, b).to_string().into();
-        }
-        st["trace_root"] = cap["commitment"]["root"].clone();
-        for (path, anchor) in [
-            ("manifests/hardware.json", "hardware_manifest_hash"),
-            ("manifests/os.json", "os_fingerprint_hash"),
-            ("manifests/toolchain.json", "toolchain_hash"),
-            ("manifests/git.json", "git_manifest_hash"),
-        ] {
-            match p.members.get(path) {
-                Some(b) => st["anchors"][anchor] = tagged(Tag::Manifest, b).to_string().into(),
-                None => {
-                    st["anchors"].as_object_mut().unwrap().remove(anchor);
-                }
-            }
-        }
-        let bytes = jcs(&st);
-        cap["statement"] = tagged(Tag::Statement, &bytes).to_string().into();
-        p.members.insert(paths::STATEMENT.to_owned(), bytes);
-    }
-    // Re-link the event chain.
-    let mut head = Digest::ZERO;
-    let mut out = Vec::new();
-    let mut count = 0u64;
-    let events = p.members.get(paths::EVENTS).cloned().unwrap_or_default();
-    for line in events.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let bytes = match serde_json::from_slice::<Value>(line) {
-            Ok(mut e) => {
-                e["prev"] = head.to_string().into();
-                jcs(&e)
-            }
-            Err(_) => line.to_vec(),
-        };
-        head = tagged(Tag::Event, &bytes);
-        out.extend_from_slice(&bytes);
-        out.push(b'\n');
-        count += 1;
-    }
-    if p.members.contains_key(paths::EVENTS) {
-        p.members.insert(paths::EVENTS.to_owned(), out);
-    }
-    cap["events"]["head"] = head.to_string().into();
-    cap["events"]["count"] = count.into();
-    cap["members"] = p
-        .members
-        .iter()
-        .map(|(path, b)| {
-            let digest = match params {
-                Some(params) if path == paths::ROWS => {
-                    rows::commit(params, b).map(|(c, _)| c.root).unwrap_or(Digest::ZERO)
-                }
-                _ => tagged(Tag::Member, b),
-            };
-            serde_json::json!({"path": path, "size": b.len(), "digest": digest.to_string()})
-        })
-        .collect();
+    p.reseal(changed, old_proof);
 }
 
 /// Changes a JSON leaf so the result stays canonical and well-typed where

@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 pub const BUILTINS: [&str; 2] = ["merkle_build_open_v1", STARK];
 
 /// The built-in STARK workload.
-pub const STARK: &str = "stark_mimc7_v1";
+pub const STARK: &str = capsule_stark::WORKLOAD_ID;
 
 /// Largest tree the builtin accepts (2^24 leaves, about 1 GiB of nodes).
 pub const MAX_LEAVES_POW2: u64 = 24;

@@ -319,6 +319,11 @@ struct AdapterRun {
     program: PathBuf,
     args: Vec<String>,
     cwd: PathBuf,
+    /// The workload id the statement records: a built-in backend proves
+    /// one workload under its own name (whatever the configuration calls
+    /// it); an external adapter's workload is the configured id, which a
+    /// reader pins to a program.
+    statement_workload: String,
     info: AdapterInfo,
     execution: Execution,
     outputs: PublicOutputs,
@@ -376,6 +381,7 @@ fn prepare_adapter(
         program,
         args,
         cwd: ws.root.clone(),
+        statement_workload: if external { id.to_owned() } else { STARK.to_owned() },
         info: AdapterInfo {
             backend_id: String::new(),
             program_id: String::new(),
@@ -414,8 +420,8 @@ fn prepare_adapter(
             backend_id: run.info.backend_id.clone(),
             program: run.program.clone(),
             args: run.args.clone(),
-            programs: [(id.to_owned(), run.info.program_id.clone())].into(),
         }));
+        backends.pin(id, &run.info.program_id);
     }
     Ok(Prepared { spec: run.info.trace_spec.clone(), rows, exec: Exec::Adapter(Box::new(run)), parameters, backends })
 }
@@ -1011,7 +1017,7 @@ fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Verified, Bench
     };
     let failed = |source| BenchError::Adapter { workload: id.clone(), source };
     observer.progress(Progress::Phase("committing the trace and locking the statement"));
-    let mut locked = lock_side(b, &prepared, &track, &id, run.outputs.result_digest)?;
+    let mut locked = lock_side(b, &prepared, &track, &run.statement_workload, run.outputs.result_digest)?;
     let statement_hash = locked.statement_hash();
     observer.progress(Progress::Phase("proving"));
     let total = procedure.warmups + procedure.min_repetitions;

@@ -23,9 +23,10 @@
 
 mod adapter;
 mod air;
+mod wire;
 
 use capsule::digest::Digest;
-use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome};
+use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome, Serves};
 use serde::{Deserialize, Serialize};
 use winterfell::crypto::hashers::Blake3_256;
 use winterfell::crypto::{DefaultRandomCoin, MerkleTree};
@@ -39,7 +40,13 @@ pub use air::{MimcAir, PublicInputs, ROUNDS_PERIOD};
 /// The backend id capsules name.
 pub const BACKEND_ID: &str = "capsulebench-stark-mimc7/v1";
 
+/// The one workload this backend proves.
+pub const WORKLOAD_ID: &str = "stark_mimc7_v1";
+
 const MAGIC: &[u8; 8] = b"CBSTARK1";
+
+/// The longest chain: 2^24 states.
+pub const MAX_TRACE_LENGTH: usize = 1 << 24;
 
 type Hash = Blake3_256<BaseElement>;
 
@@ -144,7 +151,7 @@ pub fn start_value(seed: u64) -> BaseElement {
 /// Runs the chain from `seed`: the execution trace, one column of `length`
 /// states. It does not depend on the statement.
 pub fn execute(seed: u64, length: usize) -> Result<winterfell::TraceTable<BaseElement>, StarkError> {
-    if !length.is_power_of_two() || !(ROUNDS_PERIOD..=1 << 24).contains(&length) {
+    if !length.is_power_of_two() || !(ROUNDS_PERIOD..=MAX_TRACE_LENGTH).contains(&length) {
         return Err(StarkError::Params(format!(
             "trace length {length} must be a power of two from {ROUNDS_PERIOD} to 2^24"
         )));
@@ -206,7 +213,12 @@ struct Artifact {
     proof: Proof,
 }
 
-fn parse(bytes: &[u8]) -> Result<Artifact, String> {
+/// Parses an artifact made under `params`. The winterfell proof's bytes
+/// are checked first ([`wire::check`]): its context must be the one an
+/// honest proof of this trace length under exactly these options has, and
+/// every length inside must fit, so winterfell's own parser never sees a
+/// value it would assert on or allocate by.
+fn parse(bytes: &[u8], params: &StarkParams) -> Result<Artifact, String> {
     let header = MAGIC.len() + 28;
     if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not a capsulebench STARK proof artifact".to_owned());
@@ -216,14 +228,21 @@ fn parse(bytes: &[u8]) -> Result<Artifact, String> {
         b[..n].copy_from_slice(&bytes[at..at + n]);
         u64::from_le_bytes(b)
     };
+    let (nonce, result, length, seed) = (word(8, 8), word(16, 8), word(24, 4), word(28, 8));
+    let length = usize::try_from(length).map_err(|_| "the trace length does not fit this machine".to_owned())?;
+    if !length.is_power_of_two() || !(ROUNDS_PERIOD..=MAX_TRACE_LENGTH).contains(&length) {
+        return Err(format!("the artifact's trace length {length} is not a power of two from 64 to 2^24"));
+    }
+    let options = params.options().map_err(|e| e.to_string())?;
+    wire::check(&bytes[header..], length, &options)?;
     let proof = Proof::from_bytes(&bytes[header..]).map_err(|e| format!("malformed winterfell proof: {e}"))?;
-    Ok(Artifact { nonce: word(8, 8), result: word(16, 8), length: word(24, 4) as u32, seed: word(28, 8), proof })
+    Ok(Artifact { nonce, result, length: length as u32, seed, proof })
 }
 
 /// Verifies a proof artifact for `statement` under exactly `params`;
 /// returns the conjectured security level computed from the proof.
 pub fn verify(statement: &Digest, artifact: &[u8], params: &StarkParams) -> Result<u32, String> {
-    verify_parsed(statement, parse(artifact)?, params)
+    verify_parsed(statement, parse(artifact, params)?, params)
 }
 
 fn verify_parsed(statement: &Digest, a: Artifact, params: &StarkParams) -> Result<u32, String> {
@@ -255,7 +274,7 @@ pub fn verify_claim(
     artifact: &[u8],
     params: &StarkParams,
 ) -> Result<u32, String> {
-    let a = parse(artifact)?;
+    let a = parse(artifact, params)?;
     if a.seed != workload.seed || u64::from(a.length) != workload.trace_length {
         return Err(format!(
             "the proof is for seed {} and trace length {}, the statement says seed {} and trace length {}",
@@ -278,15 +297,32 @@ impl ProofBackend for StarkBackend {
         BACKEND_ID
     }
 
+    fn serves(&self, workload_id: &str) -> Serves {
+        if workload_id == WORKLOAD_ID { Serves::Program(program_id()) } else { Serves::No }
+    }
+
     fn verify(&self, check: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
         let params = pinned_params(check.pinned_params)?;
         let pi = &check.statement.public_inputs;
+        if pi.workload_id != WORKLOAD_ID {
+            return Err(format!("this backend proves only workload `{WORKLOAD_ID}`, not `{}`", pi.workload_id));
+        }
+        if check.program_id.is_some_and(|p| p != program_id()) {
+            return Err("the pinned program is not this backend's AIR".to_owned());
+        }
         let workload = Workload::parse(&pi.parameters).map_err(|e| format!("the statement's parameters: {e}"))?;
         let result = pi.result_digest.ok_or("the statement records no result digest")?;
         let bits = verify_claim(&check.statement_hash, &workload, &result, check.proof, &params)?;
         // winterfell commits to its own extended trace; the capsule's row
-        // root is a side commitment.
-        Ok(ProofOutcome { security_bits: bits, binds_trace_root: false })
+        // root is a side commitment. The proof establishes the chain (this
+        // workload), its seed and length, and its result.
+        Ok(ProofOutcome {
+            security_bits: bits,
+            binds_trace_root: false,
+            proven: ["workload_id", "parameters.seed", "parameters.trace_length", "result_digest"]
+                .map(str::to_owned)
+                .to_vec(),
+        })
     }
 }
 

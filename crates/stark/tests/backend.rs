@@ -90,7 +90,7 @@ fn the_verifier_checks_stark_proofs_through_the_backend_registry() {
     let (seed, len) = (3u64, 1u64 << 8);
     let result = capsule_stark::execute(seed, len as usize).unwrap().get(0, len as usize - 1).as_int();
     let inputs = |seed: u64, result: u64| PublicInputsV1 {
-        workload_id: "stark".to_owned(),
+        workload_id: capsule_stark::WORKLOAD_ID.to_owned(),
         parameters: capsule_stark::Workload { seed, trace_length: len }.to_parameters(),
         result_digest: Some(capsule_stark::result_digest(seed, len, result)),
     };
@@ -226,5 +226,56 @@ fn the_statement_must_claim_what_is_proven() {
         ("another result", w, result_digest(5, 1 << 8, result ^ 1)),
     ] {
         assert!(verify_claim(&statement, &w, &d, &proof, &params).is_err(), "{case} was accepted");
+    }
+}
+
+/// Honest proofs pass the byte walk that runs before winterfell parses a
+/// proof, under every kind of parameter set a policy may pin.
+#[test]
+fn honest_proofs_pass_the_byte_walk_under_every_option_kind() {
+    let statement = plain(b"statement");
+    for params in [
+        StarkParams::default(),
+        StarkParams { field_extension: "none".into(), blowup: 16, ..StarkParams::default() },
+        StarkParams { field_extension: "cubic".into(), fri_folding: 2, queries: 64, ..StarkParams::default() },
+        StarkParams { fri_folding: 16, fri_remainder_max_degree: 7, grinding: 0, ..StarkParams::default() },
+    ] {
+        for len in [64usize, 1 << 12] {
+            let proof = prove(&statement, 3, 9, len, &params).unwrap();
+            capsule_stark::verify(&statement, &proof, &params).unwrap_or_else(|e| panic!("{params:?} {len}: {e}"));
+        }
+    }
+}
+
+/// Hostile proof bytes are a verification failure, never a panic or an
+/// allocation sized by a count the bytes declare. winterfell's own parser
+/// panics on some of them (shown first); the backend never sees them.
+#[test]
+fn hostile_proof_bytes_fail_without_panicking() {
+    const HEADER: usize = 36;
+    let params = StarkParams::default();
+    let statement = plain(b"statement");
+    let proof = prove(&statement, 0, 1, 1 << 8, &params).unwrap();
+    // Context offsets: aux random elements, log2 trace length, grinding.
+    for (at, value) in [(2, 1u8), (3, 64), (17, 33)] {
+        let mut p = proof[HEADER..].to_vec();
+        p[at] = value;
+        let parsed = std::panic::catch_unwind(|| winterfell::Proof::from_bytes(&p));
+        assert!(parsed.is_err(), "winterfell parsed byte {at} = {value} without panicking");
+        let mut artifact = proof.clone();
+        artifact[HEADER + at] = value;
+        assert!(capsule_stark::verify(&statement, &artifact, &params).is_err());
+    }
+    // Every byte of the first KiB (context, commitments, the first length
+    // prefixes and openings) flipped, then a stride through the rest.
+    let positions = (0..1024.min(proof.len())).chain((1024..proof.len()).step_by(97));
+    for at in positions {
+        let mut p = proof.clone();
+        p[at] ^= 0xff;
+        let r = std::panic::catch_unwind(|| capsule_stark::verify(&statement, &p, &params));
+        assert!(matches!(r, Ok(Err(_))), "byte {at} flipped: {r:?}");
+    }
+    for len in [0, HEADER, HEADER + 1, HEADER + 100, proof.len() - 1] {
+        assert!(capsule_stark::verify(&statement, &proof[..len], &params).is_err(), "cut at {len}");
     }
 }

@@ -37,6 +37,24 @@ impl Default for Limits {
 /// Bytes of zero padding tolerated after the end-of-archive marker.
 const MAX_TRAILING_ZEROS: u64 = 1 << 20;
 
+/// A tar block.
+const BLOCK: u64 = 512;
+
+/// A member already read whose path is a directory of `path`, or that
+/// lies under `path` as a directory: the two cannot both be files.
+pub(crate) fn conflict(seen: &BTreeSet<String>, path: &str) -> Option<String> {
+    let mut at = 0;
+    while let Some(i) = path[at..].find('/') {
+        let dir = &path[..at + i];
+        if seen.contains(dir) {
+            return Some(dir.to_owned());
+        }
+        at += i + 1;
+    }
+    let under = format!("{path}/");
+    seen.range(under.clone()..).next().filter(|p| p.starts_with(&under)).cloned()
+}
+
 /// Why a pack is rejected at the container level. Each variant has a stable
 /// finding code ([`PackError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +121,17 @@ pub enum PackError {
     /// Bytes after the archive, inside or after the gzip stream.
     #[error("data after the end of the archive")]
     TrailingData,
+    /// A member that is also a directory of another member's path.
+    #[error("member `{path}` conflicts with member `{other}`: one would be a directory of the other")]
+    PathConflict {
+        /// The later member.
+        path: String,
+        /// The earlier one.
+        other: String,
+    },
+    /// The archive ends without its end-of-archive marker.
+    #[error("the archive has no end-of-archive marker (two zero blocks): it is truncated")]
+    NoEndMarker,
     /// A member that is shorter than its header says.
     #[error("member `{path}` is truncated")]
     Truncated {
@@ -131,7 +160,8 @@ impl PackError {
     pub fn code(&self) -> &'static str {
         match self {
             PackError::Open { .. } | PackError::Write { .. } | PackError::DestinationExists { .. } => "pack-io",
-            PackError::Corrupt(_) | PackError::Truncated { .. } => "pack-corrupt",
+            PackError::Corrupt(_) | PackError::Truncated { .. } | PackError::NoEndMarker => "pack-corrupt",
+            PackError::PathConflict { .. } => "pack-path-conflict",
             PackError::NonUtf8Path => "pack-non-utf8-path",
             PackError::UnsafePath { .. } => "pack-unsafe-path",
             PackError::EntryType { .. } => "pack-entry-type",
@@ -199,6 +229,15 @@ where
     let entries = archive.entries().map_err(PackError::Corrupt)?.raw(true);
     for entry in entries {
         let mut entry = entry.map_err(PackError::Corrupt)?;
+        // A ustar header may split a long name into `prefix` and `name`;
+        // our writer never does (paths fit the 100-byte `name`), so a
+        // prefix is refused rather than joined: one header, one reading.
+        if let Some(u) = entry.header().as_ustar()
+            && u.prefix.iter().any(|b| *b != 0)
+        {
+            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            return Err(PackError::UnsafePath { path, reason: "the ustar `prefix` field is set" }.into());
+        }
         let raw = entry.path_bytes().into_owned();
         let path = String::from_utf8(raw).map_err(|_| PackError::NonUtf8Path)?;
         if let Some(reason) = path_problem(&path) {
@@ -208,9 +247,13 @@ where
         if !matches!(et, tar::EntryType::Regular) {
             return Err(PackError::EntryType { path, kind: entry_kind(et).to_owned() }.into());
         }
-        if !seen.insert(path.clone()) {
+        if seen.contains(&path) {
             return Err(PackError::Duplicate { path }.into());
         }
+        if let Some(other) = conflict(&seen, &path) {
+            return Err(PackError::PathConflict { path, other }.into());
+        }
+        seen.insert(path.clone());
         if seen.len() as u64 > u64::from(limits.max_members) {
             return Err(PackError::TooManyMembers { limit: limits.max_members }.into());
         }
@@ -232,9 +275,10 @@ where
             return Err(PackError::Truncated { path }.into());
         }
     }
-    // Past the end-of-archive marker only zero padding may follow, and the
-    // gzip stream must end cleanly (CRC and length checked) with nothing
-    // after it in the file.
+    // The entries end at the first zero block (read by the tar reader) or
+    // at the end of the data; the marker's second zero block must follow.
+    // Past it only zero padding may follow, and the gzip stream must end
+    // cleanly (CRC and length checked) with nothing after it in the file.
     let mut gz = archive.into_inner();
     let mut buf = [0u8; 8192];
     let mut trailing: u64 = 0;
@@ -250,6 +294,9 @@ where
         if trailing > MAX_TRAILING_ZEROS {
             return Err(PackError::TrailingData.into());
         }
+    }
+    if trailing < BLOCK {
+        return Err(PackError::NoEndMarker.into());
     }
     let mut inner = gz.into_inner();
     let after = inner.fill_buf().map_err(PackError::Corrupt)?;

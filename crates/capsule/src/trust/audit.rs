@@ -277,7 +277,16 @@ pub fn audit(commitment: &Commitment, opts: &AuditOptions, seed: [u8; 32]) -> Au
     rep.drawn = draw(&seed, commitment.chunk_count, opts.samples);
     rep.detection_ppm = detection_ppm(commitment.chunk_count, rep.drawn.len() as u64, opts.withheld_fraction_ppm);
     let rows_path = opts.archive.join(ARCHIVE_ROWS);
-    let mut file = std::fs::File::open(&rows_path).ok();
+    // An absent rows file withholds every drawn chunk; one that is there
+    // but not a regular file is refused outright.
+    let mut file = match open_archive_file(&rows_path) {
+        Ok(f) => Some(f),
+        Err(_) if std::fs::symlink_metadata(&rows_path).is_err() => None,
+        Err(why) => {
+            rep.archive_problem = Some(why);
+            return rep;
+        }
+    };
     let p = commitment.params();
     for &index in &rep.drawn {
         let n = p.rows_in_chunk(commitment.row_count, index);
@@ -314,10 +323,40 @@ pub fn audit(commitment: &Commitment, opts: &AuditOptions, seed: [u8; 32]) -> Au
     rep
 }
 
+/// Opens a file of the archive, which is the prover's and so hostile: a
+/// symbolic link is not followed (it could point anywhere on the auditor's
+/// machine), opening never blocks (a FIFO would wait forever for a writer),
+/// and only a regular file is read.
+fn open_archive_file(path: &Path) -> Result<std::fs::File, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!("`{}` is a symbolic link; an archive holds regular files only", path.display()));
+    }
+    let f = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return format!("`{}` is a symbolic link; an archive holds regular files only", path.display());
+        }
+        format!("`{}` cannot be read: {e}", path.display())
+    })?;
+    let meta = f.metadata().map_err(|e| format!("`{}` cannot be read: {e}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(format!("`{}` is not a regular file; an archive holds regular files only", path.display()));
+    }
+    Ok(f)
+}
+
 /// Reads at most `cap` bytes of `path`, failing if it holds more: the
 /// archive is the prover's, so its files are read under the auditor's caps.
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("`{}` cannot be read: {e}", path.display()))?;
+    let f = open_archive_file(path)?;
     let mut bytes = Vec::new();
     f.take(cap.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -53,6 +53,7 @@ codes! {
     PackUnsafePath = "pack-unsafe-path", Integrity, "a member path is absolute, contains `..`, or is otherwise not a plain relative path";
     PackEntryType = "pack-entry-type", Integrity, "a member is a symlink, hard link, device, directory or other non-file entry";
     PackDuplicateMember = "pack-duplicate-member", Integrity, "two members have the same name";
+    PackPathConflict = "pack-path-conflict", Integrity, "a member's path is a directory of another member's path (`proofs/a` and `proofs/a/b`)";
     PackMemberTooLarge = "pack-member-too-large", Integrity, "a member is larger than the reader's cap";
     PackTooLarge = "pack-too-large", Integrity, "the pack's members exceed the reader's total or count cap";
     PackTrailingData = "pack-trailing-data", Integrity, "data follows the end of the archive";
@@ -98,6 +99,8 @@ codes! {
     PolicyUnsupported = "policy-unsupported", Policy, "the policy asks for a rule this verifier does not implement";
     PolicyProofRequired = "policy-proof-required", Policy, "the policy requires a proof and the pack has none";
     ProofBackendUnknown = "proof-backend-unknown", Policy, "the proof's backend is not configured in this verifier";
+    ProofWorkloadUnserved = "proof-workload-unserved", Policy, "the proof's backend does not prove the statement's workload";
+    ProofProgramMismatch = "proof-program-mismatch", Policy, "the reader pinned the statement's workload to a program the proof's backend does not check";
     ProofInvalid = "proof-invalid", Policy, "the proof does not verify against the statement";
     ProofTooWeak = "proof-too-weak", Policy, "the proof's computed security level is below the policy's minimum";
     ProofNotFromRun = "proof-not-from-run", Policy, "the packed proof is not one the run's repetitions produced";

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use findings::{Code, Finding, Severity};
-pub use proof::{BackendRegistry, ProofAxis, ProofBackend, ProofCheck, ProofOutcome};
+pub use proof::{BackendRegistry, ProofAxis, ProofBackend, ProofCheck, ProofOutcome, Serves, provable};
 pub use report::{PinnedFile, PolicyInfo, Report, ReportValue, TrustUsed, Verdict};
 pub use signatures::{SignedVerdict, SignerInfo, SignerKind};
 
@@ -472,7 +472,15 @@ fn rows_committer(cap: &CapsuleV1, size: u64, budget: &mut u64) -> Result<RowCom
 /// the layout.
 fn check_listing(c: &CapsuleV1) -> Result<(), Stop> {
     let mut prev: Option<&str> = None;
+    let mut listed = BTreeSet::new();
     for m in &c.members {
+        if let Some(other) = crate::pack::read::conflict(&listed, &m.path) {
+            return Err(Stop(error(
+                Code::PackPathConflict,
+                format!("listed paths `{other}` and `{}`: one would be a directory of the other", m.path),
+            )));
+        }
+        listed.insert(m.path.clone());
         if let Some(reason) = path_problem(&m.path) {
             return Err(Stop(error(Code::CapsuleMalformed, format!("listed path `{}`: {reason}", m.path))));
         }
@@ -1108,6 +1116,31 @@ fn check_proof(
         ));
         return ProofAxis::Failed;
     };
+    // The backend must prove this workload, and a reader's pin must hold
+    // whichever backend the pack names.
+    let workload = &c.statement.public_inputs.workload_id;
+    let pin = opts.backends.pinned(workload);
+    let program = match (backend.serves(workload), pin) {
+        (Serves::No, _) => {
+            rep.reject(error(
+                Code::ProofWorkloadUnserved,
+                format!("backend `{}` does not prove workload `{workload}`", p.backend),
+            ));
+            return ProofAxis::Failed;
+        }
+        (Serves::Program(own), Some(pin)) if own != pin => {
+            rep.reject(error(
+                Code::ProofProgramMismatch,
+                format!(
+                    "workload `{workload}` is pinned to program {pin}; backend `{}` proves it with program {own}",
+                    p.backend
+                ),
+            ));
+            return ProofAxis::Failed;
+        }
+        (Serves::Program(own), _) => Some(own),
+        (Serves::Pinned, pin) => pin.map(str::to_owned),
+    };
     let Some(got) = loaded.members.get(&p.member) else {
         rep.reject(error(Code::ProofInvalid, format!("proof member `{}` is absent", p.member)));
         return ProofAxis::Failed;
@@ -1121,8 +1154,9 @@ fn check_proof(
         statement_hash: loaded.capsule.statement,
         statement: &c.statement,
         pinned_params: c.policy.proof.backends.get(&p.backend),
+        program_id: program.as_deref(),
     };
-    match backend.verify(&check) {
+    match proof::contained(backend.as_ref(), &check) {
         Err(reason) => {
             rep.reject(error(Code::ProofInvalid, format!("backend `{}`: {reason}", p.backend)));
             ProofAxis::Failed
@@ -1138,8 +1172,13 @@ fn check_proof(
             ProofAxis::Failed
         }
         Ok(outcome) => {
-            rep.values.push(ReportValue::new("proof.security_bits", outcome.security_bits.into(), ValueClass::Proven));
+            rep.values.push(
+                ReportValue::new("proof.security_bits", outcome.security_bits.into(), ValueClass::Recomputed)
+                    .note(&format!("computed by backend `{}` from the proof it verified", p.backend)),
+            );
             rep.proof_binds_trace_root = outcome.binds_trace_root;
+            rep.proven = outcome.proven.into_iter().filter(|n| provable(n)).collect();
+            rep.proven_by = Some(p.backend.clone());
             ProofAxis::BoundAndVerified
         }
     }
@@ -1178,34 +1217,61 @@ fn proof_from_run(m: &MeasurementsV1, packed: Digest) -> Result<(), String> {
 }
 
 fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
-    let proven = rep.proof == ProofAxis::BoundAndVerified;
     let imported = c.statement.anchors.imported_source_hash.is_some();
-    let stmt_class = if imported {
-        ValueClass::Imported
-    } else if proven {
-        ValueClass::Proven
-    } else {
-        ValueClass::Measured
+    let proven_note = rep.proven_by.as_ref().map(|b| format!("established by the proof backend `{b}` verified"));
+    // A statement field is proven only when the verified proof's backend
+    // declared that its proof establishes it; everything else the
+    // statement says is the runner's (or the imported file's) word.
+    let class_of = |name: &str| -> (ValueClass, Option<&str>) {
+        if imported {
+            (ValueClass::Imported, None)
+        } else if rep.proof == ProofAxis::BoundAndVerified && rep.proven.contains(name) {
+            (ValueClass::Proven, proven_note.as_deref())
+        } else if rep.proof == ProofAxis::BoundAndVerified {
+            (ValueClass::Measured, Some("self-reported; the proof does not establish it"))
+        } else {
+            (ValueClass::Measured, Some("self-reported"))
+        }
+    };
+    let stmt_value = |name: &str, value: Value| {
+        let (class, note) = class_of(name);
+        let v = ReportValue::new(name, value, class);
+        match note {
+            Some(n) => v.note(n),
+            None => v,
+        }
     };
     let st = &c.statement;
     let mut v = vec![
         ReportValue::new("capsule_hash", loaded.hash.to_string().into(), ValueClass::Recomputed),
-        ReportValue::new("workload_id", st.public_inputs.workload_id.clone().into(), stmt_class),
-        ReportValue::new("track", st.track.clone().into(), stmt_class),
+        stmt_value("workload_id", st.public_inputs.workload_id.clone().into()),
+        stmt_value("track", st.track.clone().into()),
     ];
     for (k, val) in &st.public_inputs.parameters {
-        v.push(ReportValue::new(&format!("parameters.{k}"), val.clone(), stmt_class));
+        v.push(stmt_value(&format!("parameters.{k}"), val.clone()));
     }
     if let Some(d) = st.public_inputs.result_digest {
-        v.push(ReportValue::new("result_digest", d.to_string().into(), stmt_class));
+        v.push(stmt_value("result_digest", d.to_string().into()));
     }
-    let root_note = if proven && rep.proof_binds_trace_root {
+    let root_note = if rep.proof == ProofAxis::BoundAndVerified && rep.proof_binds_trace_root {
         "recomputed from the committed chunks; bound by the proof"
     } else {
         "recomputed from the committed chunks; committed, not proven"
     };
     v.push(ReportValue::new("trace_root", st.trace_root.to_string().into(), ValueClass::Recomputed).note(root_note));
-    v.push(ReportValue::new("trace_rows", c.capsule.commitment.row_count.into(), ValueClass::Recomputed));
+    // The row count is an input of the root; only rows the verifier
+    // recommitted from the pack's own bytes make it a recomputed value.
+    let rows_seen = loaded.members.get(paths::ROWS).is_some_and(|g| g.leaves.is_some());
+    let rows = ReportValue::new(
+        "trace_rows",
+        c.capsule.commitment.row_count.into(),
+        if rows_seen { ValueClass::Recomputed } else { ValueClass::Measured },
+    );
+    v.push(if rows_seen {
+        rows.note("recomputed from the rows in the pack")
+    } else {
+        rows.note("bound by the trace root; rows not seen")
+    });
     if let Ok(Value::Object(anchors)) = serde_json::to_value(&st.anchors) {
         for (k, val) in anchors {
             let class = if imported { ValueClass::Imported } else { ValueClass::Measured };

@@ -3,6 +3,12 @@
 //! A backend is code the *verifier's* user configures, keyed by backend id;
 //! nothing in a pack selects code to run. Proving backends (the built-in
 //! STARK, external adapters) implement [`ProofBackend`] in their own crates.
+//!
+//! A backend declares which workloads it proves ([`ProofBackend::serves`])
+//! and, for each proof it accepts, which statement fields that proof
+//! establishes ([`ProofOutcome::proven`]): the verifier classes exactly
+//! those as proven. A pack naming a backend never gets past a reader's
+//! program pin: the verifier checks the pin before the backend runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +29,23 @@ pub struct ProofCheck<'a> {
     pub statement: &'a StatementV1,
     /// The proof parameters the pinned policy fixes for this backend.
     pub pinned_params: Option<&'a Value>,
+    /// The program id the proof must be made by: the reader's pin for the
+    /// statement's workload, else the backend's own fixed program (see
+    /// [`Serves`]).
+    pub program_id: Option<&'a str>,
+}
+
+/// Whether, and how, a backend proves a workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serves {
+    /// The backend proves this workload with this one program (its own
+    /// AIR, say); a reader's pin for the workload must name it.
+    Program(String),
+    /// The backend verifies whatever program the reader pins for the
+    /// workload (a zkVM verifier); without a pin, nothing is proven.
+    Pinned,
+    /// The backend does not prove this workload.
+    No,
 }
 
 /// A successful check.
@@ -33,34 +56,61 @@ pub struct ProofOutcome {
     /// Whether the proof also binds the statement's trace root (otherwise
     /// the root is reported as committed, not proven).
     pub binds_trace_root: bool,
+    /// The statement fields this proof establishes, named as the report
+    /// names them: `workload_id`, `parameters.<key>`, `result_digest`. The
+    /// verifier classes exactly these as proven (and ignores any other
+    /// name: a track or an anchor is never proven).
+    pub proven: Vec<String>,
+}
+
+/// The statement fields a backend may declare proven.
+pub fn provable(name: &str) -> bool {
+    name == "workload_id" || name == "result_digest" || name.strip_prefix("parameters.").is_some_and(|k| !k.is_empty())
 }
 
 /// A proof backend's verifier.
 pub trait ProofBackend: Send + Sync {
     /// The backend id a capsule names.
     fn id(&self) -> &str;
+    /// Whether this backend proves `workload_id`, and with which program.
+    fn serves(&self, workload_id: &str) -> Serves;
     /// Verifies a proof; `Err` carries a one-line reason.
     fn verify(&self, check: &ProofCheck<'_>) -> Result<ProofOutcome, String>;
 }
 
-/// The backends a verifier trusts, by id.
+/// The backends a verifier trusts, by id, and the programs its user pins,
+/// by workload id: a pinned workload is proven only by a proof its backend
+/// checks against that program, whichever backend a pack names.
 #[derive(Clone, Default)]
-pub struct BackendRegistry(BTreeMap<String, Arc<dyn ProofBackend>>);
+pub struct BackendRegistry {
+    backends: BTreeMap<String, Arc<dyn ProofBackend>>,
+    pins: BTreeMap<String, String>,
+}
 
 impl BackendRegistry {
     /// Registers a backend under its id.
     pub fn register(&mut self, backend: Arc<dyn ProofBackend>) {
-        self.0.insert(backend.id().to_owned(), backend);
+        self.backends.insert(backend.id().to_owned(), backend);
+    }
+
+    /// Pins the program that proofs of `workload_id` must be made by.
+    pub fn pin(&mut self, workload_id: &str, program_id: &str) {
+        self.pins.insert(workload_id.to_owned(), program_id.to_owned());
     }
 
     /// Looks a backend up.
     pub fn get(&self, id: &str) -> Option<&Arc<dyn ProofBackend>> {
-        self.0.get(id)
+        self.backends.get(id)
+    }
+
+    /// The program pinned for `workload_id`, if any.
+    pub fn pinned(&self, workload_id: &str) -> Option<&str> {
+        self.pins.get(workload_id).map(String::as_str)
     }
 
     /// The registered ids.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.backends.keys().map(String::as_str)
     }
 }
 
@@ -91,4 +141,36 @@ impl ProofAxis {
             ProofAxis::Failed => "failed",
         }
     }
+}
+
+std::thread_local! {
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a backend's check with its panics contained. A backend is handed
+/// hostile bytes; a panic in it (its own, or a library's assertion) is a
+/// failed proof, never a crashed verifier. While a check runs on this
+/// thread, the panic message is not printed (the finding carries it);
+/// every other panic reaches the hook that was installed before.
+pub(crate) fn contained(backend: &dyn ProofBackend, check: &ProofCheck<'_>) -> Result<ProofOutcome, String> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    CONTAINING.with(|c| c.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| backend.verify(check)));
+    CONTAINING.with(|c| c.set(false));
+    result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(format!("the backend panicked on this proof: {message}"))
+    })
 }

@@ -119,6 +119,12 @@ pub struct Report {
     pub values: Vec<ReportValue>,
     /// Findings, in check order.
     pub findings: Vec<Finding>,
+    /// The statement fields the verified proof establishes (report names).
+    #[serde(skip)]
+    pub(crate) proven: std::collections::BTreeSet<String>,
+    /// The backend that verified the proof.
+    #[serde(skip)]
+    pub(crate) proven_by: Option<String>,
 }
 
 impl Report {
@@ -141,6 +147,8 @@ impl Report {
             audit: None,
             values: Vec::new(),
             findings: Vec::new(),
+            proven: Default::default(),
+            proven_by: None,
         }
     }
 

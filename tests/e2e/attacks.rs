@@ -1,0 +1,281 @@
+//! The trust claims, attacked as a forger would, against the real binary.
+//! Each test takes an honest pack apart, edits what a claim guards,
+//! reseals it (`capsule_testkit::forge`: every hash reachable from the
+//! pack's own data recomputed, so integrity passes) or feeds hostile bytes,
+//! and asserts what `verify` (and `compare`, `audit`) answer: never a
+//! crash, never a class the verifier did not earn.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use capsule_testkit::forge::Forged;
+use serde_json::{Value, json};
+
+use super::bench::{capsule, stderr};
+use super::prove::{proving_workspace, value};
+use super::{GOLDEN, codes, json, root, run, stdout};
+
+/// Bytes of the STARK artifact header before winterfell's proof.
+const ARTIFACT_HEADER: usize = 36;
+
+/// A workspace with an honest STARK pack (1024 states) at `s.tgz`.
+fn stark_pack(tmp: &Path) -> (PathBuf, Forged) {
+    let ws = proving_workspace(tmp);
+    let o = capsule(&ws, &["bench", "--workload", "stark", "--out", "s.tgz", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let forged = Forged::open(&ws.join("s.tgz"));
+    (ws, forged)
+}
+
+fn proof_member(f: &Forged) -> Vec<u8> {
+    f.members[f.capsule["proof"]["member"].as_str().unwrap()].clone()
+}
+
+fn verify_json(ws: &Path, pack: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = vec!["verify", pack, "--json"];
+    args.extend(extra);
+    let o = capsule(ws, &args);
+    (o.status.code(), json(&o), stderr(&o))
+}
+
+/// Re-proves the (free) MiMC chain for the forged statement, as anyone
+/// can: the proof then verifies for exactly that statement hash.
+fn reprove(f: &mut Forged) {
+    let proof = capsule_stark::prove(&f.statement_hash(), 0, 7, 1024, &capsule_stark::StarkParams::default()).unwrap();
+    f.replace_proof(proof);
+}
+
+fn edit_statement(f: &mut Forged, edit: impl FnOnce(&mut Value)) {
+    let old = f.proof_digest().unwrap_or(capsule::digest::Digest::ZERO);
+    let mut st = f.json("statement.json");
+    edit(&mut st);
+    f.set_json("statement.json", &st);
+    f.reseal("statement.json", old);
+}
+
+/// Winterfell asserts on these context values when it parses a proof; the
+/// verifier must answer each with a finding, never a panic (exit 101).
+#[test]
+fn hostile_proof_bytes_are_findings_not_crashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, honest) = stark_pack(tmp.path());
+    let proof = proof_member(&honest);
+    // Offsets into winterfell's context: trace info (main width, aux
+    // width, aux random elements, log2 of the trace length, meta), field
+    // modulus (length byte, 8 bytes), options (queries, blowup, grinding).
+    let edits: [(&str, usize, u8); 5] = [
+        ("a trace-length exponent of 64", 3, 64),
+        ("auxiliary random elements without auxiliary columns", 2, 1),
+        ("a grinding factor of 33", 17, 33),
+        ("a declared trace-meta length of 65535", 4, 0xff),
+        ("another number of queries", 15, 200),
+    ];
+    let mut cases: Vec<(String, Vec<u8>)> = edits
+        .iter()
+        .map(|(what, at, v)| {
+            let mut p = proof.clone();
+            p[ARTIFACT_HEADER + at] = *v;
+            (what.to_string(), p)
+        })
+        .collect();
+    cases.push(("the proof cut after its context".to_owned(), proof[..ARTIFACT_HEADER + 40].to_vec()));
+    cases.push(("a trailing byte".to_owned(), [proof.as_slice(), &[0]].concat()));
+    for (i, (what, bytes)) in cases.into_iter().enumerate() {
+        let mut f = honest.clone();
+        f.replace_proof(bytes);
+        let name = format!("forged-{i}.tgz");
+        f.write_to(&ws.join(&name));
+        let (code, r, err) = verify_json(&ws, &name, &[]);
+        assert_eq!(code, Some(1), "{what}: {r} {err}");
+        assert_eq!(codes(&r), ["proof-invalid"], "{what}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        let o = capsule(&ws, &["compare", "s.tgz", &name]);
+        assert_eq!(o.status.code(), Some(1), "{what}: compare: {}{}", stdout(&o), stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{what}: {}", stderr(&o));
+    }
+}
+
+/// "proven" is what the backend's proof establishes, for a workload the
+/// backend proves, under the reader's pins.
+#[test]
+fn proven_means_proven_by_the_backend_that_checked_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, honest) = stark_pack(tmp.path());
+
+    // The honest pack: the chain's workload, seed, length and result are
+    // proven; the track is the runner's word.
+    let (code, r, _) = verify_json(&ws, "s.tgz", &[]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(value(&r, "workload_id")["value"], "stark_mimc7_v1");
+    for name in ["workload_id", "parameters.seed", "parameters.trace_length", "result_digest"] {
+        assert_eq!(value(&r, name)["class"], "proven", "{name}");
+    }
+    assert_eq!(value(&r, "track")["class"], "measured");
+    assert_eq!(value(&r, "proof.security_bits")["class"], "recomputed");
+
+    // Relabelled as another workload and re-proved for the new statement:
+    // the built-in backend does not prove that workload, with or without a
+    // reader's pin for it.
+    let mut f = honest.clone();
+    edit_statement(&mut f, |st| st["public_inputs"]["workload_id"] = json!("sp1_keccak256_1MiB"));
+    reprove(&mut f);
+    f.write_to(&ws.join("relabelled.tgz"));
+    let pin = format!("sp1_keccak256_1MiB={}", "ab".repeat(32));
+    for extra in [vec![], vec!["--pin-program", pin.as_str()]] {
+        let (code, r, _) = verify_json(&ws, "relabelled.tgz", &extra);
+        assert_eq!(code, Some(1), "{extra:?}: {r}");
+        assert_eq!(codes(&r), ["proof-workload-unserved"], "{extra:?}");
+    }
+
+    // A reader who pinned the workload to another program is not bypassed
+    // by a pack naming the built-in backend.
+    let other = format!("stark_mimc7_v1={}", "00".repeat(32));
+    let (code, r, _) = verify_json(&ws, "s.tgz", &["--pin-program", &other]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(codes(&r), ["proof-program-mismatch"]);
+    let own = format!("stark_mimc7_v1={}", capsule_stark::program_id());
+    let (code, r, _) = verify_json(&ws, "s.tgz", &["--pin-program", &own]);
+    assert_eq!(code, Some(0), "{r}");
+
+    // Another track, re-proved: accepted (the policy defines it), and
+    // never reported as proven.
+    let mut f = honest.clone();
+    edit_statement(&mut f, |st| st["track"] = json!("optimized_declared"));
+    reprove(&mut f);
+    f.write_to(&ws.join("retracked.tgz"));
+    let (code, r, _) = verify_json(&ws, "retracked.tgz", &[]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(value(&r, "track")["value"], "optimized_declared");
+    assert_eq!(value(&r, "track")["class"], "measured");
+    assert!(value(&r, "track")["note"].as_str().unwrap().contains("does not establish"));
+}
+
+/// A row count is an input the trace root binds: without the rows in the
+/// pack it is not a value the verifier recomputed.
+#[test]
+fn trace_rows_the_verifier_never_saw_are_not_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut f = Forged::open(&root().join(GOLDEN));
+    let width = f.capsule["commitment"]["row_width"].as_u64().unwrap();
+    let chunk_len = (1u64 << 28) / width;
+    let rows = 1u64 << 40;
+    let chunks = rows.div_ceil(chunk_len);
+    f.members.remove("rows/rows.bin");
+    f.members.insert("rows/chunks.bin".to_owned(), (0..chunks * 32).map(|i| (i * 131 % 251) as u8).collect());
+    f.capsule["commitment"]["row_count"] = json!(rows);
+    f.capsule["commitment"]["chunk_len"] = json!(chunk_len);
+    f.capsule["commitment"]["chunk_count"] = json!(chunks);
+    f.reseal("rows/chunks.bin", capsule::digest::Digest::ZERO);
+    let pack = tmp.path().join("rows.tgz");
+    f.write_to(&pack);
+    let o = run(&["verify", pack.to_str().unwrap(), "--json"]);
+    let r = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{r}");
+    let rows_value = value(&r, "trace_rows");
+    assert_eq!(rows_value["value"], rows);
+    assert_eq!(rows_value["class"], "measured", "{rows_value}");
+    assert_eq!(rows_value["note"], "bound by the trace root; rows not seen");
+
+    // With the rows in the pack, the verifier recommitted them itself.
+    let r = json(&run(&["verify", GOLDEN, "--json"]));
+    assert_eq!(value(&r, "trace_rows")["class"], "recomputed");
+}
+
+/// Runs `cmd` and kills it if it has not finished in `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("still running after {limit:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The row archive is the prover's: a FIFO must not hang the auditor, a
+/// symbolic link must not be followed.
+#[test]
+fn the_row_archive_is_hostile_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = root().join(GOLDEN);
+    let pack = pack.to_str().unwrap();
+    let fresh = |name: &str| {
+        let dir = tmp.path().join(name);
+        let o = run(&["archive", pack, "--out", dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        dir
+    };
+    let mkfifo = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    };
+    let symlink = |path: &Path, to: &Path| {
+        std::fs::remove_file(path).unwrap();
+        std::os::unix::fs::symlink(to, path).unwrap();
+    };
+    let dir = fresh("fifo-rows");
+    mkfifo(&dir.join("rows.bin"));
+    let dir = fresh("fifo-description");
+    mkfifo(&dir.join("archive.json"));
+    let dir = fresh("link-rows");
+    symlink(&dir.join("rows.bin"), Path::new("/etc/passwd"));
+    // A link to a faithful copy: the content would pass, the link must not.
+    let dir = fresh("link-description");
+    std::fs::copy(dir.join("archive.json"), tmp.path().join("elsewhere.json")).unwrap();
+    symlink(&dir.join("archive.json"), &tmp.path().join("elsewhere.json"));
+    for name in ["fifo-rows", "fifo-description", "link-rows", "link-description"] {
+        let dir = tmp.path().join(name);
+        for args in [
+            vec!["audit", pack, "--archive", dir.to_str().unwrap(), "--samples", "4", "--json"],
+            vec!["verify", pack, "--profile", "audited", "--archive", dir.to_str().unwrap(), "--json"],
+        ] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+            cmd.arg("capsule").args(&args).current_dir(root());
+            let o = output_within(cmd, Duration::from_secs(60));
+            assert_eq!(o.status.code(), Some(1), "{name} {args:?}: {}{}", stdout(&o), stderr(&o));
+            let text = stdout(&o);
+            assert!(text.contains("not a regular file") || text.contains("symbolic link"), "{name} {args:?}: {text}");
+            assert!(!text.contains("root:"), "{name}: the link was followed");
+        }
+    }
+    // The untouched archive still audits.
+    let dir = fresh("honest");
+    let o = run(&["audit", pack, "--archive", dir.to_str().unwrap(), "--samples", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+/// Bidirectional overrides and invisible characters from a pack reach
+/// neither the terminal nor the pull-request Markdown as themselves.
+#[test]
+fn pack_text_cannot_disguise_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut f = Forged::open(&root().join(GOLDEN));
+    let hostile = "merkle\u{202e}1v_nepo\u{2066}\u{200b}\u{feff}";
+    let old = capsule::digest::Digest::ZERO;
+    let mut st = f.json("statement.json");
+    st["public_inputs"]["workload_id"] = json!(hostile);
+    f.set_json("statement.json", &st);
+    f.reseal("statement.json", old);
+    let pack = tmp.path().join("bidi.tgz");
+    f.write_to(&pack);
+    let pack = pack.to_str().unwrap();
+    let deceptive = ['\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}'];
+    for args in [
+        vec!["verify", pack],
+        vec!["verify", pack, "--json"],
+        vec!["inspect", pack],
+        vec!["compare", pack, pack, "--markdown"],
+        vec!["compare", pack, pack],
+    ] {
+        let o = run(&args);
+        let text = stdout(&o);
+        assert!(!text.contains(deceptive), "{args:?}: {text:?}");
+        assert!(text.contains("202e"), "{args:?}: the character is shown escaped: {text}");
+    }
+    let r = json(&run(&["verify", pack, "--json"]));
+    assert_eq!(value(&r, "workload_id")["value"], hostile, "JSON escapes decode to the pack's own text");
+}
