@@ -279,3 +279,67 @@ fn pack_text_cannot_disguise_itself() {
     let r = json(&run(&["verify", pack, "--json"]));
     assert_eq!(value(&r, "workload_id")["value"], hostile, "JSON escapes decode to the pack's own text");
 }
+
+/// The runner knows the flags a workload is built with, from every source
+/// cargo reads, and the processes it starts get exactly those.
+#[test]
+fn build_flags_from_every_source_are_recorded_and_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = super::bench::echo_workspace(tmp.path());
+    let rustc = Command::new("rustc").arg("-vV").output().unwrap();
+    let host = String::from_utf8(rustc.stdout).unwrap();
+    let host = host.lines().find_map(|l| l.strip_prefix("host: ")).unwrap().to_owned();
+    let per_target = format!("CARGO_TARGET_{}_RUSTFLAGS", host.to_uppercase().replace(['-', '.'], "_"));
+    let cargo_home = tmp.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(cargo_home.join("config.toml"), "[build]\nrustflags = [\"-Ctarget-cpu=native\"]\n").unwrap();
+    let empty_home = tmp.path().join("empty-home");
+    std::fs::create_dir_all(&empty_home).unwrap();
+    // (source, environment, what the refusal names)
+    type Case<'a> = (&'a str, Vec<(String, String)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        ("per-target environment", vec![(per_target.clone(), "-Ctarget-cpu=native".into())], "target-cpu=native"),
+        ("build environment", vec![("CARGO_BUILD_RUSTFLAGS".into(), "-Ctarget-feature=+avx2".into())], "+avx2"),
+        ("encoded environment", vec![("CARGO_ENCODED_RUSTFLAGS".into(), "-Ctarget-cpu=native".into())], "target-cpu"),
+        (
+            "CARGO_HOME configuration",
+            vec![("CARGO_HOME".into(), cargo_home.display().to_string())],
+            "target-cpu=native",
+        ),
+        ("a rustc wrapper", vec![("RUSTC_WRAPPER".into(), "/bin/true".into())], "rustc-wrapper"),
+    ];
+    for (what, env, named) in cases {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+        c.args(["capsule", "bench", "--quiet", "--out", "x.tgz"]).current_dir(&ws);
+        c.env("CARGO_HOME", &empty_home).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+        c.env("CARGO_TARGET_DIR", tmp.path().join("target"));
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(3), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("refusing to run on track `baseline_no_accel`"), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains(named), "{what}: {}", stderr(&o));
+        assert!(!ws.join("x.tgz").exists(), "{what}");
+    }
+
+    // On a track that allows it, the flags are recorded, and a cargo the
+    // workload runs would build with exactly them.
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let probe = manifest.replace(
+        "args = ['sh', '-c', 'test -z \"$GITHUB_TOKEN$SIGNING_KEY$ACTIONS_ID_TOKEN_REQUEST_TOKEN\" && echo 42']",
+        "args = ['sh', '-c', 'test \"$CARGO_ENCODED_RUSTFLAGS\" = -Ctarget-cpu=native && echo 42']",
+    );
+    assert_ne!(probe, manifest);
+    std::fs::write(ws.join("Cargo.toml"), probe).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+    c.args(["capsule", "bench", "--quiet", "--track", "optimized_declared", "--out", "x.tgz"]).current_dir(&ws);
+    c.env("CARGO_HOME", &empty_home).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+    c.env("CARGO_TARGET_DIR", tmp.path().join("target")).env(&per_target, "-Ctarget-cpu=native");
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let f = Forged::open(&ws.join("x.tgz"));
+    let toolchain = f.json("manifests/toolchain.json");
+    assert_eq!(toolchain["rustflags"], json!(["-Ctarget-cpu=native"]));
+    assert_eq!(toolchain["profile"], "none", "a command line is not built by the run");
+}

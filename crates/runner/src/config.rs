@@ -264,6 +264,9 @@ pub struct WorkspaceConfig {
     /// The workspace's packages: what a build of one of their targets
     /// enables.
     pub packages: Vec<PackageInfo>,
+    /// The RUSTFLAGS every cargo the run starts gets, as resolved and
+    /// recorded in the toolchain manifest (set before anything builds).
+    pub rustflags: Vec<String>,
 }
 
 /// What the runner needs to know of a workspace package.
@@ -390,7 +393,14 @@ pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError
             features: p.features.clone(),
         })
         .collect();
-    Ok(WorkspaceConfig { root, target_dir: meta.target_directory.into_std_path_buf(), table, workloads, packages })
+    Ok(WorkspaceConfig {
+        root,
+        target_dir: meta.target_directory.into_std_path_buf(),
+        table,
+        workloads,
+        packages,
+        rustflags: Vec::new(),
+    })
 }
 
 impl WorkspaceConfig {

@@ -146,6 +146,8 @@ pub struct CriterionRun<'a> {
     pub root: &'a Path,
     /// The target directory.
     pub target_dir: &'a Path,
+    /// The RUSTFLAGS the build gets (as `CARGO_ENCODED_RUSTFLAGS`).
+    pub rustflags: &'a [String],
     /// The bench target.
     pub bench: &'a str,
     /// Its package, if ambiguous.
@@ -167,8 +169,9 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
         base.extend(["--features".to_owned(), r.features.join(",")]);
     }
     // Build first, so the timed run below starts from a built target.
+    let encoded = r.rustflags.join("\u{1f}");
     let mut build = Command::new(&cargo);
-    build.args(&base).arg("--no-run").current_dir(r.root);
+    build.args(&base).arg("--no-run").current_dir(r.root).env("CARGO_ENCODED_RUSTFLAGS", &encoded);
     run_checked(&mut build, &format!("cargo {} --no-run", base.join(" ")))?;
     let home = tempfile::Builder::new()
         .prefix("capsule-criterion-")
@@ -176,7 +179,12 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
         .or_else(|_| tempfile::tempdir())
         .map_err(|e| HarnessError::Output { path: r.target_dir.display().to_string(), why: e.to_string() })?;
     let mut run = Command::new(&cargo);
-    run.args(&base).arg("--").args(r.args).current_dir(r.root).env("CRITERION_HOME", home.path());
+    run.args(&base)
+        .arg("--")
+        .args(r.args)
+        .current_dir(r.root)
+        .env("CRITERION_HOME", home.path())
+        .env("CARGO_ENCODED_RUSTFLAGS", &encoded);
     let shown = format!("cargo {} -- {}", base.join(" "), r.args.join(" "));
     run_checked(&mut run, &shown)?;
     let dir = home.path();
@@ -243,6 +251,7 @@ struct HyperfineResult {
 /// Runs hyperfine on `command` and imports each run's wall time.
 pub fn hyperfine(
     root: &Path,
+    rustflags: &[String],
     id: &str,
     command: &str,
     shell: bool,
@@ -258,7 +267,10 @@ pub fn hyperfine(
     if !shell {
         cmd.arg("-N");
     }
-    cmd.arg(command).current_dir(root);
+    // A cargo the timed command runs builds with the recorded flags; a
+    // binary it runs was built before this run (its toolchain manifest
+    // says profile `none`).
+    cmd.arg(command).current_dir(root).env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"));
     run_checked(&mut cmd, &format!("hyperfine {command}"))?;
     let e: HyperfineExport = read_json(&export)?;
     let Some(r) = e.results.into_iter().next() else {

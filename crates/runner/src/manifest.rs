@@ -2,7 +2,9 @@
 //!
 //! Owns what the runner records about the machine and the source tree, and
 //! the redaction that keeps secrets out of it: credentials inside URLs are
-//! removed, environment values are read only from an allowlist, and the home
+//! removed, environment values are read only from an allowlist (cargo's own
+//! `CARGO_*`, `RUSTFLAGS` and wrapper variables are read to resolve build
+//! flags, of which only the resolved flags are recorded), and the home
 //! directory is written `~`. Everything here is self-reported (class
 //! *measured*); the verifier binds it by hash, it cannot check it.
 
@@ -14,8 +16,6 @@ use capsule::objects::{CiManifestV1, GitManifestV1, HardwareManifestV1, OsManife
 
 /// Environment variables a manifest may read. Nothing else is ever recorded.
 pub const ENV_ALLOWLIST: &[&str] = &[
-    "RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
     "GITHUB_ACTIONS",
     "GITHUB_REPOSITORY",
     "GITHUB_REPOSITORY_ID",
@@ -173,104 +173,71 @@ pub fn os() -> OsManifestV1 {
     OsManifestV1 { schema: Default::default(), kernel, distribution, libc }
 }
 
-/// RUSTFLAGS as cargo would pass them for a build in `root` for `target`,
-/// taking the first source that is set, in cargo's order:
-/// `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`, `target.<triple>.rustflags`,
-/// and every `target.'cfg(..)'.rustflags` whose expression holds for
-/// `target` (joined, as cargo joins them), then `build.rustflags`, from the
-/// `.cargo/config.toml` files cargo reads (`root` and its ancestors, then
-/// `$CARGO_HOME`). `cfg` expressions are evaluated as cargo does: against
-/// the target's built-in description and `rustc --print cfg` (`cfgs`);
-/// `test`, `debug_assertions`, `proc_macro` and `feature` never match.
-pub fn rustflags(root: &Path, target: &str, cfgs: &[String]) -> Vec<String> {
-    if let Some(enc) = env("CARGO_ENCODED_RUSTFLAGS") {
-        return enc.split('\u{1f}').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    }
-    if let Some(flags) = env("RUSTFLAGS") {
-        return flags.split_whitespace().map(str::to_owned).collect();
-    }
-    let configs = cargo_configs(root);
-    let collect = |get: &dyn Fn(&toml::Table) -> Option<toml::Value>| -> Vec<String> {
-        // Arrays from several files join, the nearer file's entries last.
-        let mut out = Vec::new();
-        for table in configs.iter().rev() {
-            match get(table) {
-                Some(toml::Value::String(s)) => out.extend(s.split_whitespace().map(str::to_owned)),
-                Some(toml::Value::Array(a)) => {
-                    out.extend(a.iter().filter_map(|v| v.as_str().map(str::to_owned)));
-                }
-                _ => {}
-            }
-        }
-        out
-    };
-    let by_target = collect(&|t| {
-        let mut flags = Vec::new();
-        for (key, table) in t.get("target")?.as_table()? {
-            let applies = if key.starts_with("cfg(") { cfg_holds(key, target, cfgs) } else { key == target };
-            match table.get("rustflags") {
-                Some(toml::Value::String(s)) if applies => {
-                    flags.extend(s.split_whitespace().map(|f| toml::Value::String(f.to_owned())));
-                }
-                Some(toml::Value::Array(a)) if applies => flags.extend(a.iter().cloned()),
-                _ => {}
-            }
-        }
-        Some(toml::Value::Array(flags))
-    });
-    if !by_target.is_empty() {
-        return by_target;
-    }
-    collect(&|t| t.get("build")?.get("rustflags").cloned())
+/// How cargo will compile a workload's code in a workspace: the host
+/// target, the RUSTFLAGS cargo resolves for it, and any rustc wrapper
+/// (a program between cargo and rustc that can pass flags nobody sees).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildFlags {
+    /// The host target triple.
+    pub target: String,
+    /// RUSTFLAGS exactly as cargo resolves them. The runner passes these
+    /// to every cargo it runs as `CARGO_ENCODED_RUSTFLAGS`, which cargo
+    /// obeys over every other source, so they are the flags the build
+    /// uses.
+    pub rustflags: Vec<String>,
+    /// Configured rustc wrappers, each named with where it came from.
+    pub wrappers: Vec<String>,
 }
 
-/// Whether the `cfg(..)` expression `expr` holds for `target`, whose
-/// `rustc --print cfg` lines are `cfgs`. An expression that does not parse
-/// is taken to hold: a flag is then recorded (and checked against the
-/// track) rather than silently dropped.
-fn cfg_holds(expr: &str, target: &str, cfgs: &[String]) -> bool {
-    use cfg_expr::{Expression, Predicate};
-    let Ok(expr) = Expression::parse(expr) else { return true };
-    let builtin = cfg_expr::targets::get_builtin_target_by_triple(target);
-    let has = |line: String| cfgs.contains(&line);
-    expr.eval(|p| match p {
-        Predicate::Target(tp) => builtin.is_some_and(|info| tp.matches(info)),
-        Predicate::TargetFeature(f) => has(format!("target_feature=\"{f}\"")),
-        Predicate::Flag(f) => has((*f).to_owned()),
-        Predicate::KeyValue { key, val } => has(format!("{key}=\"{val}\"")),
-        Predicate::Test | Predicate::DebugAssertions | Predicate::ProcMacro | Predicate::Feature(_) => false,
-    })
-}
-
-/// The cargo configuration files that apply in `root`, nearest first.
-fn cargo_configs(root: &Path) -> Vec<toml::Table> {
-    let mut files = Vec::new();
-    for dir in root.ancestors() {
-        files.push(dir.join(".cargo"));
-    }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
-    if let Some(h) = cargo_home
-        && !files.contains(&h)
-    {
-        files.push(h);
-    }
-    files
-        .iter()
-        .filter_map(|d| ["config.toml", "config"].iter().find_map(|name| std::fs::read_to_string(d.join(name)).ok()))
-        .filter_map(|text| text.parse::<toml::Table>().ok())
+/// Environment variables that decide cargo's build flags: read to resolve
+/// them (only the resolved flags are recorded).
+fn cargo_env() -> Vec<(String, std::ffi::OsString)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+        .filter(|(k, _)| {
+            k.starts_with("CARGO_") || matches!(k.as_str(), "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER")
+        })
         .collect()
 }
 
-/// The toolchain manifest for a build with `features` and `profile`.
-pub fn toolchain(root: &Path, features: &[String], profile: &str, accelerators: &[String]) -> ToolchainManifestV1 {
+/// Resolves the build flags of a cargo build in `root`, as cargo does
+/// (`cargo-config2`: `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`,
+/// `CARGO_TARGET_<TRIPLE>_RUSTFLAGS`, `target.<triple>` and
+/// `target.'cfg(..)'` tables, `CARGO_BUILD_RUSTFLAGS`, `build.rustflags`,
+/// from every config file cargo reads, `$CARGO_HOME` included).
+pub fn build_flags(root: &Path) -> Result<BuildFlags, String> {
+    build_flags_with(root, cargo_config2::ResolveOptions::default().env(cargo_env()))
+}
+
+/// [`build_flags`] with explicit resolve options (environment, cargo home).
+pub fn build_flags_with(root: &Path, options: cargo_config2::ResolveOptions) -> Result<BuildFlags, String> {
+    let config = cargo_config2::Config::load_with_options(root, options).map_err(|e| format!("{e:#}"))?;
+    let target = config.host_triple().map_err(|e| format!("{e:#}"))?.to_owned();
+    let rustflags = config.rustflags(target.as_str()).map_err(|e| format!("{e:#}"))?.map(|f| f.flags);
+    let mut wrappers = Vec::new();
+    for (name, w) in [
+        ("rustc-wrapper", &config.build.rustc_wrapper),
+        ("rustc-workspace-wrapper", &config.build.rustc_workspace_wrapper),
+    ] {
+        if let Some(w) = w {
+            wrappers.push(format!("{name} `{}`", w.display()));
+        }
+    }
+    Ok(BuildFlags { target, rustflags: rustflags.unwrap_or_default(), wrappers })
+}
+
+/// The toolchain manifest for a build with `features` and `profile`
+/// under `flags` (a workload the run does not build records none).
+pub fn toolchain(
+    flags: &BuildFlags,
+    features: &[String],
+    profile: &str,
+    accelerators: &[String],
+) -> ToolchainManifestV1 {
     let h = home();
     let rustc = run("rustc", &["-vV"], None).unwrap_or_else(|| "unknown".to_owned());
-    let target = rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or("unknown").to_owned();
-    let cfgs: Vec<String> =
-        run("rustc", &["--print", "cfg"], None).map(|s| s.lines().map(str::to_owned).collect()).unwrap_or_default();
-    let rustflags = rustflags(root, &target, &cfgs);
+    let target = rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or(&flags.target).to_owned();
+    let rustflags = &flags.rustflags;
     let mut features = features.to_vec();
     features.sort();
     ToolchainManifestV1 {
@@ -368,71 +335,83 @@ mod tests {
         }
     }
 
+    /// One source of flags: (config file in the workspace, config file in
+    /// `$CARGO_HOME`, environment, expected flags).
+    type FlagCase<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
+    /// Every source cargo reads flags from is a row.
     #[test]
-    fn rustflags_from_cargo_config() {
-        if std::env::var_os("RUSTFLAGS").is_some() || std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some() {
-            return; // The environment wins over configuration files.
+    fn build_flags_are_resolved_as_cargo_resolves_them() {
+        let host = "x86_64-unknown-linux-gnu";
+        let cases: &[FlagCase<'_>] = &[
+            ("", "", &[], &[]),
+            ("", "", &[("RUSTFLAGS", "-C target-cpu=native")], &["-C", "target-cpu=native"]),
+            ("", "", &[("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-cpu=native\u{1f}-Cx")], &["-Ctarget-cpu=native", "-Cx"]),
+            (
+                "",
+                "",
+                &[("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-Ctarget-cpu=native")],
+                &["-Ctarget-cpu=native"],
+            ),
+            ("", "", &[("CARGO_BUILD_RUSTFLAGS", "-Ctarget-feature=+avx2")], &["-Ctarget-feature=+avx2"]),
+            ("[build]\nrustflags = \"-C target-cpu=native\"\n", "", &[], &["-C", "target-cpu=native"]),
+            ("", "[build]\nrustflags = [\"-Ctarget-cpu=native\"]\n", &[], &["-Ctarget-cpu=native"]),
+            (
+                "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-Ctarget-feature=+avx2\"]\n",
+                "",
+                &[],
+                &["-Ctarget-feature=+avx2"],
+            ),
+            (
+                "[target.'cfg(target_arch = \"x86_64\")']\nrustflags = [\"-Ctarget-cpu=native\"]\n",
+                "",
+                &[],
+                &["-Ctarget-cpu=native"],
+            ),
+            ("[target.'cfg(target_arch = \"aarch64\")']\nrustflags = [\"-Ctarget-cpu=native\"]\n", "", &[], &[]),
+            // Precedence: the environment's RUSTFLAGS over every file; a
+            // target table over `build.rustflags`.
+            ("[build]\nrustflags = [\"-Ca\"]\n", "", &[("RUSTFLAGS", "-Cb")], &["-Cb"]),
+            (
+                "[build]\nrustflags = [\"-Ca\"]\n[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-Cb\"]\n",
+                "",
+                &[],
+                &["-Cb"],
+            ),
+            ("", "", &[("CARGO_ENCODED_RUSTFLAGS", "-Ca"), ("RUSTFLAGS", "-Cb")], &["-Ca"]),
+        ];
+        for (ws_config, home_config, env, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (ws, home) = (dir.path().join("ws"), dir.path().join("cargo-home"));
+            for (d, text) in [(ws.join(".cargo"), ws_config), (home.clone(), home_config)] {
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("config.toml"), text).unwrap();
+            }
+            let options = cargo_config2::ResolveOptions::default()
+                .env(env.iter().map(|(k, v)| (*k, *v)))
+                .cargo_home(Some(home))
+                .host_triple(host);
+            let flags = build_flags_with(&ws, options).unwrap_or_else(|e| panic!("{ws_config} {env:?}: {e}"));
+            assert_eq!(flags.rustflags, *want, "{ws_config} | {home_config} | {env:?}");
+            assert_eq!(flags.target, host);
         }
-        let dir = tempfile::tempdir().unwrap();
-        let ws = dir.path().join("ws");
-        std::fs::create_dir_all(ws.join(".cargo")).unwrap();
-        std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
-        std::fs::write(dir.path().join(".cargo/config.toml"), "[build]\nrustflags = [\"-Cdebuginfo=1\"]\n").unwrap();
-        std::fs::write(ws.join(".cargo/config.toml"), "[build]\nrustflags = \"-C target-cpu=native\"\n").unwrap();
-        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu", &[])[..3], ["-Cdebuginfo=1", "-C", "target-cpu=native"]);
-        std::fs::write(
-            ws.join(".cargo/config.toml"),
-            "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-Ctarget-feature=+avx2\"]\n",
-        )
-        .unwrap();
-        assert_eq!(rustflags(&ws, "x86_64-unknown-linux-gnu", &[])[0], "-Ctarget-feature=+avx2");
     }
 
     #[test]
-    fn rustflags_from_cfg_tables() {
-        if std::env::var_os("RUSTFLAGS").is_some() || std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some() {
-            return;
-        }
-        let cfgs: Vec<String> =
-            ["unix", "target_arch=\"x86_64\"", "target_feature=\"sse2\""].iter().map(|s| (*s).to_owned()).collect();
-        // (config, target, expected first flag or None)
-        let cases: &[(&str, &str, Option<&str>)] = &[
-            (
-                "[target.'cfg(target_arch = \"x86_64\")']\nrustflags = [\"-Ctarget-cpu=native\"]\n",
-                "x86_64-unknown-linux-gnu",
-                Some("-Ctarget-cpu=native"),
-            ),
-            (
-                "[target.'cfg(target_arch = \"aarch64\")']\nrustflags = [\"-Ctarget-cpu=native\"]\n",
-                "x86_64-unknown-linux-gnu",
-                None,
-            ),
-            (
-                "[target.'cfg(all(unix, not(windows)))']\nrustflags = \"-C target-cpu=native\"\n",
-                "x86_64-unknown-linux-gnu",
-                Some("-C"),
-            ),
-            (
-                "[target.'cfg(target_feature = \"sse2\")']\nrustflags = [\"-Cx\"]\n",
-                "x86_64-unknown-linux-gnu",
-                Some("-Cx"),
-            ),
-            ("[target.'cfg(debug_assertions)']\nrustflags = [\"-Cx\"]\n", "x86_64-unknown-linux-gnu", None),
-            // Not parseable: recorded rather than dropped.
-            ("[target.'cfg(all(unix'] \nrustflags = [\"-Cx\"]\n", "x86_64-unknown-linux-gnu", Some("-Cx")),
-        ];
-        for (config, target, first) in cases {
-            let dir = tempfile::tempdir().unwrap();
+    fn rustc_wrappers_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for (config, env, want) in [
+            ("", vec![("RUSTC_WRAPPER", "/usr/bin/sccache")], "rustc-wrapper `/usr/bin/sccache`"),
+            ("[build]\nrustc-workspace-wrapper = \"/opt/w\"\n", vec![], "rustc-workspace-wrapper `/opt/w`"),
+        ] {
             std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
             std::fs::write(dir.path().join(".cargo/config.toml"), config).unwrap();
-            let flags = rustflags(dir.path(), target, &cfgs);
-            let ours = flags.first().filter(|f| f.as_str() != "-Cdebuginfo=1");
-            match first {
-                Some(f) => assert_eq!(flags.first().map(String::as_str), Some(*f), "{config}"),
-                None => {
-                    assert!(ours.is_none_or(|f| !f.starts_with("-Ctarget-cpu") && f != "-Cx"), "{config}: {flags:?}")
-                }
-            }
+            let options = cargo_config2::ResolveOptions::default()
+                .env(env)
+                .cargo_home(Some(dir.path().join("no-home")))
+                .host_triple("x86_64-unknown-linux-gnu");
+            let flags = build_flags_with(dir.path(), options).unwrap();
+            assert_eq!(flags.wrappers, [want]);
         }
     }
 
@@ -447,9 +426,13 @@ mod tests {
     #[test]
     fn manifests_never_carry_the_home_directory_or_unlisted_env() {
         let h = home().unwrap_or_default();
-        let all =
-            serde_json::json!([hardware(), os(), toolchain(Path::new("."), &[], "release", &[]), git(Path::new("."))])
-                .to_string();
+        let all = serde_json::json!([
+            hardware(),
+            os(),
+            toolchain(&BuildFlags::default(), &[], "release", &[]),
+            git(Path::new("."))
+        ])
+        .to_string();
         if h.len() > 1 {
             assert!(!all.contains(&h), "home directory leaked: {all}");
         }

@@ -132,6 +132,14 @@ pub enum BenchError {
         /// Its tracks.
         known: String,
     },
+    /// Cargo's configuration could not be resolved.
+    #[error("failed to resolve cargo's configuration in `{root}` (its build flags are recorded): {why}")]
+    CargoConfig {
+        /// The workspace root.
+        root: String,
+        /// Why.
+        why: String,
+    },
     /// The build settings break the track's rules.
     #[error("refusing to run on track `{track}`: {setting}")]
     TrackViolation {
@@ -475,6 +483,7 @@ fn prepare(
                     build
                         .args(["build", "--release", "--bin", bin])
                         .env("CARGO_TARGET_DIR", &ws.target_dir)
+                        .env("CARGO_ENCODED_RUSTFLAGS", ws.rustflags.join("\u{1f}"))
                         .current_dir(&ws.root);
                     if let Some(p) = package {
                         build.args(["--package", p]);
@@ -504,7 +513,8 @@ fn prepare(
                     (c, prog.clone())
                 }
             };
-            cmd.current_dir(&ws.root);
+            // A cargo the command runs builds with the recorded flags.
+            cmd.current_dir(&ws.root).env("CARGO_ENCODED_RUSTFLAGS", ws.rustflags.join("\u{1f}"));
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
@@ -626,6 +636,8 @@ fn profile_of(w: &WorkloadConfig) -> &'static str {
                 "release"
             }
         }
+        // A command line is run as found: nothing of it is built here.
+        WorkloadConfig::Command { bin: None, .. } => "none",
         WorkloadConfig::Command { .. } => "release",
         WorkloadConfig::Criterion { .. } => "bench",
         WorkloadConfig::Hyperfine { .. } => "none",
@@ -710,10 +722,25 @@ fn start_side(
     observer.progress(Progress::Phase("collecting manifests"));
     // The track's rules are checked before anything is built or run.
     let (features, accelerators) = ws.build_settings(&workload);
-    let toolchain = manifest::toolchain(&ws.root, &features, profile_of(&workload), &accelerators);
+    let flags = manifest::build_flags(&ws.root)
+        .map_err(|why| BenchError::CargoConfig { root: ws.root.display().to_string(), why })?;
+    let toolchain = manifest::toolchain(&flags, &features, profile_of(&workload), &accelerators);
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
     }
+    // A wrapper between cargo and rustc can pass flags the run never sees;
+    // a track that forbids flags cannot be claimed through one.
+    if !rules.forbidden_rustflags.is_empty()
+        && let Some(w) = flags.wrappers.first()
+    {
+        return Err(BenchError::TrackViolation {
+            track,
+            setting: format!("a {w} is configured: it could pass rustc flags this run cannot record; unset it"),
+        });
+    }
+    // Every cargo the run starts (its own builds, and any a workload's
+    // command runs) gets exactly the recorded flags.
+    ws.rustflags = flags.rustflags.clone();
     let prepared = prepare(&workload, opts, &ws, &policy)?;
     preflight_measurements(&id, &policy, &prepared, opts)?;
     let input = input_hash(&ws.root, workload.inputs())?;
@@ -899,6 +926,7 @@ fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1
             Ok(crate::harness::criterion(&crate::harness::CriterionRun {
                 root: &side.ws.root,
                 target_dir: &side.ws.target_dir,
+                rustflags: &side.ws.rustflags,
                 bench,
                 package: package.as_deref(),
                 features,
@@ -908,6 +936,7 @@ fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1
         Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),
         Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(
             &side.ws.root,
+            &side.ws.rustflags,
             &id,
             command,
             *shell,
