@@ -12,9 +12,12 @@
 //!   peak memory (see `stark.rs`).
 //! - `cargo xtask bench [--quick]`: print the receipt standard's performance
 //!   ratios against baselines measured in the same run.
+//! - `cargo xtask fuzz [--minutes N | --seconds N] [--target T]`: run every
+//!   fuzz target (cargo-fuzz, nightly) for the time given (see `fuzz.rs`).
 
 mod bench;
 mod fixtures;
+mod fuzz;
 mod signal;
 mod stark;
 
@@ -51,6 +54,17 @@ fn main() -> ExitCode {
             signal::signal(n("--aa").unwrap_or(500), n("--slowed").unwrap_or(200), n("--repetitions").map(|r| r as u32))
         }
         Some("bench-overhead") => signal::overhead(50),
+        Some("fuzz") => {
+            let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+            let number = |flag: &str| value(flag).map(|v| v.parse::<u64>().map_err(|e| format!("{flag}: {e}")));
+            match (number("--minutes").transpose(), number("--seconds").transpose()) {
+                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Ok(m), Ok(s)) => {
+                    let seconds = s.unwrap_or(0) + m.unwrap_or(if s.is_none() { 1 } else { 0 }) * 60;
+                    fuzz::run(&root(), seconds.max(1), value("--target").map(String::as_str))
+                }
+            }
+        }
         Some("bench-stark") => {
             let n = args.iter().position(|a| a == "--trace-length").and_then(|i| args.get(i + 1));
             match n.map(|n| n.parse::<u64>()) {
@@ -65,7 +79,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead | bench-stark [--trace-length N]>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
                 .to_owned(),
         ),
     };
