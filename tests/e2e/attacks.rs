@@ -40,10 +40,14 @@ fn verify_json(ws: &Path, pack: &str, extra: &[&str]) -> (Option<i32>, Value, St
 }
 
 /// Re-proves the (free) MiMC chain for the forged statement, as anyone
-/// can: the proof then verifies for exactly that statement hash.
+/// can, for every repetition with its own nonce: the proofs then verify
+/// for exactly that statement hash.
 fn reprove(f: &mut Forged) {
-    let proof = capsule_stark::prove(&f.statement_hash(), 0, 7, 1024, &capsule_stark::StarkParams::default()).unwrap();
-    f.replace_proof(proof);
+    for (nonce, member) in f.proof_members().iter().enumerate() {
+        let params = capsule_stark::StarkParams::default();
+        let proof = capsule_stark::prove(&f.statement_hash(), nonce as u64, 7, 1024, &params).unwrap();
+        f.replace_member_proof(member, proof);
+    }
 }
 
 fn edit_statement(f: &mut Forged, edit: impl FnOnce(&mut Value)) {
@@ -342,4 +346,82 @@ fn build_flags_from_every_source_are_recorded_and_enforced() {
     let toolchain = f.json("manifests/toolchain.json");
     assert_eq!(toolchain["rustflags"], json!(["-Ctarget-cpu=native"]));
     assert_eq!(toolchain["profile"], "none", "a command line is not built by the run");
+}
+
+/// Proofs are bound to the run that made them, and every repetition's
+/// proof is checked: none can be brought from another run, left out,
+/// fabricated or moved to another repetition.
+#[test]
+fn proofs_are_bound_to_their_run_and_every_repetition_is_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, a) = stark_pack(tmp.path());
+    let o = capsule(&ws, &["bench", "--workload", "stark", "--out", "t.tgz", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = Forged::open(&ws.join("t.tgz"));
+    let (code, r, _) = verify_json(&ws, "t.tgz", &[]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(value(&r, "proof.repetitions_verified")["value"], 12);
+    // Two runs of the same workload at the same commit lock different
+    // statements: each drew its own nonce.
+    let nonce = |f: &Forged| f.json("statement.json")["anchors"]["run_nonce"].clone();
+    assert!(nonce(&a).is_string() && nonce(&a) != nonce(&b));
+    assert_ne!(a.statement_hash(), b.statement_hash());
+    assert_eq!(b.proof_members().len(), 12, "every repetition's proof is packed");
+
+    // Run A's proofs carried into run B's pack, every digest updated.
+    let mut f = b.clone();
+    for member in b.proof_members() {
+        f.replace_member_proof(&member, a.members[&member].clone());
+    }
+    f.write_to(&ws.join("carried.tgz"));
+    let (code, r, _) = verify_json(&ws, "carried.tgz", &[]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(codes(&r), ["proof-invalid"]);
+
+    // One repetition's proof left out (its sample still names it).
+    let mut f = b.clone();
+    let dropped = "proofs/rep-0004.bin";
+    f.members.remove(dropped);
+    f.reseal(dropped, capsule::digest::Digest::ZERO);
+    f.write_to(&ws.join("dropped.tgz"));
+    let (_, r, _) = verify_json(&ws, "dropped.tgz", &[]);
+    assert_eq!(codes(&r), ["proof-not-from-run"], "{r}");
+
+    // Two repetitions claiming each other's proofs (both valid for this
+    // statement): each proof carries its repetition's nonce.
+    let mut f = b.clone();
+    let mut m = f.json("measurements.json");
+    let samples = m["series"][0]["samples"].as_array_mut().unwrap();
+    let d3 = samples[3]["proof_digest"].clone();
+    samples[3]["proof_digest"] = samples[4]["proof_digest"].clone();
+    samples[4]["proof_digest"] = d3;
+    f.set_json("measurements.json", &m);
+    f.reseal("measurements.json", capsule::digest::Digest::ZERO);
+    f.write_to(&ws.join("swapped.tgz"));
+    let (_, r, _) = verify_json(&ws, "swapped.tgz", &[]);
+    assert_eq!(codes(&r), ["proof-invalid"], "{r}");
+    assert!(r["findings"][0]["detail"].as_str().unwrap().contains("nonce"), "{r}");
+
+    // A fabricated proof for one repetition (the rest honest).
+    let mut f = b.clone();
+    let mut bad = b.members["proofs/rep-0002.bin"].clone();
+    let at = bad.len() - 9;
+    bad[at] ^= 1;
+    f.replace_member_proof("proofs/rep-0002.bin", bad);
+    f.write_to(&ws.join("fabricated.tgz"));
+    let (_, r, _) = verify_json(&ws, "fabricated.tgz", &[]);
+    assert_eq!(codes(&r), ["proof-invalid"], "{r}");
+
+    // A statement stripped of its run nonce, re-proved for every repetition.
+    let mut f = b.clone();
+    edit_statement(&mut f, |st| {
+        st["anchors"].as_object_mut().unwrap().remove("run_nonce");
+    });
+    for (i, member) in b.proof_members().iter().enumerate() {
+        let p = capsule_stark::prove(&f.statement_hash(), i as u64, 7, 1024, &capsule_stark::StarkParams::default());
+        f.replace_member_proof(member, p.unwrap());
+    }
+    f.write_to(&ws.join("unbound.tgz"));
+    let (_, r, _) = verify_json(&ws, "unbound.tgz", &[]);
+    assert_eq!(codes(&r), ["proof-not-from-run"], "{r}");
 }

@@ -317,6 +317,11 @@ fn a_ci_receipt_signed_by_the_signing_job_is_certified() {
             "sigstore-workflow-mismatch",
         ),
         ("another commit", |c| c.commit = "0".repeat(40), "sigstore-commit-mismatch"),
+        (
+            "another run (the bench job's receipt signed by a later run)",
+            |c| c.run_uri = "https://github.com/acme/bench/actions/runs/100/attempts/1".into(),
+            "sigstore-run-mismatch",
+        ),
     ];
     for (case, edit, code) in cases {
         let mut other = claims.clone();

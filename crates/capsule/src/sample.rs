@@ -148,6 +148,8 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
         workflow_commit: run.ci.as_ref().map(|c| c.workflow_commit.clone()),
         run_uri: run.ci.as_ref().map(|c| c.run_uri.clone()),
         run_attempt: run.ci.as_ref().map(|c| c.run_attempt),
+        // A proving run names itself (deterministically, for fixtures).
+        run_nonce: run.prover.as_ref().map(|_| tagged(Tag::WorkloadInput, b"sample run nonce").to_hex()),
         ..AnchorsV1::default()
     });
     let params = RowParams { row_width: 64, chunk_len: 64, arity: 16 };
@@ -171,21 +173,17 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
         metrics.extend(["prove_ns", "proof_bytes", "verify_ns"]);
     }
     let mut samples = Vec::new();
-    let mut last_proof = None;
     for rep in 0..12u32 {
         let r = u64::from(rep);
         let mut values = vec![1_000_000 + (r * 7919) % 50_000, 900_000 + (r * 104_729) % 40_000, 10_000 + r, 50 << 20];
         let mut proof_digest = None;
-        if let Some((_, prove)) = &run.prover {
+        if let Some((backend, prove)) = &run.prover {
             let proof = prove(st, r);
             proof_digest = Some(tagged(Tag::Member, &proof));
             values.extend([2_000_000 + r * 11, proof.len() as u64, 30_000 + r]);
-            last_proof = Some(proof);
+            locked.proof(backend, &repetition_proof(rep), proof)?;
         }
         samples.push(SampleV1 { rep, warmup: rep < 2, values, proof_digest });
-    }
-    if let (Some((backend, _)), Some(proof)) = (&run.prover, last_proof) {
-        locked.proof(backend, "proof.bin", proof)?;
     }
     locked.measurements(MeasurementsV1 {
         schema: Default::default(),
@@ -197,4 +195,9 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
         }],
     })?;
     locked.seal()
+}
+
+/// The name under `proofs/` of repetition `index`'s proof.
+pub fn repetition_proof(index: u32) -> String {
+    format!("rep-{index:04}.bin")
 }

@@ -71,6 +71,9 @@ impl ProofBackend for KeyedBackend {
 
 type Members = BTreeMap<String, Vec<u8>>;
 
+/// The proof the capsule names: the last repetition's.
+const PACKED: &str = "proofs/rep-0011.bin";
+
 fn golden() -> Pack {
     let run = SampleRun { rows: 300, prover: Some((BACKEND.to_owned(), Box::new(keyed))), ..SampleRun::default() };
     Pack::read(&build(&run).unwrap().write_to(Vec::new()).unwrap())
@@ -194,6 +197,7 @@ const RULES: &[(&str, Alone, Catch)] = &[
     ("statement.json#/anchors/os_fingerprint_hash", Alone::Member, Catch::Recomputed),
     ("statement.json#/anchors/toolchain_hash", Alone::Member, Catch::Recomputed),
     ("statement.json#/anchors/workload_commit", Alone::Member, Catch::Integrity("manifest-anchor-mismatch")),
+    ("statement.json#/anchors/run_nonce", Alone::Member, Catch::Integrity("anchor-malformed")),
     ("statement.json#/track", Alone::Member, Catch::Policy("policy-track-unknown")),
     ("statement.json#/**", Alone::Member, Catch::Proof("proof-invalid")),
     ("trace_spec.json#/schema", Alone::Member, Catch::Integrity("object-malformed")),
@@ -217,8 +221,9 @@ const RULES: &[(&str, Alone, Catch)] = &[
     ("measurements.json#/series/*/metrics/*", Alone::Member, Catch::Policy("policy-metric-missing")),
     ("measurements.json#/series/*/samples/*/rep", Alone::Member, Catch::Integrity("measurements-malformed")),
     ("measurements.json#/series/*/samples/*/warmup", Alone::Member, Catch::Policy("policy-warmups")),
-    ("measurements.json#/series/*/samples/11/proof_digest", Alone::Member, Catch::Proof("proof-not-from-run")),
-    ("measurements.json#/series/*/samples/*/proof_digest", Alone::Member, Catch::ExpectCapsule),
+    // Every repetition's proof is in the pack and verified: a digest
+    // that names no proof the pack holds is caught.
+    ("measurements.json#/series/*/samples/*/proof_digest", Alone::Member, Catch::Proof("proof-not-from-run")),
     ("measurements.json#/series/*/samples/*/values/*", Alone::Member, Catch::ExpectCapsule),
     // The event log: the capsule binds head and count; content is self-reported.
     ("events.jsonl#/*/schema", Alone::Member, Catch::Integrity("events-chain-broken")),
@@ -367,7 +372,7 @@ fn golden_with_proof_verifies() {
 #[test]
 fn every_bound_field() {
     let original = golden();
-    let old_proof = tagged(Tag::Member, &original.members["proofs/proof.bin"]);
+    let old_proof = tagged(Tag::Member, &original.members[PACKED]);
     let mut targets = Vec::new();
     let mut ptrs = Vec::new();
     leaves(&original.capsule, String::new(), &mut ptrs);
@@ -400,27 +405,33 @@ fn every_bound_field() {
 #[test]
 fn every_member() {
     let original = golden();
-    let old_proof = tagged(Tag::Member, &original.members["proofs/proof.bin"]);
+    // Each repetition's proof, flipped and resealed (its sample pointed at
+    // the flipped bytes), fails verification.
     let flip: &[(&str, Catch)] = &[
         (paths::ROWS, Catch::Proof("proof-invalid")),
         (paths::CHUNKS, Catch::Integrity("rows-mismatch")),
-        ("proofs/proof.bin", Catch::Proof("proof-invalid")),
+        ("proofs/", Catch::Proof("proof-invalid")),
     ];
     for path in original.members.keys() {
         let name = format!("flip a byte of {path}");
         let mut p = Pack { capsule: original.capsule.clone(), members: original.members.clone() };
+        let old = tagged(Tag::Member, &original.members[if path.starts_with("proofs/") { path } else { PACKED }]);
         let b = p.members.get_mut(path).unwrap();
         let at = b.len() / 2;
         b[at] ^= 0x01;
         check_alone(&name, &p, &original, path, Alone::Member);
-        if let Some((_, catch)) = flip.iter().find(|(m, _)| m == path) {
-            reseal(&mut p, path, old_proof);
+        if let Some((_, catch)) = flip.iter().find(|(m, _)| m == path || (m.ends_with('/') && path.starts_with(m))) {
+            reseal(&mut p, path, old);
             check_resealed(&name, &p, &original, *catch);
         }
     }
+    let old_proof = tagged(Tag::Member, &original.members[PACKED]);
     let removed: &[(&str, Catch)] = &[
         (paths::ROWS, Catch::ExpectCapsule),
-        ("proofs/proof.bin", Catch::Integrity("member-missing")),
+        (PACKED, Catch::Integrity("member-missing")),
+        // Any other repetition's proof: its sample names a proof the pack
+        // does not hold.
+        ("proofs/", Catch::Proof("proof-not-from-run")),
         ("manifests/hardware.json", Catch::Proof("proof-invalid")),
         ("manifests/os.json", Catch::Proof("proof-invalid")),
         ("manifests/toolchain.json", Catch::Policy("policy-track-unverifiable")),
@@ -440,8 +451,10 @@ fn every_member() {
         if path == paths::STATEMENT {
             continue; // The reseal needs the statement; its absence is the case above.
         }
-        let (_, catch) =
-            removed.iter().find(|(m, _)| m == path).unwrap_or_else(|| panic!("no removal rule for {path}"));
+        let (_, catch) = removed
+            .iter()
+            .find(|(m, _)| m == path || (m.ends_with('/') && path.starts_with(m)))
+            .unwrap_or_else(|| panic!("no removal rule for {path}"));
         reseal(&mut p, path, old_proof);
         check_resealed(&name, &p, &original, *catch);
     }

@@ -36,7 +36,7 @@ fn ci_pack() -> (Vec<u8>, Digest, String, Digest) {
         repository_id: REPO_ID.into(),
         workflow_commit: COMMIT.into(),
         workflow_ref: "acme/bench/.github/workflows/bench.yml@refs/heads/main".into(),
-        run_uri: "https://github.com/acme/bench/actions/runs/1/attempts/1".into(),
+        run_uri: "https://github.com/acme/bench/actions/runs/99/attempts/2".into(),
         run_attempt: 1,
         runner_environment: "github-hosted".into(),
     };
@@ -119,6 +119,11 @@ fn certified_checks_each_identity_rule_on_real_certificates() {
         ),
         ("a self-hosted runner", |c| c.runner = "self-hosted".into(), "sigstore-runner-mismatch"),
         ("another commit", |c| c.commit = "0".repeat(40), "sigstore-commit-mismatch"),
+        (
+            "another run's attempt",
+            |c| c.run_uri = "https://github.com/acme/bench/actions/runs/99/attempts/3".into(),
+            "sigstore-run-mismatch",
+        ),
     ];
     for (case, edit, code) in cases {
         let mut claims = Claims::default();

@@ -132,6 +132,9 @@ pub enum BenchError {
         /// Its tracks.
         known: String,
     },
+    /// The operating system's randomness failed.
+    #[error("failed to draw the run's nonce from the operating system's randomness: {0}")]
+    Randomness(String),
     /// Cargo's configuration could not be resolved.
     #[error("failed to resolve cargo's configuration in `{root}` (its build flags are recorded): {why}")]
     CargoConfig {
@@ -644,6 +647,14 @@ fn profile_of(w: &WorkloadConfig) -> &'static str {
     }
 }
 
+/// 32 bytes of the operating system's randomness, as 64 lowercase hex
+/// digits: the run's nonce, locked into its statement.
+fn run_nonce() -> Result<String, BenchError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| BenchError::Randomness(e.to_string()))?;
+    Ok(Digest(b).to_hex())
+}
+
 pub(crate) fn run_id() -> String {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     format!("run-{ms}-{}", std::process::id())
@@ -793,6 +804,7 @@ fn start_side(
         workflow_commit: ci.as_ref().map(|c| c.workflow_commit.clone()).filter(|c| !c.is_empty()),
         run_uri: ci.as_ref().map(|c| c.run_uri.clone()),
         run_attempt: ci.as_ref().map(|c| c.run_attempt),
+        run_nonce: Some(run_nonce()?),
         workload_input_hash: Some(input),
         ..AnchorsV1::default()
     });
@@ -1051,7 +1063,6 @@ fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Verified, Bench
     observer.progress(Progress::Phase("proving"));
     let total = procedure.warmups + procedure.min_repetitions;
     let mut samples = Vec::with_capacity(total as usize);
-    let mut last_proof = Vec::new();
     for index in 0..total {
         let warmup = index < procedure.warmups;
         let start = Instant::now();
@@ -1100,9 +1111,9 @@ fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Verified, Bench
             ],
             proof_digest: Some(tagged(Tag::Member, &proof)),
         });
-        last_proof = proof;
+        // Every repetition's proof is packed, so every one is verified.
+        locked.proof(&run.info.backend_id, &capsule::sample::repetition_proof(index), proof)?;
     }
-    locked.proof(&run.info.backend_id, "proof.bin", last_proof)?;
     locked.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": 1}))?;
     observer.progress(Progress::Phase("sealing"));
     let series = SeriesV1 {

@@ -312,6 +312,13 @@ impl ProofBackend for StarkBackend {
         }
         let workload = Workload::parse(&pi.parameters).map_err(|e| format!("the statement's parameters: {e}"))?;
         let result = pi.result_digest.ok_or("the statement records no result digest")?;
+        // The nonce is a public input: the proof is for this repetition.
+        if check.proof.len() >= 16 && check.proof.starts_with(MAGIC) {
+            let nonce = u64::from_le_bytes(check.proof[8..16].try_into().map_err(|_| "short artifact")?);
+            if nonce != check.repetition {
+                return Err(format!("the proof is for nonce {nonce}, recorded for repetition {}", check.repetition));
+            }
+        }
         let bits = verify_claim(&check.statement_hash, &workload, &result, check.proof, &params)?;
         // winterfell commits to its own extended trace; the capsule's row
         // root is a side commitment. The proof establishes the chain (this

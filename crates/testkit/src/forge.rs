@@ -81,13 +81,25 @@ impl Forged {
         self.members.get(member).map(|b| tagged(Tag::Member, b))
     }
 
-    /// Replaces the packed proof and, as a forger would, the digest the
-    /// sample that recorded the old proof claims, then reseals.
+    /// Replaces the packed proof the capsule names and, as a forger would,
+    /// the digest the sample that recorded the old proof claims, then
+    /// reseals.
     pub fn replace_proof(&mut self, proof: Vec<u8>) {
-        let old = self.proof_digest().unwrap();
         let member = self.capsule["proof"]["member"].as_str().unwrap().to_owned();
-        self.members.insert(member.clone(), proof);
-        self.reseal(&member, old);
+        self.replace_member_proof(&member, proof);
+    }
+
+    /// Replaces the proof in `member` (under `proofs/`), pointing the
+    /// sample that recorded it at the new one, then reseals.
+    pub fn replace_member_proof(&mut self, member: &str, proof: Vec<u8>) {
+        let old = tagged(Tag::Member, &self.members[member]);
+        self.members.insert(member.to_owned(), proof);
+        self.reseal(member, old);
+    }
+
+    /// The members under `proofs/`, by path.
+    pub fn proof_members(&self) -> Vec<String> {
+        self.members.keys().filter(|p| p.starts_with(paths::PROOFS_DIR)).cloned().collect()
     }
 
     /// The pack's bytes, members in canonical order.
@@ -135,7 +147,14 @@ impl Forged {
             let root = rows::root_from_leaves(&params, row_count, &leaves);
             cap["commitment"]["root"] = root.to_string().into();
         }
-        if let Some(proof_member) = cap["proof"]["member"].as_str()
+        // The proof whose digest the samples must follow: the edited one,
+        // or the one the capsule names.
+        let proof_member = if changed.starts_with(paths::PROOFS_DIR) && self.members.contains_key(changed) {
+            Some(changed)
+        } else {
+            cap["proof"]["member"].as_str()
+        };
+        if let Some(proof_member) = proof_member
             && let Some(proof) = self.members.get(proof_member)
         {
             let new = tagged(Tag::Member, proof);

@@ -74,12 +74,16 @@ pub fn github_jwt(claims: &Claims, audience: &str) -> String {
     // The run's ref is the workflow's (`…/bench.yml@refs/heads/main`).
     let git_ref = claims.workflow.rsplit_once('@').map_or("refs/heads/main", |(_, r)| r);
     let event = if git_ref.starts_with("refs/pull/") { "pull_request" } else { "push" };
+    // `…/actions/runs/ID/attempts/N`, as GitHub's `run_id` and `run_attempt`.
+    let mut run = claims.run_uri.rsplit('/');
+    let (attempt, _, run_id) = (run.next().unwrap_or("1"), run.next(), run.next().unwrap_or("0"));
     let payload = json!({
         "iss": claims.issuer, "aud": audience, "iat": now, "nbf": now, "exp": now + 300,
         "sub": format!("repo:{repository}:ref:{git_ref}"),
         "repository": repository, "repository_id": claims.repository_id,
         "job_workflow_ref": gh(&claims.workflow), "sha": claims.commit,
         "runner_environment": claims.runner, "event_name": event, "ref": git_ref,
+        "run_id": run_id, "run_attempt": attempt,
     });
     let header = B64URL.encode(br#"{"alg":"RS256","typ":"JWT","kid":"test"}"#);
     format!("{header}.{}.{}", B64URL.encode(payload.to_string()), B64URL.encode(b"not a real signature"))
@@ -182,6 +186,13 @@ fn fulcio(instance: &LocalSigstore, minted: &[String], body: &[u8]) -> Result<Ve
         workflow: format!("https://github.com/{}", s("job_workflow_ref")),
         runner: s("runner_environment"),
         commit: s("sha"),
+        // Fulcio's Run Invocation URI, from the token's run claims.
+        run_uri: format!(
+            "https://github.com/{}/actions/runs/{}/attempts/{}",
+            s("repository"),
+            s("run_id"),
+            s("run_attempt")
+        ),
     };
     let leaf = instance.issue(key.to_encoded_point(false).as_bytes(), &claims);
     Ok(vec![pem_cert(&leaf), instance.ca_pem()])

@@ -43,6 +43,8 @@ pub struct Claims {
     pub runner: String,
     /// The commit the workflow ran at.
     pub commit: String,
+    /// The run invocation URI: `https://github.com/OWNER/NAME/actions/runs/ID/attempts/N`.
+    pub run_uri: String,
 }
 
 impl Default for Claims {
@@ -54,6 +56,7 @@ impl Default for Claims {
             workflow: "https://github.com/acme/bench/.github/workflows/bench.yml@refs/heads/main".into(),
             runner: "github-hosted".into(),
             commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
+            run_uri: "https://github.com/acme/bench/actions/runs/99/attempts/2".into(),
         }
     }
 }
@@ -222,6 +225,7 @@ impl LocalSigstore {
             fulcio(12, &claims.repository_uri),
             fulcio(13, &claims.commit),
             fulcio(15, &claims.repository_id),
+            fulcio(21, &claims.run_uri),
         ];
         let issuer = Issuer::from_params(&self.ca_params, rcgen_key(&self.ca_key));
         let subject = EcPoint(point.to_vec());

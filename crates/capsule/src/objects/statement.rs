@@ -90,6 +90,12 @@ pub struct AnchorsV1 {
     /// The CI run attempt number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_attempt: Option<u32>,
+    /// 32 random bytes the runner drew for this run (64 lowercase hex),
+    /// locked into the statement before anything proves: two runs never
+    /// lock the same statement, so a proof made in one run (or cached by
+    /// an adapter) cannot verify in another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_nonce: Option<String>,
     /// The container image digest, when the runner launched the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_image_digest: Option<Digest>,

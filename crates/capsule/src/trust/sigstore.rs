@@ -216,12 +216,19 @@ pub enum IdentityField {
     Runner,
     /// Source commit against the capsule's `workflow_commit` anchor.
     Commit,
+    /// Run invocation URI against the capsule's `run_uri` anchor.
+    Run,
 }
 
 impl SigstoreIdentity {
     /// The first rule `signer` fails (with why), given the capsule's
     /// `workflow_commit` anchor; `None` when every rule holds.
-    pub fn mismatch(&self, signer: &BundleSigner, workflow_commit: Option<&str>) -> Option<(IdentityField, String)> {
+    pub fn mismatch(
+        &self,
+        signer: &BundleSigner,
+        anchors: &crate::objects::AnchorsV1,
+    ) -> Option<(IdentityField, String)> {
+        let workflow_commit = anchors.workflow_commit.as_deref();
         let eq = |want: &str, got: &Option<String>| got.as_deref() == Some(want);
         let show = |got: &Option<String>| got.clone().unwrap_or_else(|| "(absent)".to_owned());
         if !eq(&self.issuer, &signer.issuer) {
@@ -260,11 +267,28 @@ impl SigstoreIdentity {
             return Some((IdentityField::Runner, format!("runner {} is not {}", show(&signer.runner), self.runner)));
         }
         match (workflow_commit, &signer.commit) {
-            (Some(anchor), Some(c)) if anchor == c => None,
-            (None, _) => Some((IdentityField::Commit, "the capsule has no `workflow_commit` anchor".to_owned())),
+            (Some(anchor), Some(c)) if anchor == c => {}
+            (None, _) => {
+                return Some((IdentityField::Commit, "the capsule has no `workflow_commit` anchor".to_owned()));
+            }
+            (Some(anchor), got) => {
+                return Some((
+                    IdentityField::Commit,
+                    format!(
+                        "the certificate's source commit {} is not the capsule's workflow_commit {anchor}",
+                        show(got)
+                    ),
+                ));
+            }
+        }
+        // The run that signed is the run that benchmarked and proved: its
+        // invocation URI (run id and attempt) is in the statement.
+        match (anchors.run_uri.as_deref(), &signer.run_uri) {
+            (Some(anchor), Some(r)) if anchor == r => None,
+            (None, _) => Some((IdentityField::Run, "the capsule has no `run_uri` anchor".to_owned())),
             (Some(anchor), got) => Some((
-                IdentityField::Commit,
-                format!("the certificate's source commit {} is not the capsule's workflow_commit {anchor}", show(got)),
+                IdentityField::Run,
+                format!("the certificate's run {} is not the capsule's run_uri {anchor}", show(got)),
             )),
         }
     }
@@ -301,10 +325,18 @@ mod tests {
         }
     }
 
+    fn anchors(commit: Option<&str>) -> crate::objects::AnchorsV1 {
+        crate::objects::AnchorsV1 {
+            workflow_commit: commit.map(str::to_owned),
+            run_uri: Some("https://github.com/acme/bench/actions/runs/1/attempts/1".to_owned()),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn identity_rules_each_catch_their_field() {
         let anchor = Some("89abcdef0123456789abcdef0123456789abcdef");
-        assert_eq!(identity().mismatch(&signer(), anchor), None);
+        assert_eq!(identity().mismatch(&signer(), &anchors(anchor)), None);
         type Edit = fn(&mut SigstoreIdentity, &mut BundleSigner);
         let cases: &[(&str, Edit, Option<&str>, IdentityField)] = &[
             (
@@ -348,11 +380,21 @@ mod tests {
             ("another commit", |_, _| {}, Some("0000000000000000000000000000000000000000"), IdentityField::Commit),
             ("no workflow_commit anchor", |_, _| {}, None, IdentityField::Commit),
             ("an identity naming no workflow", |i, _| i.workflow = None, anchor, IdentityField::Workflow),
+            (
+                "another run (a re-run's attempt)",
+                |_, s| s.run_uri = Some("https://github.com/acme/bench/actions/runs/1/attempts/2".into()),
+                anchor,
+                IdentityField::Run,
+            ),
+            ("a certificate naming no run", |_, s| s.run_uri = None, anchor, IdentityField::Run),
         ];
         for (case, edit, anchor, field) in cases {
             let (mut i, mut s) = (identity(), signer());
             edit(&mut i, &mut s);
-            assert_eq!(i.mismatch(&s, *anchor).map(|(f, _)| f), Some(*field), "{case}");
+            assert_eq!(i.mismatch(&s, &anchors(*anchor)).map(|(f, _)| f), Some(*field), "{case}");
         }
+        let mut no_run = anchors(anchor);
+        no_run.run_uri = None;
+        assert_eq!(identity().mismatch(&signer(), &no_run).map(|(f, _)| f), Some(IdentityField::Run));
     }
 }

@@ -116,6 +116,7 @@ codes! {
     SigstoreWorkflowMismatch = "sigstore-workflow-mismatch", Certified, "a Sigstore certificate's workflow (SAN) or Build Signer URI and digest is not the one the ACL allows";
     SigstoreRunnerMismatch = "sigstore-runner-mismatch", Certified, "a Sigstore certificate's runner environment is not the one the ACL requires";
     SigstoreCommitMismatch = "sigstore-commit-mismatch", Certified, "a Sigstore certificate's source commit is not the capsule's `workflow_commit` anchor";
+    SigstoreRunMismatch = "sigstore-run-mismatch", Certified, "a Sigstore certificate's run invocation URI (run and attempt) is not the capsule's `run_uri` anchor";
     RegistryProofMissing = "registry-proof-missing", Certified, "no allowed receipt signature carries a registry inclusion proof";
     RegistryProofInvalid = "registry-proof-invalid", Certified, "the registry inclusion proof is malformed, tampered with, or for another policy";
     RegistryRootMismatch = "registry-root-mismatch", Certified, "the inclusion proof is for a registry root other than the pinned one";

@@ -12,6 +12,7 @@ mod findings;
 mod proof;
 mod report;
 mod signatures;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
@@ -289,7 +290,7 @@ pub fn verify_pack<R: BufRead>(r: R, opts: &VerifyOptions) -> (Report, Option<Pa
             rep.passed.push(Profile::Audited);
         }
     }
-    describe_values(&loaded, &contents, &mut rep);
+    values::describe(&loaded, &contents, &mut rep);
     rep.finish();
     (rep, Some(contents))
 }
@@ -372,8 +373,8 @@ fn load<R: BufRead>(r: R, opts: &VerifyOptions) -> Result<Loaded, Stop> {
             )));
         }
         last_listed = Some(m.path.to_owned());
-        let retain =
-            is_json_member(m.path) || m.path == paths::CHUNKS || cap.proof.as_ref().is_some_and(|p| p.member == m.path);
+        // Every proof is checked, so every proof is held (within budget).
+        let retain = is_json_member(m.path) || m.path == paths::CHUNKS || m.path.starts_with(paths::PROOFS_DIR);
         // Parsing JSON costs far more memory than its bytes (a `Value` per
         // element), so JSON members have their own, smaller caps.
         let json_cap = match m.path {
@@ -736,6 +737,11 @@ fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1
 
 fn check_anchors(statement: &StatementV1, rep: &mut Report) {
     let a = &statement.anchors;
+    if let Some(n) = &a.run_nonce
+        && !(n.len() == 64 && n.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        rep.reject(error(Code::AnchorMalformed, format!("`run_nonce` is `{n}`, not 64 lowercase hex digits")));
+    }
     for (name, v) in [("workload_commit", &a.workload_commit), ("workflow_commit", &a.workflow_commit)] {
         if let Some(v) = v
             && !is_full_hex_commit(v)
@@ -1098,200 +1104,8 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
             }
             if loaded.capsule.commitment.chunk_count > 0 { ProofAxis::CommittedNotProven } else { ProofAxis::None }
         }
-        Some(p) => check_proof(loaded, c, p, opts, rep),
+        Some(p) => proof::check(loaded, c, p, opts, rep),
     };
-}
-
-fn check_proof(
-    loaded: &Loaded,
-    c: &PackContents,
-    p: &crate::objects::ProofRefV1,
-    opts: &VerifyOptions,
-    rep: &mut Report,
-) -> ProofAxis {
-    let Some(backend) = opts.backends.get(&p.backend) else {
-        rep.reject(error(
-            Code::ProofBackendUnknown,
-            format!("backend `{}` (configured: {:?})", p.backend, opts.backends.ids().collect::<Vec<_>>()),
-        ));
-        return ProofAxis::Failed;
-    };
-    // The backend must prove this workload, and a reader's pin must hold
-    // whichever backend the pack names.
-    let workload = &c.statement.public_inputs.workload_id;
-    let pin = opts.backends.pinned(workload);
-    let program = match (backend.serves(workload), pin) {
-        (Serves::No, _) => {
-            rep.reject(error(
-                Code::ProofWorkloadUnserved,
-                format!("backend `{}` does not prove workload `{workload}`", p.backend),
-            ));
-            return ProofAxis::Failed;
-        }
-        (Serves::Program(own), Some(pin)) if own != pin => {
-            rep.reject(error(
-                Code::ProofProgramMismatch,
-                format!(
-                    "workload `{workload}` is pinned to program {pin}; backend `{}` proves it with program {own}",
-                    p.backend
-                ),
-            ));
-            return ProofAxis::Failed;
-        }
-        (Serves::Program(own), _) => Some(own),
-        (Serves::Pinned, pin) => pin.map(str::to_owned),
-    };
-    let Some(got) = loaded.members.get(&p.member) else {
-        rep.reject(error(Code::ProofInvalid, format!("proof member `{}` is absent", p.member)));
-        return ProofAxis::Failed;
-    };
-    if let Err(why) = proof_from_run(&c.measurements, got.digest) {
-        rep.reject(error(Code::ProofNotFromRun, format!("`{}` ({}): {why}", p.member, got.digest)));
-        return ProofAxis::Failed;
-    }
-    let check = ProofCheck {
-        proof: got.bytes.as_deref().unwrap_or_default(),
-        statement_hash: loaded.capsule.statement,
-        statement: &c.statement,
-        pinned_params: c.policy.proof.backends.get(&p.backend),
-        program_id: program.as_deref(),
-    };
-    match proof::contained(backend.as_ref(), &check) {
-        Err(reason) => {
-            rep.reject(error(Code::ProofInvalid, format!("backend `{}`: {reason}", p.backend)));
-            ProofAxis::Failed
-        }
-        Ok(outcome) if outcome.security_bits < c.policy.proof.min_security_bits => {
-            rep.reject(error(
-                Code::ProofTooWeak,
-                format!(
-                    "{} bits computed, policy requires {}",
-                    outcome.security_bits, c.policy.proof.min_security_bits
-                ),
-            ));
-            ProofAxis::Failed
-        }
-        Ok(outcome) => {
-            rep.values.push(
-                ReportValue::new("proof.security_bits", outcome.security_bits.into(), ValueClass::Recomputed)
-                    .note(&format!("computed by backend `{}` from the proof it verified", p.backend)),
-            );
-            rep.proof_binds_trace_root = outcome.binds_trace_root;
-            rep.proven = outcome.proven.into_iter().filter(|n| provable(n)).collect();
-            rep.proven_by = Some(p.backend.clone());
-            ProofAxis::BoundAndVerified
-        }
-    }
-}
-
-/// A cached proof must not pass as work: every repetition of a proving series
-/// records the digest of the proof it made, no two alike, and the packed
-/// proof is one of them.
-fn proof_from_run(m: &MeasurementsV1, packed: Digest) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    let mut proving = false;
-    for s in &m.series {
-        let recorded = s.samples.iter().filter(|x| x.proof_digest.is_some()).count();
-        if recorded == 0 {
-            continue;
-        }
-        proving = true;
-        if recorded != s.samples.len() {
-            return Err(format!("series `{}` records a proof digest for only some repetitions", s.id));
-        }
-        for x in &s.samples {
-            if let Some(d) = x.proof_digest
-                && !seen.insert(d)
-            {
-                return Err(format!("repetitions share the proof {d}"));
-            }
-        }
-    }
-    if !proving {
-        return Err("no repetition records a proof digest".to_owned());
-    }
-    if !seen.contains(&packed) {
-        return Err("matches no repetition's proof digest".to_owned());
-    }
-    Ok(())
-}
-
-fn describe_values(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
-    let imported = c.statement.anchors.imported_source_hash.is_some();
-    let proven_note = rep.proven_by.as_ref().map(|b| format!("established by the proof backend `{b}` verified"));
-    // A statement field is proven only when the verified proof's backend
-    // declared that its proof establishes it; everything else the
-    // statement says is the runner's (or the imported file's) word.
-    let class_of = |name: &str| -> (ValueClass, Option<&str>) {
-        if imported {
-            (ValueClass::Imported, None)
-        } else if rep.proof == ProofAxis::BoundAndVerified && rep.proven.contains(name) {
-            (ValueClass::Proven, proven_note.as_deref())
-        } else if rep.proof == ProofAxis::BoundAndVerified {
-            (ValueClass::Measured, Some("self-reported; the proof does not establish it"))
-        } else {
-            (ValueClass::Measured, Some("self-reported"))
-        }
-    };
-    let stmt_value = |name: &str, value: Value| {
-        let (class, note) = class_of(name);
-        let v = ReportValue::new(name, value, class);
-        match note {
-            Some(n) => v.note(n),
-            None => v,
-        }
-    };
-    let st = &c.statement;
-    let mut v = vec![
-        ReportValue::new("capsule_hash", loaded.hash.to_string().into(), ValueClass::Recomputed),
-        stmt_value("workload_id", st.public_inputs.workload_id.clone().into()),
-        stmt_value("track", st.track.clone().into()),
-    ];
-    for (k, val) in &st.public_inputs.parameters {
-        v.push(stmt_value(&format!("parameters.{k}"), val.clone()));
-    }
-    if let Some(d) = st.public_inputs.result_digest {
-        v.push(stmt_value("result_digest", d.to_string().into()));
-    }
-    let root_note = if rep.proof == ProofAxis::BoundAndVerified && rep.proof_binds_trace_root {
-        "recomputed from the committed chunks; bound by the proof"
-    } else {
-        "recomputed from the committed chunks; committed, not proven"
-    };
-    v.push(ReportValue::new("trace_root", st.trace_root.to_string().into(), ValueClass::Recomputed).note(root_note));
-    // The row count is an input of the root; only rows the verifier
-    // recommitted from the pack's own bytes make it a recomputed value.
-    let rows_seen = loaded.members.get(paths::ROWS).is_some_and(|g| g.leaves.is_some());
-    let rows = ReportValue::new(
-        "trace_rows",
-        c.capsule.commitment.row_count.into(),
-        if rows_seen { ValueClass::Recomputed } else { ValueClass::Measured },
-    );
-    v.push(if rows_seen {
-        rows.note("recomputed from the rows in the pack")
-    } else {
-        rows.note("bound by the trace root; rows not seen")
-    });
-    if let Ok(Value::Object(anchors)) = serde_json::to_value(&st.anchors) {
-        for (k, val) in anchors {
-            let class = if imported { ValueClass::Imported } else { ValueClass::Measured };
-            v.push(ReportValue::new(&format!("anchors.{k}"), val, class).note("self-reported"));
-        }
-    }
-    v.push(ReportValue::new("events.count", (c.events.events.len() as u64).into(), ValueClass::Recomputed));
-    for s in &c.measurements.series {
-        for (i, m) in s.metrics.iter().enumerate() {
-            if let Some(a) = s.aggregates(i) {
-                let note = format!(
-                    "recomputed from {} samples ({} warmups excluded): min {}, max {}, mad {}",
-                    a.count, a.warmups, a.min, a.max, a.mad
-                );
-                v.push(ReportValue::new(&format!("{}.{m}.median", s.id), a.median.into(), s.class).note(&note));
-            }
-        }
-    }
-    v.append(&mut rep.values);
-    rep.values = v;
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
 //! The proof axis: the backend trait and the verifier's registry of backends.
 //!
+//! [`check`] is the proof axis at profile `policy`: the backend, the
+//! workload it serves and the reader's pins, the run nonce, every
+//! repetition's proof.
+//!
 //! A backend is code the *verifier's* user configures, keyed by backend id;
 //! nothing in a pack selects code to run. Proving backends (the built-in
 //! STARK, external adapters) implement [`ProofBackend`] in their own crates.
@@ -16,8 +20,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use std::collections::BTreeSet;
+
+use super::report::ReportValue;
+use super::{Code, Loaded, PackContents, Report, VerifyOptions, error};
 use crate::digest::Digest;
-use crate::objects::StatementV1;
+use crate::objects::{MeasurementsV1, StatementV1, ValueClass, paths};
 
 /// What a backend is asked to check.
 pub struct ProofCheck<'a> {
@@ -33,6 +41,9 @@ pub struct ProofCheck<'a> {
     /// statement's workload, else the backend's own fixed program (see
     /// [`Serves`]).
     pub program_id: Option<&'a str>,
+    /// The repetition this proof is recorded for: its nonce, where the
+    /// backend's proof carries one, must be this.
+    pub repetition: u64,
 }
 
 /// Whether, and how, a backend proves a workload.
@@ -173,4 +184,178 @@ pub(crate) fn contained(backend: &dyn ProofBackend, check: &ProofCheck<'_>) -> R
             .unwrap_or_else(|| "no message".to_owned());
         Err(format!("the backend panicked on this proof: {message}"))
     })
+}
+
+pub(super) fn check(
+    loaded: &Loaded,
+    c: &PackContents,
+    p: &crate::objects::ProofRefV1,
+    opts: &VerifyOptions,
+    rep: &mut Report,
+) -> ProofAxis {
+    let Some(backend) = opts.backends.get(&p.backend) else {
+        rep.reject(error(
+            Code::ProofBackendUnknown,
+            format!("backend `{}` (configured: {:?})", p.backend, opts.backends.ids().collect::<Vec<_>>()),
+        ));
+        return ProofAxis::Failed;
+    };
+    // The backend must prove this workload, and a reader's pin must hold
+    // whichever backend the pack names.
+    let workload = &c.statement.public_inputs.workload_id;
+    let pin = opts.backends.pinned(workload);
+    let program = match (backend.serves(workload), pin) {
+        (Serves::No, _) => {
+            rep.reject(error(
+                Code::ProofWorkloadUnserved,
+                format!("backend `{}` does not prove workload `{workload}`", p.backend),
+            ));
+            return ProofAxis::Failed;
+        }
+        (Serves::Program(own), Some(pin)) if own != pin => {
+            rep.reject(error(
+                Code::ProofProgramMismatch,
+                format!(
+                    "workload `{workload}` is pinned to program {pin}; backend `{}` proves it with program {own}",
+                    p.backend
+                ),
+            ));
+            return ProofAxis::Failed;
+        }
+        (Serves::Program(own), _) => Some(own),
+        (Serves::Pinned, pin) => pin.map(str::to_owned),
+    };
+    if c.statement.anchors.run_nonce.is_none() {
+        rep.reject(error(
+            Code::ProofNotFromRun,
+            "the statement names no `run_nonce`: a proof made in another run would verify here",
+        ));
+        return ProofAxis::Failed;
+    }
+    let Some(packed) = loaded.members.get(&p.member) else {
+        rep.reject(error(Code::ProofInvalid, format!("proof member `{}` is absent", p.member)));
+        return ProofAxis::Failed;
+    };
+    let proofs = match proofs_of_run(loaded, &c.measurements, packed.digest) {
+        Ok(proofs) => proofs,
+        Err(why) => {
+            rep.reject(error(Code::ProofNotFromRun, format!("`{}` ({}): {why}", p.member, packed.digest)));
+            return ProofAxis::Failed;
+        }
+    };
+    // Every repetition's proof verifies, for this statement, with its own
+    // repetition as nonce; the weakest sets the security level.
+    let mut weakest: Option<ProofOutcome> = None;
+    for RepetitionProof { repetition, member, bytes } in proofs {
+        let check = ProofCheck {
+            proof: bytes,
+            statement_hash: loaded.capsule.statement,
+            statement: &c.statement,
+            pinned_params: c.policy.proof.backends.get(&p.backend),
+            program_id: program.as_deref(),
+            repetition,
+        };
+        match contained(backend.as_ref(), &check) {
+            Err(reason) => {
+                rep.reject(error(
+                    Code::ProofInvalid,
+                    format!("backend `{}`, repetition {repetition} (`{member}`): {reason}", p.backend),
+                ));
+                return ProofAxis::Failed;
+            }
+            Ok(outcome) => {
+                weakest = Some(match weakest {
+                    None => outcome,
+                    Some(w) => ProofOutcome {
+                        security_bits: w.security_bits.min(outcome.security_bits),
+                        binds_trace_root: w.binds_trace_root && outcome.binds_trace_root,
+                        proven: w.proven.into_iter().filter(|f| outcome.proven.contains(f)).collect(),
+                    },
+                });
+            }
+        }
+    }
+    let Some(outcome) = weakest else {
+        rep.reject(error(Code::ProofNotFromRun, "no repetition records a proof"));
+        return ProofAxis::Failed;
+    };
+    if outcome.security_bits < c.policy.proof.min_security_bits {
+        rep.reject(error(
+            Code::ProofTooWeak,
+            format!("{} bits computed, policy requires {}", outcome.security_bits, c.policy.proof.min_security_bits),
+        ));
+        return ProofAxis::Failed;
+    }
+    rep.values.push(
+        ReportValue::new("proof.security_bits", outcome.security_bits.into(), ValueClass::Recomputed)
+            .note(&format!("computed by backend `{}` from the proofs it verified (the weakest)", p.backend)),
+    );
+    rep.values.push(
+        ReportValue::new("proof.repetitions_verified", proofs_count(&c.measurements).into(), ValueClass::Recomputed)
+            .note("every repetition's proof, each for its own nonce"),
+    );
+    rep.proof_binds_trace_root = outcome.binds_trace_root;
+    rep.proven = outcome.proven.into_iter().filter(|n| provable(n)).collect();
+    rep.proven_by = Some(p.backend.clone());
+    ProofAxis::BoundAndVerified
+}
+
+fn proofs_count(m: &MeasurementsV1) -> u64 {
+    m.series.iter().flat_map(|s| &s.samples).filter(|x| x.proof_digest.is_some()).count() as u64
+}
+
+/// One repetition's proof, as the pack holds it.
+struct RepetitionProof<'a> {
+    repetition: u64,
+    member: &'a str,
+    bytes: &'a [u8],
+}
+
+/// A cached proof must not pass as work: every repetition of a proving
+/// series records the digest of the proof it made, no two alike, each of
+/// those proofs is in the pack (so each can be verified), and the packed
+/// proof the capsule names is one of them. Returns each repetition's
+/// proof: its index, member and bytes.
+fn proofs_of_run<'a>(
+    loaded: &'a Loaded,
+    m: &MeasurementsV1,
+    packed: Digest,
+) -> Result<Vec<RepetitionProof<'a>>, String> {
+    let by_digest: BTreeMap<Digest, (&str, &[u8])> = loaded
+        .members
+        .iter()
+        .filter(|(path, _)| path.starts_with(paths::PROOFS_DIR))
+        .filter_map(|(path, g)| Some((g.digest, (path.as_str(), g.bytes.as_deref()?))))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for s in &m.series {
+        let recorded = s.samples.iter().filter(|x| x.proof_digest.is_some()).count();
+        if recorded == 0 {
+            continue;
+        }
+        if recorded != s.samples.len() {
+            return Err(format!("series `{}` records a proof digest for only some repetitions", s.id));
+        }
+        for x in &s.samples {
+            let Some(d) = x.proof_digest else { continue };
+            if !seen.insert(d) {
+                return Err(format!("repetitions share the proof {d}"));
+            }
+            let Some((member, bytes)) = by_digest.get(&d) else {
+                return Err(format!(
+                    "repetition {} of `{}` records proof {d}, which the pack does not hold",
+                    x.rep, s.id
+                ));
+            };
+            out.push(RepetitionProof { repetition: u64::from(x.rep), member, bytes });
+        }
+    }
+    if out.is_empty() {
+        return Err("no repetition records a proof digest".to_owned());
+    }
+    if !seen.contains(&packed) {
+        return Err("matches no repetition's proof digest".to_owned());
+    }
+    Ok(out)
 }

@@ -199,6 +199,7 @@ fn identity_code(f: IdentityField) -> Code {
         IdentityField::Workflow => Code::SigstoreWorkflowMismatch,
         IdentityField::Runner => Code::SigstoreRunnerMismatch,
         IdentityField::Commit => Code::SigstoreCommitMismatch,
+        IdentityField::Run => Code::SigstoreRunMismatch,
     }
 }
 
@@ -227,7 +228,7 @@ pub(super) fn check_certified(contents: &PackContents, opts: &VerifyOptions, rep
         ));
         return;
     };
-    let workflow_commit = contents.statement.anchors.workflow_commit.as_deref();
+    let anchors = &contents.statement.anchors;
     let mut refusals: Vec<Finding> = Vec::new();
     for s in &mut rep.signers {
         let allowed = match (&s.key_id, &s.sigstore) {
@@ -243,7 +244,7 @@ pub(super) fn check_certified(contents: &PackContents, opts: &VerifyOptions, rep
             }
             (None, Some(signer)) => {
                 let mismatches: Vec<(IdentityField, String)> =
-                    entry.sigstore.iter().filter_map(|id| id.mismatch(signer, workflow_commit)).collect();
+                    entry.sigstore.iter().filter_map(|id| id.mismatch(signer, anchors)).collect();
                 let ok = mismatches.len() < entry.sigstore.len();
                 // Report the identity that came closest (failed latest).
                 if !ok {
