@@ -84,6 +84,7 @@ impl BackendArgs {
                 backend_id: id.to_owned(),
                 program: PathBuf::from(path),
                 args: Vec::new(),
+                time_limit: capsule_adapter::ProcessBackend::TIME_LIMIT,
             }));
         }
         Ok(r)

@@ -11,6 +11,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome, Serves};
 
@@ -25,6 +28,48 @@ pub struct ProcessBackend {
     pub program: PathBuf,
     /// Arguments for it.
     pub args: Vec<String>,
+    /// How long one proof's check may take before the program is stopped
+    /// and the proof fails: the proof bytes are a pack's, and a hostile
+    /// one must not hold the verifier forever.
+    pub time_limit: Duration,
+}
+
+impl ProcessBackend {
+    /// The default [`ProcessBackend::time_limit`]: 10 minutes.
+    pub const TIME_LIMIT: Duration = Duration::from_secs(600);
+}
+
+/// Stops a process that outlives its time limit.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    fired: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(pid: Option<u32>, limit: Duration) -> Self {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        let thread = std::thread::spawn(move || {
+            if let (Err(std::sync::mpsc::RecvTimeoutError::Timeout), Some(pid)) = (wait.recv_timeout(limit), pid) {
+                flag.store(true, Ordering::SeqCst);
+                // The child is not reaped until its adapter is closed, so the
+                // id is still its own.
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        });
+        Watchdog { done, fired, thread: Some(thread) }
+    }
+
+    /// Stops watching; whether the limit had passed.
+    fn stop(mut self) -> bool {
+        let _ = self.done.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.fired.load(Ordering::SeqCst)
+    }
 }
 
 impl ProofBackend for ProcessBackend {
@@ -45,9 +90,40 @@ impl ProofBackend for ProcessBackend {
             )
         })?;
         let result_digest = pi.result_digest.ok_or("the statement records no result digest")?;
-        let execution = Execution { parameters: pi.parameters.clone(), proof_params: check.pinned_params.cloned() };
         let mut adapter =
             ProcessAdapter::spawn(Command::new(&self.program).args(&self.args)).map_err(|e| e.to_string())?;
+        let watchdog = Watchdog::start(adapter.id(), self.time_limit);
+        let outcome = self.check_with(&mut adapter, check, program_id, result_digest);
+        if watchdog.stop() {
+            return Err(format!(
+                "the verifier `{}` did not finish within {} s and was stopped",
+                self.program.display(),
+                self.time_limit.as_secs()
+            ));
+        }
+        let bits = outcome?;
+        adapter.close().map_err(|e| e.to_string())?;
+        // An external backend's proof binds its own trace, not the
+        // capsule's row root. Verified against the reader's pin for this
+        // workload, it establishes the workload, every parameter the
+        // adapter was given and the result (the conformance check shows an
+        // adapter rejects changes to each).
+        let mut proven = vec!["workload_id".to_owned(), "result_digest".to_owned()];
+        proven.extend(pi.parameters.keys().map(|k| format!("parameters.{k}")));
+        Ok(ProofOutcome { security_bits: bits, binds_trace_root: false, proven })
+    }
+}
+
+impl ProcessBackend {
+    fn check_with(
+        &self,
+        adapter: &mut ProcessAdapter,
+        check: &ProofCheck<'_>,
+        program_id: &str,
+        result_digest: capsule::digest::Digest,
+    ) -> Result<u32, String> {
+        let pi = &check.statement.public_inputs;
+        let execution = Execution { parameters: pi.parameters.clone(), proof_params: check.pinned_params.cloned() };
         let info = adapter.describe().map_err(|e| e.to_string())?;
         if info.backend_id != self.backend_id {
             return Err(format!(
@@ -64,15 +140,58 @@ impl ProofBackend for ProcessBackend {
             result_digest,
             proof: check.proof,
         };
-        let bits = adapter.verify(&claim).map_err(|e| e.to_string())?;
-        adapter.close().map_err(|e| e.to_string())?;
-        // An external backend's proof binds its own trace, not the
-        // capsule's row root. Verified against the reader's pin for this
-        // workload, it establishes the workload, every parameter the
-        // adapter was given and the result (the conformance check shows an
-        // adapter rejects changes to each).
-        let mut proven = vec!["workload_id".to_owned(), "result_digest".to_owned()];
-        proven.extend(pi.parameters.keys().map(|k| format!("parameters.{k}")));
-        Ok(ProofOutcome { security_bits: bits, binds_trace_root: false, proven })
+        adapter.verify(&claim).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capsule::digest::{Digest, plain};
+    use capsule::objects::{AnchorsV1, PublicInputsV1, StatementV1};
+
+    /// A verifier program that describes itself and then never answers
+    /// `verify` (as a hostile proof could make one do) is stopped at the
+    /// time limit, and the proof fails.
+    #[test]
+    fn a_verifier_that_never_answers_is_stopped() {
+        let vectors: serde_json::Value = serde_json::from_str(include_str!("../../../fixtures/vectors/stark.json"))
+            .expect("the STARK vectors parse");
+        let describe = vectors["describe_reply_line"].as_str().expect("a describe line");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let script = dir.path().join("hangs.sh");
+        std::fs::write(&script, format!("read request\necho '{describe}'\nread request\nexec sleep 600\n"))
+            .expect("the script is written");
+        let backend = ProcessBackend {
+            backend_id: "capsulebench-stark-mimc7/v1".to_owned(),
+            program: "sh".into(),
+            args: vec![script.display().to_string()],
+            time_limit: Duration::from_secs(1),
+        };
+        let statement = StatementV1 {
+            schema: Default::default(),
+            trace_spec_hash: Digest::ZERO,
+            policy_hash: Digest::ZERO,
+            trace_root: Digest::ZERO,
+            track: "baseline_no_accel".to_owned(),
+            public_inputs: PublicInputsV1 {
+                workload_id: "w".to_owned(),
+                parameters: Default::default(),
+                result_digest: Some(plain(b"result")),
+            },
+            anchors: AnchorsV1::default(),
+        };
+        let check = ProofCheck {
+            proof: b"proof",
+            statement_hash: plain(b"statement"),
+            statement: &statement,
+            pinned_params: None,
+            program_id: Some("00"),
+            repetition: 0,
+        };
+        let started = std::time::Instant::now();
+        let err = backend.verify(&check).expect_err("the proof fails");
+        assert!(err.contains("did not finish within 1 s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(60), "stopped at the limit, not when the program gave up");
     }
 }

@@ -431,6 +431,7 @@ fn prepare_adapter(
             backend_id: run.info.backend_id.clone(),
             program: run.program.clone(),
             args: run.args.clone(),
+            time_limit: capsule_adapter::ProcessBackend::TIME_LIMIT,
         }));
         backends.pin(id, &run.info.program_id);
     }
