@@ -311,6 +311,11 @@ fn build_flags_from_every_source_are_recorded_and_enforced() {
             "target-cpu=native",
         ),
         ("a rustc wrapper", vec![("RUSTC_WRAPPER".into(), "/bin/true".into())], "rustc-wrapper"),
+        (
+            "per-profile rustflags (unstable)",
+            vec![("CARGO_UNSTABLE_PROFILE_RUSTFLAGS".into(), "true".into())],
+            "per-profile rustflags",
+        ),
     ];
     for (what, env, named) in cases {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));

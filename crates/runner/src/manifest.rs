@@ -185,8 +185,10 @@ pub struct BuildFlags {
     /// obeys over every other source, so they are the flags the build
     /// uses.
     pub rustflags: Vec<String>,
-    /// Configured rustc wrappers, each named with where it came from.
-    pub wrappers: Vec<String>,
+    /// What could pass rustc flags beyond [`BuildFlags::rustflags`], each
+    /// named with where it came from: rustc wrappers, and the unstable
+    /// per-profile `rustflags` (which cargo appends to every other source).
+    pub unseen: Vec<String>,
 }
 
 /// Environment variables that decide cargo's build flags: read to resolve
@@ -206,24 +208,67 @@ fn cargo_env() -> Vec<(String, std::ffi::OsString)> {
 /// `target.'cfg(..)'` tables, `CARGO_BUILD_RUSTFLAGS`, `build.rustflags`,
 /// from every config file cargo reads, `$CARGO_HOME` included).
 pub fn build_flags(root: &Path) -> Result<BuildFlags, String> {
-    build_flags_with(root, cargo_config2::ResolveOptions::default().env(cargo_env()))
+    let env = cargo_env();
+    build_flags_from(root, cargo_config2::ResolveOptions::default().env(env.clone()), &env, cargo_home())
 }
 
 /// [`build_flags`] with explicit resolve options (environment, cargo home).
 pub fn build_flags_with(root: &Path, options: cargo_config2::ResolveOptions) -> Result<BuildFlags, String> {
+    build_flags_from(root, options, &cargo_env(), cargo_home())
+}
+
+fn cargo_home() -> Option<std::path::PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+}
+
+/// Where the unstable `profile-rustflags` feature is turned on for a build
+/// in `root`: the workspace manifest's `cargo-features`, an `[unstable]`
+/// table of a configuration file cargo reads, or `CARGO_UNSTABLE_*` in the
+/// environment. Any mention counts (a comment too): the run refuses rather
+/// than guess.
+fn profile_rustflags(
+    root: &Path,
+    env: &[(String, std::ffi::OsString)],
+    cargo_home: Option<std::path::PathBuf>,
+) -> Option<String> {
+    const FEATURE: &str = "profile-rustflags";
+    if let Some((k, _)) = env.iter().find(|(k, _)| k == "CARGO_UNSTABLE_PROFILE_RUSTFLAGS") {
+        return Some(format!("`{k}` in the environment"));
+    }
+    let mut files = vec![root.join("Cargo.toml")];
+    for dir in root.ancestors().map(|d| d.join(".cargo")).chain(cargo_home) {
+        files.extend(["config.toml", "config"].map(|f| dir.join(f)));
+    }
+    files
+        .into_iter()
+        .find(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains(FEATURE)))
+        .map(|f| format!("`{FEATURE}` in `{}`", f.display()))
+}
+
+fn build_flags_from(
+    root: &Path,
+    options: cargo_config2::ResolveOptions,
+    env: &[(String, std::ffi::OsString)],
+    cargo_home: Option<std::path::PathBuf>,
+) -> Result<BuildFlags, String> {
     let config = cargo_config2::Config::load_with_options(root, options).map_err(|e| format!("{e:#}"))?;
     let target = config.host_triple().map_err(|e| format!("{e:#}"))?.to_owned();
     let rustflags = config.rustflags(target.as_str()).map_err(|e| format!("{e:#}"))?.map(|f| f.flags);
-    let mut wrappers = Vec::new();
+    let mut unseen = Vec::new();
     for (name, w) in [
         ("rustc-wrapper", &config.build.rustc_wrapper),
         ("rustc-workspace-wrapper", &config.build.rustc_workspace_wrapper),
     ] {
         if let Some(w) = w {
-            wrappers.push(format!("{name} `{}`", w.display()));
+            unseen.push(format!("{name} `{}`", w.display()));
         }
     }
-    Ok(BuildFlags { target, rustflags: rustflags.unwrap_or_default(), wrappers })
+    if let Some(at) = profile_rustflags(root, env, cargo_home) {
+        unseen.push(format!("per-profile rustflags ({at})"));
+    }
+    Ok(BuildFlags { target, rustflags: rustflags.unwrap_or_default(), unseen })
 }
 
 /// The toolchain manifest for a build with `features` and `profile`
@@ -398,6 +443,27 @@ mod tests {
     }
 
     #[test]
+    fn per_profile_rustflags_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let find = |env: &[(String, std::ffi::OsString)]| profile_rustflags(dir.path(), env, Some(home.clone()));
+        assert_eq!(find(&[]), None);
+        let env = [("CARGO_UNSTABLE_PROFILE_RUSTFLAGS".to_owned(), "true".into())];
+        assert!(find(&env).is_some_and(|w| w.contains("environment")));
+        for (file, text) in [
+            (dir.path().join("Cargo.toml"), "cargo-features = [\"profile-rustflags\"]\n"),
+            (dir.path().join(".cargo/config.toml"), "[unstable]\nprofile-rustflags = true\n"),
+            (home.join("config.toml"), "[unstable]\nprofile-rustflags = true\n"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            assert!(find(&[]).is_some_and(|w| w.contains(&file.display().to_string())), "{}", file.display());
+            std::fs::remove_file(&file).unwrap();
+        }
+    }
+
+    #[test]
     fn rustc_wrappers_are_found() {
         let dir = tempfile::tempdir().unwrap();
         for (config, env, want) in [
@@ -411,7 +477,7 @@ mod tests {
                 .cargo_home(Some(dir.path().join("no-home")))
                 .host_triple("x86_64-unknown-linux-gnu");
             let flags = build_flags_with(dir.path(), options).unwrap();
-            assert_eq!(flags.wrappers, [want]);
+            assert_eq!(flags.unseen, [want]);
         }
     }
 

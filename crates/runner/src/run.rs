@@ -740,14 +740,15 @@ fn start_side(
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
     }
-    // A wrapper between cargo and rustc can pass flags the run never sees;
-    // a track that forbids flags cannot be claimed through one.
+    // A wrapper between cargo and rustc, or per-profile rustflags, can pass
+    // flags the run never sees; a track that forbids flags cannot be
+    // claimed through them.
     if !rules.forbidden_rustflags.is_empty()
-        && let Some(w) = flags.wrappers.first()
+        && let Some(w) = flags.unseen.first()
     {
         return Err(BenchError::TrackViolation {
             track,
-            setting: format!("a {w} is configured: it could pass rustc flags this run cannot record; unset it"),
+            setting: format!("{w} could pass rustc flags this run cannot record; remove it"),
         });
     }
     // Every cargo the run starts (its own builds, and any a workload's
