@@ -62,7 +62,11 @@ pub(crate) fn check(proof: &[u8], length: usize, options: &ProofOptions) -> Resu
     // exactly this tree; each FRI layer's tree is shallower.
     let depth = (length * options.blowup_factor()).ilog2() as u8;
     let mut w = Walk { bytes: proof, at: context.len() };
-    w.take(1, "the number of unique queries")?;
+    // winterfell asserts there is at least one query when it parses them.
+    let unique = w.u8()?;
+    if !(1..=max_openings).contains(&unique) {
+        return Err(format!("{unique} unique queries; the options allow 1 to {max_openings}"));
+    }
     let commitments = w.u16()?;
     w.take(commitments, "the commitments")?;
     // One main trace segment (no auxiliary columns), then the constraint
@@ -73,9 +77,14 @@ pub(crate) fn check(proof: &[u8], length: usize, options: &ProofOptions) -> Resu
         let opening = w.vint()?;
         batch_opening(w.take(opening, what)?, max_openings, depth..=depth, what)?;
     }
+    // Each out-of-domain frame starts with its size, which winterfell
+    // asserts is 2 (the current and the next row).
     for what in ["out-of-domain trace states", "out-of-domain evaluations"] {
         let n = w.u16()?;
-        w.take(n, what)?;
+        let frame = w.take(n, what)?;
+        if frame.first() != Some(&2) {
+            return Err(format!("{what}: a frame of size {:?}, not 2", frame.first()));
+        }
     }
     let layers = w.u8()?;
     for _ in 0..layers {
@@ -86,7 +95,10 @@ pub(crate) fn check(proof: &[u8], length: usize, options: &ProofOptions) -> Resu
     }
     let remainder = w.u16()?;
     w.take(remainder, "the FRI remainder")?;
-    w.take(1, "the FRI partition count")?;
+    // The prover commits without partitions: log2 of the count is 0.
+    if w.u8()? != 0 {
+        return Err("the FRI proof claims partitions this backend never makes".to_owned());
+    }
     w.take(8, "the proof-of-work nonce")?;
     if w.at != proof.len() {
         return Err(format!("{} bytes follow the end of the proof", proof.len() - w.at));
