@@ -317,15 +317,17 @@ fn build_flags_from_every_source_are_recorded_and_enforced() {
             "per-profile rustflags",
         ),
     ];
-    for (what, env, named) in cases {
+    // `bench` with no flags from this test's own environment, then `env`.
+    let bench = |args: &[&str], env: &[(String, String)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
-        c.args(["capsule", "bench", "--quiet", "--out", "x.tgz"]).current_dir(&ws);
+        c.args(["capsule", "bench", "--quiet", "--out", "x.tgz"]).args(args).current_dir(&ws);
         c.env("CARGO_HOME", &empty_home).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
         c.env("CARGO_TARGET_DIR", tmp.path().join("target"));
-        for (k, v) in &env {
-            c.env(k, v);
-        }
-        let o = c.output().unwrap();
+        c.envs(env.iter().map(|(k, v)| (k, v)));
+        c.output().unwrap()
+    };
+    for (what, env, named) in cases {
+        let o = bench(&[], &env);
         assert_eq!(o.status.code(), Some(3), "{what}: {}", stderr(&o));
         assert!(stderr(&o).contains("refusing to run on track `baseline_no_accel`"), "{what}: {}", stderr(&o));
         assert!(stderr(&o).contains(named), "{what}: {}", stderr(&o));
@@ -341,11 +343,7 @@ fn build_flags_from_every_source_are_recorded_and_enforced() {
     );
     assert_ne!(probe, manifest);
     std::fs::write(ws.join("Cargo.toml"), probe).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
-    c.args(["capsule", "bench", "--quiet", "--track", "optimized_declared", "--out", "x.tgz"]).current_dir(&ws);
-    c.env("CARGO_HOME", &empty_home).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
-    c.env("CARGO_TARGET_DIR", tmp.path().join("target")).env(&per_target, "-Ctarget-cpu=native");
-    let o = c.output().unwrap();
+    let o = bench(&["--track", "optimized_declared"], &[(per_target.clone(), "-Ctarget-cpu=native".into())]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let f = Forged::open(&ws.join("x.tgz"));
     let toolchain = f.json("manifests/toolchain.json");

@@ -149,7 +149,7 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
         run_uri: run.ci.as_ref().map(|c| c.run_uri.clone()),
         run_attempt: run.ci.as_ref().map(|c| c.run_attempt),
         // A proving run names itself (deterministically, for fixtures).
-        run_nonce: run.prover.as_ref().map(|_| tagged(Tag::WorkloadInput, b"sample run nonce").to_hex()),
+        run_nonce: run.prover.as_ref().map(|_| crate::digest::plain(b"sample run nonce").to_hex()),
         ..AnchorsV1::default()
     });
     let params = RowParams { row_width: 64, chunk_len: 64, arity: 16 };

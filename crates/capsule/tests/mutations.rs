@@ -400,6 +400,11 @@ fn every_bound_field() {
     }
 }
 
+/// Whether a member rule (a path, or a folder ending in `/`) names `path`.
+fn member_rule(rule: &str, path: &str) -> bool {
+    rule == path || (rule.ends_with('/') && path.starts_with(rule))
+}
+
 /// Binary and whole-member attacks: a flipped byte in every member, and
 /// every member removed.
 #[test]
@@ -420,7 +425,7 @@ fn every_member() {
         let at = b.len() / 2;
         b[at] ^= 0x01;
         check_alone(&name, &p, &original, path, Alone::Member);
-        if let Some((_, catch)) = flip.iter().find(|(m, _)| m == path || (m.ends_with('/') && path.starts_with(m))) {
+        if let Some((_, catch)) = flip.iter().find(|(m, _)| member_rule(m, path)) {
             reseal(&mut p, path, old);
             check_resealed(&name, &p, &original, *catch);
         }
@@ -451,10 +456,8 @@ fn every_member() {
         if path == paths::STATEMENT {
             continue; // The reseal needs the statement; its absence is the case above.
         }
-        let (_, catch) = removed
-            .iter()
-            .find(|(m, _)| m == path || (m.ends_with('/') && path.starts_with(m)))
-            .unwrap_or_else(|| panic!("no removal rule for {path}"));
+        let (_, catch) =
+            removed.iter().find(|(m, _)| member_rule(m, path)).unwrap_or_else(|| panic!("no removal rule for {path}"));
         reseal(&mut p, path, old_proof);
         check_resealed(&name, &p, &original, *catch);
     }

@@ -29,6 +29,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::manifest::with_rustflags;
+
 /// Why a harness's output cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -169,9 +171,8 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
         base.extend(["--features".to_owned(), r.features.join(",")]);
     }
     // Build first, so the timed run below starts from a built target.
-    let encoded = r.rustflags.join("\u{1f}");
     let mut build = Command::new(&cargo);
-    build.args(&base).arg("--no-run").current_dir(r.root).env("CARGO_ENCODED_RUSTFLAGS", &encoded);
+    with_rustflags(build.args(&base).arg("--no-run").current_dir(r.root), r.rustflags);
     run_checked(&mut build, &format!("cargo {} --no-run", base.join(" ")))?;
     let home = tempfile::Builder::new()
         .prefix("capsule-criterion-")
@@ -179,12 +180,8 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
         .or_else(|_| tempfile::tempdir())
         .map_err(|e| HarnessError::Output { path: r.target_dir.display().to_string(), why: e.to_string() })?;
     let mut run = Command::new(&cargo);
-    run.args(&base)
-        .arg("--")
-        .args(r.args)
-        .current_dir(r.root)
-        .env("CRITERION_HOME", home.path())
-        .env("CARGO_ENCODED_RUSTFLAGS", &encoded);
+    with_rustflags(run.args(&base).arg("--").args(r.args).current_dir(r.root), r.rustflags)
+        .env("CRITERION_HOME", home.path());
     let shown = format!("cargo {} -- {}", base.join(" "), r.args.join(" "));
     run_checked(&mut run, &shown)?;
     let dir = home.path();
@@ -270,7 +267,7 @@ pub fn hyperfine(
     // A cargo the timed command runs builds with the recorded flags; a
     // binary it runs was built before this run (its toolchain manifest
     // says profile `none`).
-    cmd.arg(command).current_dir(root).env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"));
+    with_rustflags(cmd.arg(command).current_dir(root), rustflags);
     run_checked(&mut cmd, &format!("hyperfine {command}"))?;
     let e: HyperfineExport = read_json(&export)?;
     let Some(r) = e.results.into_iter().next() else {

@@ -191,6 +191,15 @@ pub struct BuildFlags {
     pub unseen: Vec<String>,
 }
 
+/// Gives `cmd` exactly `rustflags` for any cargo it runs: cargo obeys
+/// `CARGO_ENCODED_RUSTFLAGS` (flags joined by 0x1F) over every other source.
+pub(crate) fn with_rustflags<'a>(
+    cmd: &'a mut std::process::Command,
+    rustflags: &[String],
+) -> &'a mut std::process::Command {
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
+}
+
 /// Environment variables that decide cargo's build flags: read to resolve
 /// them (only the resolved flags are recorded).
 fn cargo_env() -> Vec<(String, std::ffi::OsString)> {
@@ -208,13 +217,7 @@ fn cargo_env() -> Vec<(String, std::ffi::OsString)> {
 /// `target.'cfg(..)'` tables, `CARGO_BUILD_RUSTFLAGS`, `build.rustflags`,
 /// from every config file cargo reads, `$CARGO_HOME` included).
 pub fn build_flags(root: &Path) -> Result<BuildFlags, String> {
-    let env = cargo_env();
-    build_flags_from(root, cargo_config2::ResolveOptions::default().env(env.clone()), &env, cargo_home())
-}
-
-/// [`build_flags`] with explicit resolve options (environment, cargo home).
-pub fn build_flags_with(root: &Path, options: cargo_config2::ResolveOptions) -> Result<BuildFlags, String> {
-    build_flags_from(root, options, &cargo_env(), cargo_home())
+    build_flags_in(root, &cargo_env(), cargo_home(), None)
 }
 
 fn cargo_home() -> Option<std::path::PathBuf> {
@@ -247,12 +250,19 @@ fn profile_rustflags(
         .map(|f| format!("`{FEATURE}` in `{}`", f.display()))
 }
 
-fn build_flags_from(
+/// [`build_flags`] under an explicit environment, cargo home and (when
+/// given) host triple: the same ones resolve the flags and find what could
+/// pass others.
+fn build_flags_in(
     root: &Path,
-    options: cargo_config2::ResolveOptions,
     env: &[(String, std::ffi::OsString)],
     cargo_home: Option<std::path::PathBuf>,
+    host: Option<&str>,
 ) -> Result<BuildFlags, String> {
+    let mut options = cargo_config2::ResolveOptions::default().env(env.iter().cloned()).cargo_home(cargo_home.clone());
+    if let Some(h) = host {
+        options = options.host_triple(h);
+    }
     let config = cargo_config2::Config::load_with_options(root, options).map_err(|e| format!("{e:#}"))?;
     let target = config.host_triple().map_err(|e| format!("{e:#}"))?.to_owned();
     let rustflags = config.rustflags(target.as_str()).map_err(|e| format!("{e:#}"))?.map(|f| f.flags);
@@ -432,11 +442,9 @@ mod tests {
                 std::fs::create_dir_all(&d).unwrap();
                 std::fs::write(d.join("config.toml"), text).unwrap();
             }
-            let options = cargo_config2::ResolveOptions::default()
-                .env(env.iter().map(|(k, v)| (*k, *v)))
-                .cargo_home(Some(home))
-                .host_triple(host);
-            let flags = build_flags_with(&ws, options).unwrap_or_else(|e| panic!("{ws_config} {env:?}: {e}"));
+            let env: Vec<(String, std::ffi::OsString)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.into())).collect();
+            let flags = build_flags_in(&ws, &env, Some(home), Some(host))
+                .unwrap_or_else(|e| panic!("{ws_config} {env:?}: {e}"));
             assert_eq!(flags.rustflags, *want, "{ws_config} | {home_config} | {env:?}");
             assert_eq!(flags.target, host);
         }
@@ -472,11 +480,11 @@ mod tests {
         ] {
             std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
             std::fs::write(dir.path().join(".cargo/config.toml"), config).unwrap();
-            let options = cargo_config2::ResolveOptions::default()
-                .env(env)
-                .cargo_home(Some(dir.path().join("no-home")))
-                .host_triple("x86_64-unknown-linux-gnu");
-            let flags = build_flags_with(dir.path(), options).unwrap();
+            let env: Vec<(String, std::ffi::OsString)> =
+                env.into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            let flags =
+                build_flags_in(dir.path(), &env, Some(dir.path().join("no-home")), Some("x86_64-unknown-linux-gnu"))
+                    .unwrap();
             assert_eq!(flags.unseen, [want]);
         }
     }

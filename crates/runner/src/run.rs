@@ -487,8 +487,8 @@ fn prepare(
                     build
                         .args(["build", "--release", "--bin", bin])
                         .env("CARGO_TARGET_DIR", &ws.target_dir)
-                        .env("CARGO_ENCODED_RUSTFLAGS", ws.rustflags.join("\u{1f}"))
                         .current_dir(&ws.root);
+                    manifest::with_rustflags(&mut build, &ws.rustflags);
                     if let Some(p) = package {
                         build.args(["--package", p]);
                     }
@@ -518,7 +518,7 @@ fn prepare(
                 }
             };
             // A cargo the command runs builds with the recorded flags.
-            cmd.current_dir(&ws.root).env("CARGO_ENCODED_RUSTFLAGS", ws.rustflags.join("\u{1f}"));
+            manifest::with_rustflags(cmd.current_dir(&ws.root), &ws.rustflags);
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),

@@ -274,7 +274,25 @@ pub fn verify_claim(
     artifact: &[u8],
     params: &StarkParams,
 ) -> Result<u32, String> {
+    verify_claim_for(statement, workload, result_digest, artifact, params, None)
+}
+
+/// [`verify_claim`], and when `nonce` is given, the proof must have been
+/// made for it (the nonce is a public input: a repetition's own).
+fn verify_claim_for(
+    statement: &Digest,
+    workload: &Workload,
+    result_digest: &Digest,
+    artifact: &[u8],
+    params: &StarkParams,
+    nonce: Option<u64>,
+) -> Result<u32, String> {
     let a = parse(artifact, params)?;
+    if let Some(n) = nonce
+        && a.nonce != n
+    {
+        return Err(format!("the proof is for nonce {}, recorded for repetition {n}", a.nonce));
+    }
     if a.seed != workload.seed || u64::from(a.length) != workload.trace_length {
         return Err(format!(
             "the proof is for seed {} and trace length {}, the statement says seed {} and trace length {}",
@@ -312,14 +330,8 @@ impl ProofBackend for StarkBackend {
         }
         let workload = Workload::parse(&pi.parameters).map_err(|e| format!("the statement's parameters: {e}"))?;
         let result = pi.result_digest.ok_or("the statement records no result digest")?;
-        // The nonce is a public input: the proof is for this repetition.
-        if check.proof.len() >= 16 && check.proof.starts_with(MAGIC) {
-            let nonce = u64::from_le_bytes(check.proof[8..16].try_into().map_err(|_| "short artifact")?);
-            if nonce != check.repetition {
-                return Err(format!("the proof is for nonce {nonce}, recorded for repetition {}", check.repetition));
-            }
-        }
-        let bits = verify_claim(&check.statement_hash, &workload, &result, check.proof, &params)?;
+        let bits =
+            verify_claim_for(&check.statement_hash, &workload, &result, check.proof, &params, Some(check.repetition))?;
         // winterfell commits to its own extended trace; the capsule's row
         // root is a side commitment. The proof establishes the chain (this
         // workload), its seed and length, and its result.

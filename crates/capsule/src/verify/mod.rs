@@ -532,8 +532,12 @@ fn parse_member<T: DeserializeOwned + Serialize>(loaded: &Loaded, path: &str, re
     }
 }
 
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn is_full_hex_commit(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    (s.len() == 40 || s.len() == 64) && is_lower_hex(s)
 }
 
 fn integrity(loaded: &Loaded, opts: &VerifyOptions, rep: &mut Report) -> Option<PackContents> {
@@ -738,7 +742,7 @@ fn check_commitment(loaded: &Loaded, spec: &TraceSpecV1, statement: &StatementV1
 fn check_anchors(statement: &StatementV1, rep: &mut Report) {
     let a = &statement.anchors;
     if let Some(n) = &a.run_nonce
-        && !(n.len() == 64 && n.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && !(n.len() == 64 && is_lower_hex(n))
     {
         rep.reject(error(Code::AnchorMalformed, format!("`run_nonce` is `{n}`, not 64 lowercase hex digits")));
     }

@@ -14,13 +14,11 @@
 //! those as proven. A pack naming a backend never gets past a reader's
 //! program pin: the verifier checks the pin before the backend runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-
-use std::collections::BTreeSet;
 
 use super::report::ReportValue;
 use super::{Code, Loaded, PackContents, Report, VerifyOptions, error};
@@ -245,6 +243,7 @@ pub(super) fn check(
     };
     // Every repetition's proof verifies, for this statement, with its own
     // repetition as nonce; the weakest sets the security level.
+    let verified = proofs.len() as u64;
     let mut weakest: Option<ProofOutcome> = None;
     for RepetitionProof { repetition, member, bytes } in proofs {
         let check = ProofCheck {
@@ -291,17 +290,13 @@ pub(super) fn check(
             .note(&format!("computed by backend `{}` from the proofs it verified (the weakest)", p.backend)),
     );
     rep.values.push(
-        ReportValue::new("proof.repetitions_verified", proofs_count(&c.measurements).into(), ValueClass::Recomputed)
+        ReportValue::new("proof.repetitions_verified", verified.into(), ValueClass::Recomputed)
             .note("every repetition's proof, each for its own nonce"),
     );
     rep.proof_binds_trace_root = outcome.binds_trace_root;
     rep.proven = outcome.proven.into_iter().filter(|n| provable(n)).collect();
     rep.proven_by = Some(p.backend.clone());
     ProofAxis::BoundAndVerified
-}
-
-fn proofs_count(m: &MeasurementsV1) -> u64 {
-    m.series.iter().flat_map(|s| &s.samples).filter(|x| x.proof_digest.is_some()).count() as u64
 }
 
 /// One repetition's proof, as the pack holds it.
