@@ -11,8 +11,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use capsule::verify::{ProofBackend, ProofCheck, ProofOutcome, Serves};
@@ -42,33 +40,29 @@ impl ProcessBackend {
 /// Stops a process that outlives its time limit.
 struct Watchdog {
     done: std::sync::mpsc::Sender<()>,
-    fired: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Ends with whether it stopped the process.
+    thread: std::thread::JoinHandle<bool>,
 }
 
 impl Watchdog {
     fn start(pid: Option<u32>, limit: Duration) -> Self {
         let (done, wait) = std::sync::mpsc::channel::<()>();
-        let fired = Arc::new(AtomicBool::new(false));
-        let flag = fired.clone();
         let thread = std::thread::spawn(move || {
-            if let (Err(std::sync::mpsc::RecvTimeoutError::Timeout), Some(pid)) = (wait.recv_timeout(limit), pid) {
-                flag.store(true, Ordering::SeqCst);
-                // The child is not reaped until its adapter is closed, so the
-                // id is still its own.
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            }
+            let (Err(std::sync::mpsc::RecvTimeoutError::Timeout), Some(pid)) = (wait.recv_timeout(limit), pid) else {
+                return false;
+            };
+            // The child is not reaped until its adapter is closed, so the id
+            // is still its own.
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            true
         });
-        Watchdog { done, fired, thread: Some(thread) }
+        Watchdog { done, thread }
     }
 
     /// Stops watching; whether the limit had passed.
-    fn stop(mut self) -> bool {
+    fn stop(self) -> bool {
         let _ = self.done.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.fired.load(Ordering::SeqCst)
+        self.thread.join().unwrap_or(false)
     }
 }
 
