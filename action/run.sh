@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # The Action's work, in the caller's workspace. Every input arrives in an
 # environment variable (action.yml's `env:`), never spliced into the script.
-#   mode bench:   bench each workload (paired with BASELINE_REF on pull
-#                 requests) without the step's credentials in its
-#                 environment, verify, comment. Signing and release uploads
-#                 are refused here: they belong to jobs that run no
-#                 workload.
-#   mode sign:    verify the packs in PACKS_DIR and sign them (keyless with
-#                 Sigstore, or with a repository key); for a job that holds
-#                 `id-token: write` and runs no workload or build code, only
-#                 the prebuilt tool install.sh checked (CAPSULE_BIN).
+#   mode bench:   bench each workload (paired on pull requests with the
+#                 merge base of the pull request's base), verify, put the
+#                 comparison in the job summary; comment only when asked.
+#                 The job is the security boundary: it must hold no key and
+#                 no right to mint an OIDC token (both refused).
+#   mode sign:    verify every pack in PACKS_DIR, then, only if all are
+#                 accepted, sign them (keyless with Sigstore, or with a
+#                 repository key); for a job that holds `id-token: write`
+#                 and runs only the prebuilt tool install.sh checked.
 #   mode publish: verify the packs in PACKS_DIR and attach them to the
 #                 release UPLOAD_RELEASE, with the prebuilt tool too.
-#   mode comment: verify the packs in PACKS_DIR (downloaded from an
-#                 untrusted run) and comment on the pull request whose head
-#                 is HEAD_SHA, found through the API.
+#   mode comment: in a `workflow_run` workflow: when the run succeeded,
+#                 verify the packs it uploaded (capped in size, checked to
+#                 come from that run) and comment on its pull request,
+#                 found by head branch; when it failed or was cancelled,
+#                 mark the existing comment stale.
 # Failures are `::error::` annotations; a summary goes to
 # $GITHUB_STEP_SUMMARY; outputs go to $GITHUB_OUTPUT.
 set -uo pipefail
@@ -22,8 +24,23 @@ set -uo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; fi; }
+# A file name as Markdown text: every character that means something in
+# Markdown or HTML escaped, line breaks as spaces.
+md() {
+  local s=$1 out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case "$c" in
+      [A-Za-z0-9\ ]) out+=$c ;;
+      $'\n' | $'\r' | $'\t') out+=' ' ;;
+      *) out+="&#$(printf '%d' "'$c");" ;;
+    esac
+  done
+  printf '%s' "$out"
+}
 capsule() { "${CAPSULE_BIN:-cargo-capsule}" capsule "$@"; }
-# The benchmark runs without the step's credentials in its environment.
+# Hygiene, not a boundary: the workload could still read these from its
+# parent's environment, which is why the bench job must not hold them.
 bench_capsule() {
   env -u GITHUB_TOKEN -u SIGNING_KEY -u ACTIONS_ID_TOKEN_REQUEST_URL -u ACTIONS_ID_TOKEN_REQUEST_TOKEN \
     "${CAPSULE_BIN:-cargo-capsule}" capsule "$@"
@@ -31,8 +48,12 @@ bench_capsule() {
 
 MODE=${MODE:-bench}
 PACKS_DIR=${PACKS_DIR:-capsulepacks}
+# The most bytes of packs a comment job downloads and verifies.
+MAX_PACKS_BYTES=${MAX_PACKS_BYTES:-536870912}
 policy_args=()
 if [ -n "${POLICY:-}" ]; then policy_args=(--policy "$POLICY"); fi
+reports="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/capsulebench-reports"
+mkdir -p "$reports" || fail "cannot create \`$reports\`"
 
 case "${SIGN:-none}" in
   none) ;;
@@ -41,16 +62,27 @@ case "${SIGN:-none}" in
     ;;
   *) fail "sign must be none, key or sigstore, not \`$SIGN\`" ;;
 esac
-if [ "$MODE" = bench ] && [ -n "${UPLOAD_RELEASE:-}" ]; then
-  fail "upload-release runs only in \`mode: publish\`, a separate job: a write token in the job that runs the benchmark is the benchmark's to use; use the workflows \`cargo capsule init\` writes"
+if [ "$MODE" = bench ]; then
+  refuse_bench_credentials
+  [ -z "${UPLOAD_RELEASE:-}" ] || fail "upload-release runs only in \`mode: publish\`, a separate job: a write token in the job that runs the benchmark is the benchmark's to use; use the workflows \`cargo capsule init\` writes"
 fi
 # The jobs that hold a credential run only the binary install.sh checked:
 # check it again here, whatever ran before.
-if [ "$MODE" = sign ] || [ "$MODE" = publish ]; then
+if [ "$MODE" = sign ] || [ "$MODE" = publish ] || [ "$MODE" = comment ]; then
   if [ -z "${CAPSULE_BIN:-}" ] || [ -z "${TOOL_SHA256:-}" ]; then
     fail "mode $MODE runs only the prebuilt tool install.sh checked (CAPSULE_BIN and TOOL_SHA256 must be set)"
   fi
-  [ "$(sha256 "$CAPSULE_BIN")" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary the tool job built (SHA-256 differs): refusing to run it"
+  [ "$(sha256 "$CAPSULE_BIN")" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary install.sh checked (SHA-256 differs): refusing to run it"
+fi
+
+# A workflow_run that did not succeed: its comment, if any, is stale.
+if [ "$MODE" = comment ] && [ "${RUN_CONCLUSION:-success}" != success ]; then
+  if out=$(capsule github mark-stale --workflow-run); then
+    echo "$out"
+    summary "## CapsuleBench" "" "The benchmark run ended \`$(md "$RUN_CONCLUSION")\`: $(md "$out")"
+    exit 0
+  fi
+  fail "marking the comment stale failed (the reason is above)"
 fi
 
 verdict=verified
@@ -60,17 +92,31 @@ heads=()
 summary "## CapsuleBench" ""
 
 verify() { # pack
-  if capsule verify "$1" "${policy_args[@]}" >"$1.verify.txt" 2>&1; then
-    summary "- \`$(basename "$1")\`: verified at \`policy\`"
+  local name report
+  name=$(basename "$1")
+  report="$reports/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').verify.txt"
+  if capsule verify "$1" "${policy_args[@]}" >"$report" 2>&1; then
+    summary "- $(md "$name"): verified at \`policy\`"
   else
     verdict=rejected
-    echo "::error title=CapsuleBench::$(basename "$1") does not verify: $(grep -m1 -E 'REJECTED|error' "$1.verify.txt")"
-    summary "- \`$(basename "$1")\`: **REJECTED**" '```' "$(cat "$1.verify.txt")" '```'
+    echo "::error title=CapsuleBench::$(annotation "$name does not verify: $(grep -m1 -E 'REJECTED|error' "$report")")"
+    summary "- $(md "$name"): **REJECTED**" '```' "$(sed 's/```/` ` `/g' "$report")" '```'
   fi
 }
 
 if [ "$MODE" = bench ]; then
   mkdir -p "$PACKS_DIR" || fail "cannot create \`$PACKS_DIR\`"
+  # A pull request is compared with the commit it branched from (the merge
+  # base of its base), so the base branch's later changes are not
+  # counted as the pull request's.
+  baseline=${BASELINE_REF:-}
+  if [ -z "$baseline" ] && [ -n "${PR_BASE_SHA:-}" ]; then
+    if [ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = true ]; then
+      fail "this checkout is shallow, so the pull request's base commit is not here: set \`fetch-depth: 0\` on actions/checkout"
+    fi
+    baseline=$(git merge-base "$PR_BASE_SHA" HEAD 2>/dev/null) ||
+      fail "the pull request's base ${PR_BASE_SHA} is not in this checkout: set \`fetch-depth: 0\` on actions/checkout"
+  fi
   read -r -a workloads <<<"${WORKLOADS:-}"
   if [ ${#workloads[@]} -eq 0 ]; then workloads=(""); fi
   for w in "${workloads[@]}"; do
@@ -79,12 +125,12 @@ if [ "$MODE" = bench ]; then
     args=(bench --out "$head" --quiet)
     if [ -n "$w" ]; then args+=(--workload "$w"); fi
     if [ -n "${TRACK:-}" ]; then args+=(--track "$TRACK"); fi
-    if [ -n "${BASELINE_REF:-}" ]; then
+    if [ -n "$baseline" ]; then
       base="$PACKS_DIR/$name-base.tgz"
-      args+=(--baseline "$BASELINE_REF" --baseline-out "$base")
+      args+=(--baseline "$baseline" --baseline-out "$base")
     fi
     if ! bench_capsule "${args[@]}"; then fail "\`cargo capsule bench\` failed for workload \`${w:-default}\` (its error is above)"; fi
-    if [ -n "${BASELINE_REF:-}" ]; then
+    if [ -n "$baseline" ]; then
       bases+=("$base")
       heads+=("$head")
       packs+=("$base")
@@ -93,14 +139,17 @@ if [ "$MODE" = bench ]; then
   done
 else
   case "$MODE" in
-    comment) [ -n "${HEAD_SHA:-}" ] || fail "mode comment needs head-sha (\`github.event.workflow_run.head_sha\`)" ;;
+    comment) ;;
     sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
     publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
-    *) fail "mode must be bench, sign, publish or comment, not \`$MODE\`" ;;
+    *) fail "mode must be bench, install, sign, publish or comment, not \`$MODE\`" ;;
   esac
+  total=0
   for head in "$PACKS_DIR"/*.tgz; do
-    case "$head" in *-base.tgz) continue ;; esac
     [ -e "$head" ] || fail "no packs in \`$PACKS_DIR\`"
+    [ -f "$head" ] && [ ! -L "$head" ] || fail "\`$(basename "$head")\` is not a regular file"
+    total=$((total + $(wc -c <"$head")))
+    case "$head" in *-base.tgz) continue ;; esac
     base="${head%.tgz}-base.tgz"
     if [ -e "$base" ]; then
       bases+=("$base")
@@ -109,9 +158,16 @@ else
     fi
     packs+=("$head")
   done
+  if [ "$MODE" = comment ] && [ "$total" -gt "$MAX_PACKS_BYTES" ]; then
+    fail "the downloaded packs hold $total bytes, over the $MAX_PACKS_BYTES this job verifies (MAX_PACKS_BYTES): refusing them"
+  fi
 fi
 
 for p in "${packs[@]}"; do verify "$p"; done
+output packs "${packs[*]}"
+output verdict "$verdict"
+# Nothing is signed or published unless every pack verified.
+[ "$verdict" = verified ] || fail "a pack does not verify; see the summary (nothing was signed or published)"
 
 if [ "$MODE" = sign ]; then
   case "${SIGN:-none}" in
@@ -127,28 +183,32 @@ if [ "$MODE" = sign ]; then
       done
       ;;
   esac
-  if [ "${SIGN:-none}" != none ]; then summary "" "Signed (${SIGN})."; fi
+  summary "" "Signed (${SIGN})."
 fi
 
-output packs "${packs[*]}"
-output verdict "$verdict"
-[ "$verdict" = verified ] || fail "a pack does not verify; see the summary"
-
-if [ "${COMMENT:-true}" = true ] && [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; then
+# The comparison: in the job summary always; as a comment in mode comment,
+# or in mode bench when asked (that needs `pull-requests: write`).
+if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; then
   cargs=(github comment "${policy_args[@]}")
   for i in "${!heads[@]}"; do cargs+=(--base "${bases[$i]}" --head "${heads[$i]}"); done
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cargs+=(--summary "$GITHUB_STEP_SUMMARY"); fi
   if [ "$MODE" = comment ]; then
-    cargs+=(--head-sha "$HEAD_SHA")
-    summary "" "The packs came from an untrusted run: they are verified here and stay unsigned."
+    cargs+=(--workflow-run)
+  elif [ "${COMMENT:-false}" != true ]; then
+    cargs+=(--dry-run)
   fi
-  if out=$(capsule "${cargs[@]}"); then
-    echo "$out"
-    url=${out#* }
-    output comment-url "$url"
-    summary "" "Comment: $url"
-  else
-    fail "commenting failed (the reason is above)"
-  fi
+  rc=0
+  out=$(capsule "${cargs[@]}") || rc=$?
+  # A dry run prints the comment itself, which is in the summary already.
+  if [ "$MODE" = comment ] || [ "${COMMENT:-false}" = true ] || [ "$rc" != 0 ]; then echo "$out"; fi
+  [ "$rc" = 0 ] || fail "commenting failed (the reason is above)"
+  case "$out" in
+    created\ * | updated\ *)
+      url=${out#* }
+      output comment-url "$url"
+      summary "" "Comment: $url"
+      ;;
+  esac
 fi
 
 if [ "$MODE" = publish ]; then

@@ -42,6 +42,10 @@ enum Command {
     Keygen(crate::trust::KeygenArgs),
     /// Sign a pack with a repository key (a DSSE receipt attestation under `signatures/`).
     Sign(crate::trust::SignArgs),
+    /// Sign a file keylessly with Sigstore (a release archive): a v0.3 bundle beside it, as `cosign sign-blob` makes.
+    SignBlob(crate::trust::SignBlobArgs),
+    /// Verify a file's Sigstore bundle and its signer's identity, offline (`cosign verify-blob` checks the same).
+    VerifyBlob(crate::trust::VerifyBlobArgs),
     /// Write a pack's rows as an external row archive for data-availability audits.
     Archive(crate::trust::ArchiveArgs),
     /// Audit a row archive: open verifier-drawn chunks and check them against the trace root.
@@ -397,6 +401,8 @@ impl Cli {
             }
             Command::Keygen(a) => crate::trust::keygen(a),
             Command::Sign(a) => crate::trust::sign(a),
+            Command::SignBlob(a) => crate::trust::sign_blob(a),
+            Command::VerifyBlob(a) => crate::trust::verify_blob(a),
             Command::Archive(a) => crate::trust::archive(a),
             Command::Audit(a) => crate::trust::audit(a),
         }

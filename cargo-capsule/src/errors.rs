@@ -27,7 +27,7 @@ impl ExitCode {
     pub(crate) const NOT_COMPARABLE: u8 = 6;
     /// GitHub or Sigstore refused a request or could not be reached, or
     /// keyless signing is not possible here (`github`, `submit`,
-    /// `sign --sigstore`).
+    /// `sign --sigstore`, `init` pinning the Action).
     pub(crate) const GITHUB: u8 = 7;
 }
 
@@ -138,6 +138,11 @@ pub(crate) enum CliError {
     /// A harness output could not be imported.
     #[error("import failed")]
     Import(#[source] capsule_runner::import::ImportError),
+    /// `init` could not pin the Action to a commit.
+    #[error(
+        "cannot pin the Action `{action}` to a commit ({why}); pass `--action OWNER/REPO@<40-hex commit SHA>` (for example from `git ls-remote https://github.com/OWNER/REPO REF`)"
+    )]
+    Pin { action: String, why: String },
     /// The operating system's randomness failed.
     #[error("failed to draw a seed from the operating system's randomness: {0}")]
     Randomness(String),
@@ -188,7 +193,7 @@ impl CliError {
             CliError::Github(capsule_github::GithubError::Env(..) | capsule_github::GithubError::Repo(_)) => {
                 ExitCode::INPUT
             }
-            CliError::Github(_) | CliError::Keyless(_) => ExitCode::GITHUB,
+            CliError::Github(_) | CliError::Keyless(_) | CliError::Pin { .. } => ExitCode::GITHUB,
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {

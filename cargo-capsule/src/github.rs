@@ -1,9 +1,11 @@
-//! `cargo capsule github comment` and `cargo capsule submit`: argument
-//! parsing and rendering over `capsule-github`.
+//! `cargo capsule github comment`, `github mark-stale` and `cargo capsule
+//! submit`: argument parsing, the checks of packs against the run that made
+//! them, and rendering over `capsule-github`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use capsule::verify::{Profile, VerifyOptions, verify_pack_file};
+use capsule::objects::ManifestKind;
+use capsule::verify::{PackContents, Profile, VerifyOptions, verify_pack_file};
 use capsule_github::{Github, Repo};
 use clap::{Args, Subcommand};
 
@@ -16,6 +18,11 @@ pub(crate) enum GithubCommand {
     /// Post the verified base-vs-head comparison on a pull request, or update
     /// CapsuleBench's comment there in place.
     Comment(CommentArgs),
+    /// Mark CapsuleBench's comment on the pull request of a `workflow_run`
+    /// stale, when that run failed or was cancelled (a newer push superseded
+    /// it): an old "faster" is not left standing for a head it was not
+    /// measured on.
+    MarkStale(MarkStaleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -28,12 +35,14 @@ pub(crate) struct CommentArgs {
     #[arg(long, value_name = "PACK", required = true)]
     head: Vec<PathBuf>,
     /// The pull request number (default: from `GITHUB_EVENT_PATH`).
-    #[arg(long, value_name = "N", conflicts_with = "head_sha")]
+    #[arg(long, value_name = "N", conflicts_with = "workflow_run")]
     pr: Option<u64>,
-    /// Find the open pull request whose head is this commit (for
-    /// `workflow_run`: never trust an artifact to name the PR).
-    #[arg(long, value_name = "SHA")]
-    head_sha: Option<String>,
+    /// In a `workflow_run` workflow: find the pull request from the event
+    /// payload (`GITHUB_EVENT_PATH`: the run's head repository owner, head
+    /// branch and head commit; never from an artifact), and refuse packs
+    /// that this run did not make (another repository, run or head commit).
+    #[arg(long)]
+    workflow_run: bool,
     /// `owner/name` (default: `GITHUB_REPOSITORY`).
     #[arg(long, value_name = "OWNER/NAME")]
     repo: Option<String>,
@@ -43,9 +52,27 @@ pub(crate) struct CommentArgs {
     /// Pin this policy file (in addition to the standard policies).
     #[arg(long, value_name = "FILE")]
     policy: Vec<PathBuf>,
+    /// Also append the comparison to this file (the job summary,
+    /// `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
     /// Print the comment instead of posting it.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MarkStaleArgs {
+    /// Take the pull request and the run from the `workflow_run` payload
+    /// (`GITHUB_EVENT_PATH`); the only source there is.
+    #[arg(long, required = true)]
+    workflow_run: bool,
+    /// `owner/name` (default: `GITHUB_REPOSITORY`).
+    #[arg(long, value_name = "OWNER/NAME")]
+    repo: Option<String>,
+    /// The login the existing comment must be by (the token's own user).
+    #[arg(long, value_name = "LOGIN", default_value = "github-actions[bot]")]
+    author: String,
 }
 
 #[derive(Debug, Args)]
@@ -82,26 +109,164 @@ pub(crate) fn event_payload() -> Result<Option<serde_json::Value>, CliError> {
 
 /// The pull request of a `pull_request` event (`GITHUB_EVENT_PATH`).
 fn event_pr() -> Result<u64, CliError> {
-    let missing = || CliError::Usage("give `--pr N` or `--head-sha SHA` (no pull request in `GITHUB_EVENT_PATH`)");
+    let missing = || CliError::Usage("give `--pr N` or `--workflow-run` (no pull request in `GITHUB_EVENT_PATH`)");
     let event = event_payload()?.ok_or_else(missing)?;
     event["pull_request"]["number"].as_u64().or_else(|| event["number"].as_u64()).ok_or_else(missing)
 }
 
-/// The comment's Markdown: the comparison of each base/head pair, every
-/// pack verified first; with several pairs, a summary row for each first.
-fn body(a: &CommentArgs) -> Result<Result<String, u8>, CliError> {
+/// The run a `workflow_run` workflow was triggered by, from its payload:
+/// written by GitHub, not by the run, so it is what packs are checked
+/// against.
+#[derive(Debug)]
+struct TriggeringRun {
+    id: u64,
+    html_url: String,
+    repository: String,
+    head_owner: String,
+    head_branch: String,
+    head_sha: String,
+    conclusion: String,
+}
+
+impl TriggeringRun {
+    fn from_event() -> Result<TriggeringRun, CliError> {
+        let missing = || {
+            CliError::Usage(
+                "`--workflow-run` needs the `workflow_run` payload at `GITHUB_EVENT_PATH` (run it in a workflow triggered by `workflow_run`)",
+            )
+        };
+        let event = event_payload()?.ok_or_else(missing)?;
+        let r = &event["workflow_run"];
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).ok_or_else(missing);
+        Ok(TriggeringRun {
+            id: r["id"].as_u64().ok_or_else(missing)?,
+            html_url: r["html_url"].as_str().unwrap_or_default().to_owned(),
+            repository: text(&r["repository"]["full_name"])?,
+            head_owner: text(&r["head_repository"]["owner"]["login"])?,
+            head_branch: text(&r["head_branch"])?,
+            head_sha: text(&r["head_sha"])?,
+            conclusion: r["conclusion"].as_str().unwrap_or("unknown").to_owned(),
+        })
+    }
+
+    /// The open pull request this run benchmarked: by head branch (a
+    /// fork's commit has none by commit), still at the run's head commit.
+    /// `None` (with a warning annotation) when there is none.
+    fn pull_request(&self, gh: &Github, repo: &Repo) -> Result<Option<capsule_github::PullRequest>, CliError> {
+        let prs = gh
+            .pull_requests_for_head(repo, &self.head_owner, &self.head_branch, &self.head_sha)
+            .map_err(CliError::Github)?;
+        match prs.len() {
+            1 => Ok(prs.into_iter().next()),
+            0 => {
+                output::line(&format!(
+                    "::warning title=CapsuleBench::no open pull request has head {} at {}; nothing to comment on (the pull request was closed or has moved on)",
+                    annotation(&format!("{}:{}", self.head_owner, self.head_branch)),
+                    annotation(&self.head_sha),
+                ))?;
+                Ok(None)
+            }
+            _ => Err(CliError::Usage("several open pull requests have this head; pass `--pr N`")),
+        }
+    }
+}
+
+/// Text for a workflow command (`::warning::…`): `%`, CR and LF escaped as
+/// GitHub reads them, so a branch name cannot end the annotation or start
+/// another command.
+fn annotation(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Why a pack is not from the triggering run, if it is not: its CI
+/// manifest must name the run (repository and run id, any attempt), and a
+/// head pack's git manifest the run's head commit.
+fn from_elsewhere(c: &PackContents, run: &TriggeringRun, is_head: bool) -> Option<String> {
+    let server = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".to_owned());
+    let want = format!("{}/{}/actions/runs/{}/attempts/", server.trim_end_matches('/'), run.repository, run.id);
+    let got = c.manifests.get(ManifestKind::Ci.path()).and_then(|m| m["run_uri"].as_str());
+    match got {
+        Some(uri) if uri.starts_with(&want) => {}
+        Some(uri) => return Some(format!("it was made by run {uri}, not run {} of {}", run.id, run.repository)),
+        None => return Some("it records no CI run (no CI manifest)".to_owned()),
+    }
+    let commit = c.manifests.get(ManifestKind::Git.path()).and_then(|m| m["commit"].as_str());
+    if is_head && commit != Some(run.head_sha.as_str()) {
+        return Some(format!("it measured commit {}, not the run's head {}", commit.unwrap_or("(none)"), run.head_sha));
+    }
+    None
+}
+
+/// The row of one side in the comment's run table: the commit (short,
+/// linked), whether the tree was dirty, the runner and the repetitions.
+fn side_row(side: &str, c: &PackContents, reps: u64) -> String {
+    let m =
+        |k: ManifestKind, f: &str| c.manifests.get(k.path()).and_then(|v| v[f].as_str()).unwrap_or_default().to_owned();
+    let repo = c
+        .manifests
+        .get(ManifestKind::Ci.path())
+        .and_then(|v| v["run_uri"].as_str())
+        .and_then(|u| u.split_once("/actions/runs/"));
+    let commit = m(ManifestKind::Git, "commit");
+    let short = commit.get(..7).unwrap_or(&commit);
+    let commit_cell = match repo {
+        Some((repo_url, _)) if !commit.is_empty() => {
+            format!("[`{}`]({repo_url}/commit/{})", esc(short), link_part(&commit))
+        }
+        _ if !commit.is_empty() => format!("`{}`", esc(short)),
+        _ => "(no commit)".to_owned(),
+    };
+    let dirty = c.manifests.get(ManifestKind::Git.path()).and_then(|v| v["dirty"].as_bool()).unwrap_or(false);
+    let hw = c.manifests.get(ManifestKind::Hardware.path());
+    let cores = hw.and_then(|v| v["logical_cores"].as_u64()).unwrap_or(0);
+    let runner = format!(
+        "{}, {} {} ({cores} cores)",
+        esc(&m(ManifestKind::Os, "distribution")),
+        esc(&m(ManifestKind::Hardware, "arch")),
+        esc(&m(ManifestKind::Hardware, "cpu_model"))
+    );
+    format!("| {side} | {commit_cell}{} | {runner} | {reps} |\n", if dirty { " ⚠️ dirty tree" } else { "" })
+}
+
+fn esc(s: &str) -> String {
+    capsule::compare::escape_markdown(s)
+}
+
+/// Only what may stand in a link's path.
+fn link_part(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+/// The comment's Markdown: what a reader can rely on, the runs' commits and
+/// runners, then the comparison of each base/head pair, every pack verified
+/// first (and, for a `workflow_run`, checked to come from that run); with
+/// several pairs, a summary row for each first.
+fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u8>, CliError> {
     if a.base.len() != a.head.len() {
         return Err(CliError::Usage("give as many `--base` as `--head` packs"));
     }
     let opts = VerifyOptions { pins: crate::cli::pins(&a.policy, &[])?, ..crate::cli::verify_options() };
     let (mut comparisons, mut sections) = (Vec::new(), Vec::new());
+    let mut runs_table = String::new();
+    let mut all_unsigned = true;
     for (b, h) in a.base.iter().zip(&a.head) {
         let mut sides = Vec::new();
-        for p in [b, h] {
+        for (p, is_head) in [(b, false), (h, true)] {
             crate::cli::readable(p)?;
             let (report, contents) = verify_pack_file(p, &opts);
             match (report.accepted(), contents, report.capsule_hash) {
-                (true, Some(c), Some(h)) => sides.push((report, c, h)),
+                (true, Some(c), Some(h)) => {
+                    if let Some(why) = run.and_then(|r| from_elsewhere(&c, r, is_head)) {
+                        output::line(&format!(
+                            "::error title=CapsuleBench::refusing `{}`: {}",
+                            annotation(&p.display().to_string()),
+                            annotation(&why)
+                        ))?;
+                        return Ok(Err(ExitCode::REJECTED));
+                    }
+                    all_unsigned &= report.signers.is_empty();
+                    sides.push((report, c, h));
+                }
                 _ => {
                     output::report(&report)?;
                     return Ok(Err(ExitCode::REJECTED));
@@ -112,6 +277,14 @@ fn body(a: &CommentArgs) -> Result<Result<String, u8>, CliError> {
         let cmp =
             capsule::compare::compare(base.2, &base.1, head.2, &head.1, capsule::compare::CompareOptions::default())
                 .map_err(CliError::Compare)?;
+        if runs_table.is_empty() {
+            let (nb, nh) = cmp.metrics.first().map_or((0, 0), |m| (m.n_base, m.n_head));
+            runs_table = format!(
+                "| | commit | runner | repetitions |\n|---|---|---|---|\n{}{}",
+                side_row("base", &base.1, nb),
+                side_row("head", &head.1, nh)
+            );
+        }
         sections.push(capsule::compare::markdown(
             &cmp,
             &output::verified_line(&base.0),
@@ -119,40 +292,108 @@ fn body(a: &CommentArgs) -> Result<Result<String, u8>, CliError> {
         ));
         comparisons.push(cmp);
     }
+    let mut md = String::new();
+    if let Some(r) = run {
+        md.push_str(&capsule_github::head_marker(&link_part(&r.head_sha)));
+        md.push('\n');
+    }
+    let by = match run {
+        Some(r) if !r.html_url.is_empty() => {
+            format!("this pull request's own workflow run ([run {}]({}))", r.id, r.html_url)
+        }
+        _ => "this pull request's own workflow run".to_owned(),
+    };
+    if all_unsigned {
+        md.push_str(&format!(
+            "> [!NOTE]\n> Measured by {by}, unsigned. CapsuleBench verified each pack's integrity and policy: the numbers are consistent with the samples committed in the packs, not proof that the run measured honestly.\n\n"
+        ));
+    } else {
+        md.push_str(&format!("> [!NOTE]\n> Measured by {by}; each pack's line below says who signed it.\n\n"));
+    }
+    md.push_str(&runs_table);
+    md.push('\n');
     // Several workloads open with one row each, which folding keeps.
-    let summary = if comparisons.len() > 1 { capsule::compare::markdown_summary(&comparisons) } else { String::new() };
-    Ok(Ok(summary + &sections.join("\n")))
+    if comparisons.len() > 1 {
+        md.push_str(&capsule::compare::markdown_summary(&comparisons));
+    }
+    md.push_str(capsule_github::DETAILS);
+    md.push('\n');
+    md.push_str(&sections.join("\n"));
+    Ok(Ok(md))
+}
+
+fn append(path: &Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| CliError::Write { path: path.to_path_buf(), source })
 }
 
 pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {
-    let GithubCommand::Comment(a) = c;
-    let markdown = match body(&a)? {
+    let a = match c {
+        GithubCommand::Comment(a) => a,
+        GithubCommand::MarkStale(a) => return mark_stale(a),
+    };
+    let triggering = if a.workflow_run { Some(TriggeringRun::from_event()?) } else { None };
+    let markdown = match body(&a, triggering.as_ref())? {
         Ok(m) => m,
         Err(code) => return Ok(code),
     };
+    if let Some(path) = &a.summary {
+        append(path, &format!("{markdown}\n"))?;
+    }
     if a.dry_run {
         output::line(&capsule_github::fold(&markdown))?;
         return Ok(ExitCode::OK);
     }
     let repo = repo(a.repo.as_deref())?;
     let gh = Github::from_env().map_err(CliError::Github)?;
-    let pr = match (&a.pr, &a.head_sha) {
+    let pr = match (&a.pr, &triggering) {
         (Some(n), _) => *n,
-        (None, Some(sha)) => {
-            let prs = gh.pull_requests_for_commit(&repo, sha).map_err(CliError::Github)?;
-            match prs.as_slice() {
-                [p] => p.number,
-                [] => {
-                    output::line(&format!("no open pull request has head {sha}; nothing to comment on"))?;
-                    return Ok(ExitCode::OK);
-                }
-                _ => return Err(CliError::Usage("several open pull requests have this head commit; pass `--pr N`")),
-            }
-        }
+        (None, Some(r)) => match r.pull_request(&gh, &repo)? {
+            Some(p) => p.number,
+            None => return Ok(ExitCode::OK),
+        },
         (None, None) => event_pr()?,
     };
     let c = gh.upsert_comment(&repo, pr, &markdown, &a.author).map_err(CliError::Github)?;
     output::line(&format!("{} {}", if c.updated { "updated" } else { "created" }, c.html_url))?;
+    Ok(ExitCode::OK)
+}
+
+fn mark_stale(a: MarkStaleArgs) -> Result<u8, CliError> {
+    let run = TriggeringRun::from_event()?;
+    let repo = repo(a.repo.as_deref())?;
+    let gh = Github::from_env().map_err(CliError::Github)?;
+    // Only for the pull request's current head: a superseded run's pull
+    // request has moved on, and the newer run updates the comment itself.
+    let Some(pr) = run.pull_request(&gh, &repo)? else {
+        return Ok(ExitCode::OK);
+    };
+    let Some(c) = gh.find_comment(&repo, pr.number, &a.author).map_err(CliError::Github)? else {
+        output::line(&format!("pull request #{} has no CapsuleBench comment to mark stale", pr.number))?;
+        return Ok(ExitCode::OK);
+    };
+    let old = c.body.unwrap_or_default();
+    let compared = capsule_github::comment_head(&old).map(|s| s.get(..7).unwrap_or(s).to_owned());
+    let what = match run.conclusion.as_str() {
+        "cancelled" => "was cancelled",
+        "failure" => "failed",
+        "timed_out" => "timed out",
+        _ => "did not succeed",
+    };
+    let run_link =
+        if run.html_url.is_empty() { format!("run {}", run.id) } else { format!("[run {}]({})", run.id, run.html_url) };
+    let why = format!(
+        "The benchmark {run_link} for the pull request's head `{}` {what}; the comparison below is for {} and does not describe the head.",
+        esc(run.head_sha.get(..7).unwrap_or(&run.head_sha)),
+        compared.map_or("an earlier commit".to_owned(), |s| format!("`{}`", esc(&s))),
+    );
+    let c = gh.update_comment(&repo, c.id, &capsule_github::mark_stale(&old, &why)).map_err(CliError::Github)?;
+    output::line(&format!("marked stale {}", c.html_url))?;
     Ok(ExitCode::OK)
 }
 

@@ -1,9 +1,15 @@
-//! `cargo capsule init`: writes the fork-safe GitHub workflows; an existing
-//! file that differs is shown as a diff and left alone without `--force`.
+//! `cargo capsule init`: writes the fork-safe GitHub workflows and a
+//! Dependabot configuration for the actions they pin. The Action is always
+//! written pinned by commit: a tag or branch is resolved to its commit
+//! through the GitHub API (`GITHUB_API_URL`), and kept as a comment for
+//! Dependabot. Pushes are benchmarked on the repository's default branch
+//! (detected from git). An existing file that differs is shown as a diff
+//! and left alone without `--force`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use capsule_github::workflows::{Plan, plan, workflows, writes_signing_jobs};
+use capsule_github::workflows::{DEPENDABOT, Plan, dependabot_covers_actions, is_pinned, plan, workflows};
+use capsule_github::{Github, Repo};
 use clap::Args;
 
 use crate::errors::{CliError, ExitCode};
@@ -14,16 +20,81 @@ pub(crate) struct InitArgs {
     /// The repository root.
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
-    /// The CapsuleBench Action to use: `OWNER/REPO@<commit SHA>` pins it.
+    /// The CapsuleBench Action: `OWNER/REPO@REF` (a tag or branch is
+    /// resolved to its commit through the GitHub API and written pinned),
+    /// `OWNER/REPO@<commit SHA>`, or `./` for a repository holding the
+    /// Action.
     #[arg(long, value_name = "REF", default_value = "capsulebench/action@v1")]
     action: String,
+    /// The branch whose pushes are benchmarked (default: the repository's
+    /// default branch, from `origin/HEAD`, else the current branch).
+    #[arg(long, value_name = "NAME")]
+    branch: Option<String>,
     /// Overwrite files that differ.
     #[arg(long)]
     force: bool,
 }
 
+/// The action pinned by commit, with the reference it was resolved from as
+/// a comment (which Dependabot keeps current).
+fn pin(action: &str) -> Result<String, CliError> {
+    if is_pinned(action) {
+        return Ok(action.to_owned());
+    }
+    let unresolvable = |why: String| CliError::Pin { action: action.to_owned(), why };
+    let (repo, reference) = action.split_once('@').ok_or_else(|| unresolvable("it has no `@REF`".to_owned()))?;
+    let repo: Repo = repo.parse().map_err(|e: capsule_github::GithubError| unresolvable(e.to_string()))?;
+    let gh = Github::from_env_or_anonymous().map_err(|e| unresolvable(e.to_string()))?;
+    let sha = gh.resolve_commit(&repo, reference).map_err(|e| unresolvable(e.to_string()))?;
+    Ok(format!("{repo}@{sha} # {reference}"))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let o = std::process::Command::new("git").args(args).current_dir(dir).output().ok()?;
+    let s = String::from_utf8(o.stdout).ok()?.trim().to_owned();
+    (o.status.success() && !s.is_empty()).then_some(s)
+}
+
+/// The default branch: `origin/HEAD`'s, else the current branch, else
+/// `main`.
+fn default_branch(dir: &Path) -> String {
+    git(dir, &["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"])
+        .and_then(|r| r.strip_prefix("origin/").map(str::to_owned))
+        .or_else(|| git(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]))
+        .unwrap_or_else(|| "main".to_owned())
+}
+
+/// The workflow files under `dir` that run jobs on self-hosted runners.
+fn self_hosted(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir.join(".github/workflows")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .is_ok_and(|t| t.lines().any(|l| l.split('#').next().is_some_and(|code| code.contains("self-hosted"))))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    found
+}
+
 pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
-    let files = workflows(&a.action);
+    let action = pin(&a.action)?;
+    let branch = a.branch.clone().unwrap_or_else(|| default_branch(&a.dir));
+    let mut files = workflows(&action, &branch);
+    // An existing Dependabot configuration is the user's: it is kept, and
+    // only an entry for GitHub Actions is suggested when it lacks one.
+    if let Ok(existing) = std::fs::read_to_string(a.dir.join(DEPENDABOT)) {
+        files.retain(|f| f.path != DEPENDABOT);
+        if !dependabot_covers_actions(&existing) {
+            output::line(&format!(
+                "note: {DEPENDABOT} exists and does not update GitHub Actions; add this entry under `updates:` to keep the pinned actions current:\n  - package-ecosystem: github-actions\n    directory: /\n    schedule:\n      interval: weekly"
+            ))?;
+        }
+    }
     let plans = plan(&a.dir, &files).map_err(|source| CliError::Read { path: a.dir.clone(), source })?;
     let mut held = 0;
     for (f, p) in files.iter().zip(&plans) {
@@ -59,10 +130,13 @@ pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
             ))?;
         }
     }
-    if !writes_signing_jobs(&a.action) {
-        output::line(
-            "note: no signing or release jobs: they hold credentials, so they are written only for an Action pinned by commit (`--action OWNER/REPO@SHA`)",
-        )?;
+    for f in self_hosted(&a.dir) {
+        output::line(&format!(
+            "warning: .github/workflows/{f} uses self-hosted runners: never run pull-request benchmarks on them (a fork's code would run on your machine); the CapsuleBench workflows use GitHub-hosted `ubuntu-latest`"
+        ))?;
     }
+    output::line(&format!(
+        "\nnext steps:\n  1. commit the files above and push; pull requests get a verified comparison comment, pushes to `{branch}` and releases get signed packs\n  2. keep the runners GitHub-hosted: a pull request's code runs in the bench job\n  3. the Action is pinned at `{action}`; Dependabot proposes updates weekly\n  4. check a pack locally: `cargo capsule verify capsulepack.tgz`"
+    ))?;
     Ok(if held > 0 { ExitCode::REJECTED } else { ExitCode::OK })
 }

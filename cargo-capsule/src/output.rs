@@ -646,7 +646,14 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
     let _ = writeln!(s, "workload     {} (track {})", c.workload_id, c.track);
     let _ = writeln!(s, "base         {}", c.base);
     let _ = writeln!(s, "head         {}", c.head);
-    let _ = writeln!(s, "verdict      {} (threshold {}, confidence {})", c.verdict.as_str(), c.threshold, c.confidence);
+    let primary = c.metrics.first().map_or("", |m| m.metric.as_str());
+    let _ = writeln!(
+        s,
+        "verdict      {} (threshold {}, confidence {})",
+        c.verdict.word_for(primary),
+        c.threshold,
+        c.confidence
+    );
     let _ = writeln!(s, "result       {}", if c.result_digest_equal { "equal" } else { "DIFFERS" });
     if !c.environment_mismatch.is_empty() {
         let _ = writeln!(s, "environment  differs: {}", c.environment_mismatch.join(", "));
@@ -664,7 +671,7 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
             m.ratio,
             m.ci_ratio[0],
             m.ci_ratio[1],
-            m.verdict.as_str()
+            m.verdict.word_for(&m.metric)
         );
     }
     out(&s)

@@ -1,5 +1,6 @@
-//! The trust commands: `keygen`, `sign`, `policy registry`, `archive`,
-//! `audit`, and the trust-root flags of `verify`. Argument types and
+//! The trust commands: `keygen`, `sign`, `sign-blob`, `verify-blob`,
+//! `policy registry`, `archive`, `audit`, and the trust-root flags of
+//! `verify`. Argument types and
 //! dispatch only; keys, signatures, ACLs, registries and audits live in
 //! `capsule::trust`.
 
@@ -60,6 +61,127 @@ pub(crate) struct SignArgs {
     trusted_root: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct SignBlobArgs {
+    /// The file to sign.
+    file: PathBuf,
+    /// Sign keylessly with Sigstore, as this GitHub Actions job (needs
+    /// `permissions: id-token: write`; refused in a pull request's run).
+    #[arg(long, required = true)]
+    sigstore: bool,
+    /// Where to write the bundle (default `FILE.sigstore.json`); an existing
+    /// file is never overwritten.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// A private Sigstore instance's Fulcio URL (with `--rekor-url`, and
+    /// `--trusted-root` declaring that instance: the bundle is verified
+    /// before it is written).
+    #[arg(long, value_name = "URL", requires_all = ["rekor_url", "trusted_root"])]
+    fulcio_url: Option<String>,
+    /// A private Sigstore instance's Rekor URL.
+    #[arg(long, value_name = "URL", requires = "fulcio_url")]
+    rekor_url: Option<String>,
+    /// The Sigstore trusted root (default: the embedded production root).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyBlobArgs {
+    /// The file the bundle signs.
+    file: PathBuf,
+    /// The Sigstore bundle (default `FILE.sigstore.json`).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
+    /// The signer the certificate must name (its SAN; for GitHub Actions the
+    /// workflow, `https://github.com/OWNER/REPO/.github/workflows/FILE@REF`).
+    #[arg(long, value_name = "URI")]
+    certificate_identity: String,
+    /// The OIDC issuer the certificate must name.
+    #[arg(long, value_name = "URL", default_value = GITHUB_ACTIONS_ISSUER)]
+    certificate_oidc_issuer: String,
+    /// The Sigstore trusted root (default: the embedded production root).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+}
+
+fn bundle_path(file: &Path, given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| with_suffix(file, ".sigstore.json"), Path::to_path_buf)
+}
+
+fn trust_root_or_production(path: Option<&Path>) -> Result<Arc<TrustRoot>, CliError> {
+    match path {
+        Some(p) => load_trust_root(p),
+        None => Ok(Arc::new(TrustRoot::production().map_err(CliError::TrustRoot)?)),
+    }
+}
+
+pub(crate) fn sign_blob(a: SignBlobArgs) -> Result<u8, CliError> {
+    use capsule_github::keyless;
+    let event = crate::github::event_payload().ok().flatten();
+    keyless::refuse_untrusted(std::env::var("GITHUB_EVENT_NAME").ok().as_deref(), event.as_ref())
+        .map_err(CliError::Keyless)?;
+    let bytes = read(&a.file)?;
+    let out = bundle_path(&a.file, a.out.as_deref());
+    if out.exists() {
+        return Err(CliError::Write {
+            path: out,
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the bundle exists; remove it first"),
+        });
+    }
+    let root = trust_root_or_production(a.trusted_root.as_deref())?;
+    let token = keyless::actions_id_token(keyless::AUDIENCE).map_err(CliError::Keyless)?;
+    let instance = keyless::Instance { urls: a.fulcio_url.clone().zip(a.rekor_url.clone()) };
+    let bundle = keyless::sign_blob(&bytes, token, &instance).map_err(CliError::Keyless)?;
+    // What is written verifies: the chain, the log entry, the signature.
+    let signer = match root.verify(&bundle, capsule::trust::sigstore::BundleArtifact::Bytes(&bytes), None) {
+        Ok(s) => s,
+        Err(why) => {
+            output::line(&format!("error: the new bundle does not verify under `{}`: {why}", root.source))?;
+            return Ok(ExitCode::REJECTED);
+        }
+    };
+    write_new(&out, &bundle, 0o644)?;
+    output::line(&format!(
+        "signed `{}` as {} into `{}`",
+        a.file.display(),
+        signer.san.as_deref().unwrap_or("an unknown identity"),
+        out.display()
+    ))?;
+    Ok(ExitCode::OK)
+}
+
+pub(crate) fn verify_blob(a: VerifyBlobArgs) -> Result<u8, CliError> {
+    let bytes = read(&a.file)?;
+    let bundle_file = bundle_path(&a.file, a.bundle.as_deref());
+    let bundle = read(&bundle_file)?;
+    let root = trust_root_or_production(a.trusted_root.as_deref())?;
+    let signer = match root.verify(&bundle, capsule::trust::sigstore::BundleArtifact::Bytes(&bytes), None) {
+        Ok(s) => s,
+        Err(why) => {
+            output::line(&format!("REJECTED `{}`: {why}", a.file.display()))?;
+            return Ok(ExitCode::REJECTED);
+        }
+    };
+    let (san, issuer) = (signer.san.as_deref().unwrap_or("(none)"), signer.issuer.as_deref().unwrap_or("(none)"));
+    if san != a.certificate_identity || issuer != a.certificate_oidc_issuer {
+        output::line(&format!(
+            "REJECTED `{}`: signed by {san} (issuer {issuer}), not {} (issuer {})",
+            a.file.display(),
+            a.certificate_identity,
+            a.certificate_oidc_issuer
+        ))?;
+        return Ok(ExitCode::REJECTED);
+    }
+    output::line(&format!(
+        "verified `{}`: signed by {san} (issuer {issuer}) at commit {}, logged in the transparency log (trusted root {})",
+        a.file.display(),
+        signer.commit.as_deref().unwrap_or("(not named)"),
+        root.source
+    ))?;
+    Ok(ExitCode::OK)
+}
+
 /// The trust roots of `verify`: every one given by the verifier's user.
 #[derive(Debug, Args)]
 pub(crate) struct TrustArgs {
@@ -95,6 +217,10 @@ pub(crate) struct TrustArgs {
     /// The runner environment required.
     #[arg(long, value_name = "ENV", default_value = "github-hosted")]
     sigstore_runner: String,
+    /// The GitHub server of `--sigstore-repository` (a GitHub Enterprise
+    /// Server's URL; default `https://github.com`).
+    #[arg(long, value_name = "URL", requires = "sigstore_repository")]
+    sigstore_server: Option<String>,
     /// The policy id the shortcut flags allow signers for.
     #[arg(long, value_name = "ID", default_value = "capsulebench-standard")]
     for_policy: String,
@@ -369,6 +495,7 @@ pub(crate) fn apply(t: &TrustArgs, opts: &mut VerifyOptions) -> Result<(), CliEr
                 workflow: t.sigstore_workflow.clone(),
                 build_signer,
                 runner: t.sigstore_runner.clone(),
+                server: t.sigstore_server.clone(),
             });
         }
         let acl =

@@ -332,3 +332,95 @@ fn a_ci_receipt_signed_by_the_signing_job_is_certified() {
         assert_eq!(codes(&json(&o)), [*code], "{case}");
     }
 }
+
+/// `sign-blob` in the release workflow's signing job: a v0.3 message
+/// signature over an archive, logged as a `hashedrekord`, with the shape of
+/// the conformance suite's (`happy-path-v0.3`, as `cosign sign-blob`
+/// makes); `verify-blob` accepts it only for that file, that workflow and
+/// issuer, under a root that trusts the instance.
+#[test]
+fn a_release_archive_signed_keylessly_verifies_as_a_blob() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = setup(d);
+    let claims = Claims::default();
+    let archive = "cargo-capsule-0.1.0-x86_64-unknown-linux-gnu.tar.gz";
+    std::fs::write(d.join(archive), b"an archive's bytes").unwrap();
+    let sign_blob = |env: &[(&str, Option<&str>)]| {
+        let mut c = bin();
+        c.current_dir(d)
+            .args(["sign-blob", archive, "--sigstore", "--trusted-root", "root.json"])
+            .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "push")
+            .env_remove("GITHUB_EVENT_PATH")
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", s.token_url())
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
+        for (k, v) in env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.output().unwrap()
+    };
+    let bundle = d.join(format!("{archive}.sigstore.json"));
+    let o = sign_blob(&[("GITHUB_EVENT_NAME", Some("pull_request"))]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(!bundle.exists());
+    let o = sign_blob(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("as {}", claims.workflow)), "{}", stdout(&o));
+    // Never overwritten.
+    let o = sign_blob(&[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(b["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "hashedrekord", "{b}");
+    if let Some(reference) = conformance_bundle("happy-path-v0.3") {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        shape(&b, "", &mut ours);
+        shape(&reference, "", &mut theirs);
+        assert_eq!(ours, theirs, "the blob bundle's shape differs from the conformance suite's v0.3 bundle");
+    }
+
+    let verify = |file: &str, identity: &str, root: Option<&str>| {
+        let mut c = bin();
+        c.current_dir(d).args(["verify-blob", file, "--bundle", bundle.to_str().unwrap()]);
+        c.args(["--certificate-identity", identity]);
+        if let Some(r) = root {
+            c.args(["--trusted-root", r]);
+        }
+        c.output().unwrap()
+    };
+    let o = verify(archive, &claims.workflow, Some("root.json"));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(&format!("signed by {}", claims.workflow)), "{}", stdout(&o));
+    // Another workflow of the same repository, another file, the
+    // production root: each rejected.
+    let other = claims.workflow.replace("bench.yml", "other.yml");
+    let o = verify(archive, &other, Some("root.json"));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("REJECTED") && stdout(&o).contains(&format!("not {other}")), "{}", stdout(&o));
+    std::fs::write(d.join("tampered.tar.gz"), b"an archive's bytes, changed").unwrap();
+    let o = verify("tampered.tar.gz", &claims.workflow, Some("root.json"));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = verify(archive, &claims.workflow, None);
+    assert_eq!(o.status.code(), Some(1), "the local instance is not trusted by the production root: {}", stdout(&o));
+}
+
+/// A conformance-suite bundle by directory name, read in place (`None`
+/// outside CI when the vectors are missing).
+fn conformance_bundle(name: &str) -> Option<Value> {
+    let p: PathBuf = root().join(format!("../shared/vectors/sigstore-conformance/{name}/bundle.sigstore.json"));
+    match std::fs::read(&p) {
+        Ok(b) => Some(serde_json::from_slice(&b).unwrap()),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the Sigstore conformance vectors are missing at {}: {e}",
+                p.display()
+            );
+            None
+        }
+    }
+}

@@ -8,6 +8,7 @@
 mod attacks;
 mod bench;
 mod github;
+mod install;
 mod keyless;
 mod prove;
 mod trust;

@@ -80,6 +80,24 @@ impl Change {
             Change::NoChange => "no change",
         }
     }
+
+    /// Text for people about `metric`: a time is faster or slower, a size
+    /// (`…_bytes`, peak RSS) smaller or larger, anything else lower or
+    /// higher. The serialized verdict stays `faster`/`slower`.
+    pub fn word_for(self, metric: &str) -> &'static str {
+        let (less, more) = if metric.ends_with("_ns") {
+            ("faster", "slower")
+        } else if metric.ends_with("_bytes") || metric.contains("rss") {
+            ("smaller", "larger")
+        } else {
+            ("lower", "higher")
+        };
+        match self {
+            Change::Faster => less,
+            Change::Slower => more,
+            Change::NoChange => "no change",
+        }
+    }
 }
 
 /// One metric compared.
@@ -439,12 +457,18 @@ fn measured_cells(m: &MetricComparison) -> String {
     )
 }
 
-fn badge(c: Change) -> &'static str {
-    match c {
-        Change::Slower => "🔴 slower",
-        Change::Faster => "🟢 faster",
-        Change::NoChange => "⚪ no change",
-    }
+fn badge(c: Change, metric: &str) -> String {
+    let dot = match c {
+        Change::Slower => "🔴",
+        Change::Faster => "🟢",
+        Change::NoChange => "⚪",
+    };
+    format!("{dot} {}", c.word_for(metric))
+}
+
+/// The primary metric of a comparison (its first series').
+fn primary(c: &Comparison) -> &str {
+    c.metrics.first().map_or("", |m| m.metric.as_str())
 }
 
 /// The summary a pull-request comment opens with when it compares several
@@ -472,13 +496,13 @@ pub fn markdown_summary(comparisons: &[Comparison]) -> String {
                 escape_markdown(&m.metric),
                 measured_cells(m),
                 level(&c.confidence),
-                badge(c.verdict),
+                badge(c.verdict, &m.metric),
             )),
             None => s.push_str(&format!(
                 "| {} | {} | | | | | | {} | {result} |\n",
                 escape_markdown(&c.workload_id),
                 escape_markdown(&c.track),
-                badge(c.verdict),
+                badge(c.verdict, "wall_ns"),
             )),
         }
     }
@@ -489,7 +513,7 @@ pub fn markdown_summary(comparisons: &[Comparison]) -> String {
 /// The Markdown a pull-request comment shows.
 pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     let mut s = String::new();
-    let verdict = badge(c.verdict);
+    let verdict = badge(c.verdict, primary(c));
     s.push_str(&format!(
         "### CapsuleBench: {} on {}: {verdict}\n\n",
         escape_markdown(&c.workload_id),
@@ -505,7 +529,7 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
             escape_markdown(&m.series),
             escape_markdown(&m.metric),
             measured_cells(m),
-            m.verdict.as_str()
+            m.verdict.word_for(&m.metric)
         ));
     }
     s.push('\n');
@@ -615,6 +639,21 @@ mod tests {
         assert_eq!(rows.len(), 4, "{s}");
         assert!(rows[0].starts_with("| a\\_1 | t |") && rows[0].contains("🔴 slower"), "{s}");
         assert!(rows[2].contains("🟢 faster") && rows[2].ends_with("⚠️ differs |"), "{s}");
+    }
+
+    #[test]
+    fn verdicts_speak_of_what_the_metric_measures() {
+        for (metric, less, more) in [
+            ("wall_ns", "faster", "slower"),
+            ("user_ns", "faster", "slower"),
+            ("peak_rss_bytes", "smaller", "larger"),
+            ("proof_bytes", "smaller", "larger"),
+            ("instructions", "lower", "higher"),
+        ] {
+            assert_eq!(Change::Faster.word_for(metric), less, "{metric}");
+            assert_eq!(Change::Slower.word_for(metric), more, "{metric}");
+            assert_eq!(Change::NoChange.word_for(metric), "no change", "{metric}");
+        }
     }
 
     #[test]

@@ -116,6 +116,21 @@ pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instanc
     bundle.to_json().map(String::into_bytes).map_err(KeylessError::Bundle)
 }
 
+/// Signs `blob` with a short-lived certificate for `token`; returns the
+/// bundle's JSON (v0.3, a message signature over the blob's SHA-256,
+/// logged in Rekor as a `hashedrekord`: what `cosign sign-blob` makes).
+pub fn sign_blob(blob: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
+    let context = match &instance.urls {
+        Some((fulcio, rekor)) => SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone())),
+        None => SigningContext::from_embedded(SigstoreInstance::PublicGood).map_err(KeylessError::Sign)?,
+    };
+    let bundle = crate::runtime()
+        .map_err(KeylessError::Runtime)?
+        .block_on(context.signer(token).sign(blob))
+        .map_err(KeylessError::Sign)?;
+    bundle.to_json().map(String::into_bytes).map_err(KeylessError::Bundle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! The GitHub REST API, for what CapsuleBench posts: one comment per pull
 //! request (found again by a hidden marker and its author, updated in
-//! place), the pull requests of a commit, and release assets replaced by
-//! name.
+//! place, marked stale when a later run fails), the pull request of a
+//! `workflow_run` (found by its head branch, which works for forks), and
+//! release assets replaced by name.
 //!
 //! Owns every connection CapsuleBench opens to GitHub (the verifier crate
 //! opens none). Built on `octocrab` (authentication, retries, timeouts);
@@ -16,7 +17,7 @@ pub mod workflows;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use comment::{COMMENT_LIMIT, MARKER, fold};
+pub use comment::{COMMENT_LIMIT, DETAILS, MARKER, comment_head, fold, head_marker, mark_stale};
 
 /// `owner/name`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +138,15 @@ impl Github {
         Github::new(&api, &token)
     }
 
-    /// A client for `api` with `token`.
+    /// From `GITHUB_API_URL`, with `GITHUB_TOKEN` when it is set and
+    /// anonymous otherwise (for reading public repositories).
+    pub fn from_env_or_anonymous() -> Result<Github, GithubError> {
+        let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".to_owned());
+        let token = std::env::var("GITHUB_TOKEN").unwrap_or_default();
+        Github::new(&api, &token)
+    }
+
+    /// A client for `api` with `token` (anonymous when it is empty).
     pub fn new(api: &str, token: &str) -> Result<Github, GithubError> {
         let api = api.trim_end_matches('/').to_owned();
         let bad = |_| GithubError::Url(api.clone());
@@ -145,12 +154,13 @@ impl Github {
             .map_err(|e| GithubError::Transport { what: "start the HTTP runtime".into(), source: Box::new(e) })?;
         // octocrab starts its service workers on the current runtime.
         let _entered = rt.enter();
-        let crab = octocrab::Octocrab::builder()
+        let builder = octocrab::Octocrab::builder()
             .base_uri(api.as_str())
             .map_err(bad)?
             .upload_uri(upload_base(&api))
-            .map_err(bad)?
-            .personal_token(token.to_owned())
+            .map_err(bad)?;
+        let builder = if token.is_empty() { builder } else { builder.personal_token(token.to_owned()) };
+        let crab = builder
             .build()
             .map_err(|e| GithubError::Transport { what: "build the HTTP client".into(), source: Box::new(e) })?;
         drop(_entered);
@@ -206,33 +216,82 @@ impl Github {
     /// folded under GitHub's limit first.
     pub fn upsert_comment(&self, repo: &Repo, pr: u64, body: &str, author: &str) -> Result<Comment, GithubError> {
         let body = fold(body);
-        let comments: Vec<Comment> =
-            self.list("list the pull request's comments", &format!("/repos/{repo}/issues/{pr}/comments"))?;
-        let ours = comments
-            .into_iter()
-            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(MARKER)) && c.user.login == author);
-        let payload = serde_json::json!({ "body": body });
-        match ours {
-            Some(c) => {
-                let mut c: Comment = self.send(
-                    "update the comment",
-                    "PATCH",
-                    &format!("/repos/{repo}/issues/comments/{}", c.id),
-                    &payload,
-                )?;
-                c.updated = true;
-                Ok(c)
-            }
-            None => self.send("create the comment", "POST", &format!("/repos/{repo}/issues/{pr}/comments"), &payload),
+        match self.find_comment(repo, pr, author)? {
+            Some(c) => self.update_comment(repo, c.id, &body),
+            None => self.send(
+                "create the comment",
+                "POST",
+                &format!("/repos/{repo}/issues/{pr}/comments"),
+                &serde_json::json!({ "body": body }),
+            ),
         }
     }
 
-    /// The open pull requests whose head is `sha` (a `workflow_run` finds its
-    /// pull request this way, never from an artifact).
-    pub fn pull_requests_for_commit(&self, repo: &Repo, sha: &str) -> Result<Vec<PullRequest>, GithubError> {
-        let prs: Vec<PullRequest> =
-            self.list("list the commit's pull requests", &format!("/repos/{repo}/commits/{sha}/pulls"))?;
-        Ok(prs.into_iter().filter(|p| p.state == "open" && p.head.sha == sha).collect())
+    /// The open pull request whose head is branch `head_branch` of
+    /// `head_owner`'s repository (a fork's owner, or the repository's own)
+    /// at commit `head_sha`, as a `workflow_run` names it in its payload.
+    /// `GET /repos/{owner}/{repo}/commits/{sha}/pulls` answers `[]` for a
+    /// commit that exists only in a fork, so the pull request is found by
+    /// its head branch (`GET /repos/{owner}/{repo}/pulls?head=OWNER:BRANCH`)
+    /// and kept only if its head is still that commit: a pull request that
+    /// moved on since the run gets nothing from it.
+    pub fn pull_requests_for_head(
+        &self,
+        repo: &Repo,
+        head_owner: &str,
+        head_branch: &str,
+        head_sha: &str,
+    ) -> Result<Vec<PullRequest>, GithubError> {
+        let head = encode(&format!("{head_owner}:{head_branch}"));
+        let prs: Vec<PullRequest> = self.list(
+            "list the pull requests of the run's head branch",
+            &format!("/repos/{repo}/pulls?head={head}&state=open"),
+        )?;
+        Ok(prs.into_iter().filter(|p| p.state == "open" && p.head.sha == head_sha).collect())
+    }
+
+    /// CapsuleBench's comment on pull request `pr` (carrying [`MARKER`],
+    /// written by `author`), if there is one.
+    pub fn find_comment(&self, repo: &Repo, pr: u64, author: &str) -> Result<Option<Comment>, GithubError> {
+        let comments: Vec<Comment> =
+            self.list("list the pull request's comments", &format!("/repos/{repo}/issues/{pr}/comments"))?;
+        Ok(comments
+            .into_iter()
+            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(MARKER)) && c.user.login == author))
+    }
+
+    /// Replaces the body of comment `id`.
+    pub fn update_comment(&self, repo: &Repo, id: u64, body: &str) -> Result<Comment, GithubError> {
+        let mut c: Comment = self.send(
+            "update the comment",
+            "PATCH",
+            &format!("/repos/{repo}/issues/comments/{id}"),
+            &serde_json::json!({ "body": body }),
+        )?;
+        c.updated = true;
+        Ok(c)
+    }
+
+    /// The commit a branch, tag or commit `reference` of `repo` names now
+    /// (`GET /repos/{owner}/{repo}/commits/{ref}`).
+    pub fn resolve_commit(&self, repo: &Repo, reference: &str) -> Result<String, GithubError> {
+        #[derive(Deserialize)]
+        struct C {
+            sha: String,
+        }
+        let c: C = self.get(
+            &format!("resolve `{reference}` of {repo} to a commit"),
+            &format!("/repos/{repo}/commits/{}", encode(reference)),
+        )?;
+        if c.sha.len() == 40 && c.sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(c.sha.to_ascii_lowercase())
+        } else {
+            Err(GithubError::Api {
+                what: format!("resolve `{reference}` of {repo} to a commit"),
+                status: 200,
+                message: format!("`{}` is not a commit SHA", c.sha),
+            })
+        }
     }
 
     /// Uploads `bytes` as asset `name` of the release tagged `tag`, deleting
@@ -328,6 +387,9 @@ pub struct Comment {
 pub struct Head {
     /// The commit.
     pub sha: String,
+    /// The branch.
+    #[serde(default, rename = "ref")]
+    pub branch: String,
 }
 
 /// A pull request.
@@ -339,6 +401,11 @@ pub struct PullRequest {
     pub state: String,
     /// Its head.
     pub head: Head,
+    /// Its base.
+    pub base: Head,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,24 +1,26 @@
 //! The workflows `cargo capsule init` writes: the two-workflow pattern that
 //! keeps a fork's benchmark code away from every secret and write token.
 //!
-//! `capsulebench.yml` runs on `pull_request` (and pushes and releases) with
-//! a read-only token and no secrets, and uploads the packs as an artifact;
-//! `capsulebench-comment.yml` runs on `workflow_run` in the base
-//! repository, downloads the packs, verifies them (they stay unsigned) and
-//! comments on the pull request it finds by the run's head commit through
-//! the API. For an Action pinned by commit (or this repository's own), packs
-//! of pushes and releases are signed keylessly by a job that holds
-//! `id-token: write` and runs only a cargo-capsule built by a job holding no
-//! credential (checked by its SHA-256), and a release's are attached to it
-//! by a job that holds `contents: write` the same way. Third-party actions
-//! are pinned by commit SHA.
+//! `capsulebench.yml` runs on `pull_request` (and pushes to the default
+//! branch, and releases) with a read-only token and no secrets, and
+//! uploads the packs as an artifact; `capsulebench-comment.yml` runs on
+//! `workflow_run` in the base repository, verifies the packs (they stay
+//! unsigned) and comments on the pull request it finds from the run's
+//! payload, or marks its comment stale when the run failed. The jobs that
+//! hold a credential (`sign`: `id-token: write`; `publish`: `contents:
+//! write`; `comment`: `pull-requests: write`) build nothing: they run the
+//! cargo-capsule that a `tool` job holding no credential installed (the
+//! action's pinned prebuilt, or a source build), checked by its SHA-256.
+//! The Action and every third-party action are pinned by commit SHA; each
+//! job has a time limit, and a pull request's superseded runs are
+//! cancelled.
 
-/// `actions/checkout` v4.1.1.
-pub const CHECKOUT: &str = "actions/checkout@b4ffde65f46336ab88eb53be808477a3936bae11 # v4.1.1";
-/// `actions/upload-artifact` v4.3.1.
-pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@5d5d22a31266ced268874388b861e4b58bb5c2f3 # v4.3.1";
-/// `actions/download-artifact` v4.1.8.
-pub const DOWNLOAD_ARTIFACT: &str = "actions/download-artifact@fa0a91b85d4f404e444e00e005971372dc801d16 # v4.1.8";
+/// `actions/checkout` v6.0.1.
+pub const CHECKOUT: &str = "actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e8 # v6.0.1";
+/// `actions/upload-artifact` v5.0.0.
+pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@330a01c490aca151604b8cf639adc76d48f6c5d4 # v5.0.0";
+/// `actions/download-artifact` v5.0.0.
+pub const DOWNLOAD_ARTIFACT: &str = "actions/download-artifact@634f93cb2916e3fdff6788551b99b062d0335ce0 # v5.0.0";
 
 /// A file `init` writes, relative to the repository root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,17 +31,49 @@ pub struct WorkflowFile {
     pub contents: String,
 }
 
+/// Where `init` writes the Dependabot configuration.
+pub const DEPENDABOT: &str = ".github/dependabot.yml";
+
+/// The Dependabot configuration that keeps the pinned actions current.
+pub fn dependabot() -> WorkflowFile {
+    WorkflowFile {
+        path: DEPENDABOT,
+        contents: "# Keeps the actions the workflows pin by commit SHA current (a pull request\n\
+                   # a week that updates the SHA and its version comment). Written by\n\
+                   # `cargo capsule init`.\n\
+                   version: 2\n\
+                   updates:\n  \
+                   - package-ecosystem: github-actions\n    \
+                   directory: /\n    \
+                   schedule:\n      \
+                   interval: weekly\n"
+            .to_owned(),
+    }
+}
+
+/// Whether a Dependabot configuration already updates GitHub Actions.
+pub fn dependabot_covers_actions(existing: &str) -> bool {
+    existing.lines().any(|l| {
+        let l = l.trim().trim_start_matches("- ").trim();
+        l.strip_prefix("package-ecosystem:").is_some_and(|v| v.trim().trim_matches(['"', '\'']) == "github-actions")
+    })
+}
+
+/// Whether `action` is one `init` can write: this repository's own (`./`)
+/// or `owner/repo@<40-hex commit>`.
+pub fn is_pinned(action: &str) -> bool {
+    action == "./" || action.rsplit_once('@').is_some_and(|(_, r)| is_sha(r))
+}
+
 /// The workflows, using the CapsuleBench Action at `action` (`owner/repo@<40-hex
-/// commit>` to pin it, or `./` for a repository that holds the Action).
-pub fn workflows(action: &str) -> Vec<WorkflowFile> {
-    let pin_note = if action.starts_with("./") {
-        " # zizmor: ignore[self-repository] actionlint does not accept the newer `$/` form yet".to_owned()
-    } else if action.rsplit('@').next().is_some_and(is_sha) {
-        String::new()
+/// commit>`, or `./` for a repository that holds the Action; see
+/// [`is_pinned`]), pushes to `branch` (the default branch).
+pub fn workflows(action: &str, branch: &str) -> Vec<WorkflowFile> {
+    let uses = if action.starts_with("./") {
+        format!("{action} # zizmor: ignore[self-repository] actionlint does not accept the newer `$/` form yet")
     } else {
-        " # zizmor: ignore[unpinned-uses] pin a commit with `cargo capsule init --action OWNER/REPO@SHA`".to_owned()
+        action.to_owned()
     };
-    let uses = format!("{action}{pin_note}");
     let checkout_action = if action.starts_with("./") {
         format!(
             "      # The Action is this repository's own code, at this run's commit.\n      - uses: {CHECKOUT}\n        with:\n          persist-credentials: false\n"
@@ -47,41 +81,18 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
     } else {
         String::new()
     };
-    let pinned = writes_signing_jobs(action);
-    let header = if pinned {
-        "# Benchmarks every pull request, push and release with CapsuleBench. The bench
-# job runs the code under test, so it holds no secrets, a read-only token and
-# no `id-token`, and uploads the receipts (capsulepacks) as an artifact;
-# `capsulebench-comment.yml` comments on pull requests from a separate
-# workflow. For pushes and releases, `tool` builds cargo-capsule holding no
-# credential; `sign` runs that binary (checked by its SHA-256) and nothing
-# else to sign the packs keylessly; `publish` attaches a release's signed
-# packs to it. A pull request's packs are never signed. Written by
-# `cargo capsule init`.
-"
-    } else {
-        "# Benchmarks every pull request and push with CapsuleBench. The bench job
-# runs the code under test, so it holds no secrets and a read-only token, and
-# uploads the receipts (capsulepacks) as an artifact;
-# `capsulebench-comment.yml` comments on pull requests from a separate
-# workflow. The jobs that sign packs and attach them to releases hold
-# credentials, so `init` writes them only for an Action pinned by commit
-# (`cargo capsule init --action OWNER/REPO@SHA`). Written by
-# `cargo capsule init`.
-"
-    };
-    let release_trigger = if pinned { "  release:\n    types: [published]\n" } else { "" };
+    let branch = yaml_string(branch);
     // What the jobs holding a credential run: the `tool` job's binary.
     let download_tool = format!(
         "      - uses: {DOWNLOAD_ARTIFACT}\n        with:\n          name: cargo-capsule\n          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact\n"
     );
     let prebuilt_tool = "          tool-binary: ${{ runner.temp }}/cargo-capsule-artifact/cargo-capsule\n          tool-sha256: ${{ needs.tool.outputs.sha256 }}\n";
-    let signing_jobs = if pinned {
+    let tool_job = |condition: &str| {
         format!(
-            r#"
-  tool:
-    if: github.event_name != 'pull_request'
-    runs-on: ubuntu-latest
+            r#"  tool:
+    name: Install cargo-capsule (no credentials)
+{condition}    runs-on: ubuntu-latest
+    timeout-minutes: 30
     permissions:
       contents: read
     outputs:
@@ -96,11 +107,71 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
           name: cargo-capsule
           path: ${{{{ steps.install.outputs.tool }}}}
           if-no-files-found: error
+"#
+        )
+    };
+    let main_tool = tool_job("    if: github.event_name != 'pull_request'\n");
+    let comment_tool = tool_job("    if: github.event.workflow_run.event == 'pull_request'\n");
+    vec![
+        WorkflowFile {
+            path: ".github/workflows/capsulebench.yml",
+            contents: format!(
+                r#"# Benchmarks every pull request, push and release with CapsuleBench. The bench
+# job runs the code under test, so it holds no secrets, a read-only token and
+# no `id-token`, and uploads the receipts (capsulepacks) as an artifact;
+# `capsulebench-comment.yml` comments on pull requests from a separate
+# workflow. For pushes and releases, `tool` installs cargo-capsule holding no
+# credential; `sign` runs that binary (checked by its SHA-256) and nothing
+# else to sign the packs keylessly; `publish` attaches a release's signed
+# packs to it. A pull request's packs are never signed. Run it on
+# GitHub-hosted runners only: a self-hosted runner would run a fork's code on
+# your machine. Written by `cargo capsule init`.
+name: CapsuleBench
 
+on:
+  pull_request:
+  push:
+    branches: [{branch}]
+  release:
+    types: [published]
+
+permissions: {{}}
+
+# A pull request's newer push cancels its older run; pushes and releases
+# each run to the end.
+concurrency:
+  group: capsulebench-${{{{ github.event.pull_request.number || github.sha }}}}
+  cancel-in-progress: ${{{{ github.event_name == 'pull_request' }}}}
+
+jobs:
+  bench:
+    name: Benchmark (read-only)
+    runs-on: ubuntu-latest
+    timeout-minutes: 60
+    permissions:
+      contents: read
+    steps:
+      - uses: {CHECKOUT}
+        with:
+          # The pull request's head itself (not GitHub's merge commit), so
+          # the comment job can check the packs measured the run's head.
+          ref: ${{{{ github.event.pull_request.head.sha || github.sha }}}}
+          fetch-depth: 0 # paired mode builds the merge base in a worktree
+          persist-credentials: false
+      - uses: {uses}
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: capsulepacks
+          path: capsulepacks/
+          if-no-files-found: error
+
+{main_tool}
   sign:
+    name: Sign the packs (keyless)
     if: github.event_name != 'pull_request'
     needs: [bench, tool]
     runs-on: ubuntu-latest
+    timeout-minutes: 15
     permissions:
       id-token: write # a Sigstore certificate for this workflow; only the prebuilt tool runs here
     steps:
@@ -119,9 +190,11 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
           if-no-files-found: error
 
   publish:
+    name: Attach the packs to the release
     if: github.event_name == 'release'
     needs: [sign, tool]
     runs-on: ubuntu-latest
+    timeout-minutes: 15
     permissions:
       contents: write # attach the signed packs to the release; only the prebuilt tool runs here
     steps:
@@ -134,52 +207,20 @@ pub fn workflows(action: &str) -> Vec<WorkflowFile> {
           mode: publish
           upload-release: ${{{{ github.event.release.tag_name }}}}
 {prebuilt_tool}"#
-        )
-    } else {
-        String::new()
-    };
-    vec![
-        WorkflowFile {
-            path: ".github/workflows/capsulebench.yml",
-            contents: format!(
-                r#"{header}name: CapsuleBench
-
-on:
-  pull_request:
-  push:
-    branches: [main]
-{release_trigger}
-permissions: {{}}
-
-jobs:
-  bench:
-    runs-on: ubuntu-latest
-    permissions:
-      contents: read
-    steps:
-      - uses: {CHECKOUT}
-        with:
-          fetch-depth: 0 # paired mode builds the base commit in a worktree
-          persist-credentials: false
-      - uses: {uses}
-        with:
-          comment: false
-      - uses: {UPLOAD_ARTIFACT}
-        with:
-          name: capsulepacks
-          path: capsulepacks/
-          if-no-files-found: error
-{signing_jobs}"#
             ),
         },
         WorkflowFile {
             path: ".github/workflows/capsulebench-comment.yml",
             contents: format!(
                 r#"# Comments the verified base-vs-head comparison on the pull request that
-# `capsulebench.yml` benchmarked. It runs in the base repository with a write
-# token and never runs the pull request's code: it only verifies the packs
-# (which stay unsigned) and finds the pull request by the run's head commit
-# through the API, never from the artifact. Written by `cargo capsule init`.
+# `capsulebench.yml` benchmarked, or marks the comment stale when that run
+# failed or was cancelled. It runs in the base repository with a write token
+# and never runs the pull request's code: `tool` installs cargo-capsule
+# holding no credential, and `comment` runs only that binary (checked by its
+# SHA-256) to verify the packs (which stay unsigned), check that they come
+# from the triggering run, and find the pull request from the run's payload
+# (its head branch and commit), never from the artifact. Written by
+# `cargo capsule init`.
 name: CapsuleBench comment
 
 on:
@@ -189,35 +230,48 @@ on:
 
 permissions: {{}}
 
+# One at a time per pull request head, the newest waiting last.
+concurrency:
+  group: capsulebench-comment-${{{{ github.event.workflow_run.head_repository.full_name }}}}-${{{{ github.event.workflow_run.head_branch }}}}
+  cancel-in-progress: false
+
 jobs:
+{comment_tool}
   comment:
-    if: github.event.workflow_run.event == 'pull_request' && github.event.workflow_run.conclusion == 'success'
+    name: Comment on the pull request
+    if: github.event.workflow_run.event == 'pull_request'
+    needs: [tool]
     runs-on: ubuntu-latest
+    timeout-minutes: 15
     permissions:
       actions: read # download the triggering run's artifact
-      pull-requests: write # create or update the comment
+      pull-requests: write # create, update or mark stale the comment; only the prebuilt tool runs here
     steps:
-{checkout_action}      - uses: {DOWNLOAD_ARTIFACT}
+{checkout_action}      - if: github.event.workflow_run.conclusion == 'success'
+        uses: {DOWNLOAD_ARTIFACT}
         with:
           name: capsulepacks
           path: capsulepacks
           run-id: ${{{{ github.event.workflow_run.id }}}}
           github-token: ${{{{ github.token }}}}
-      - uses: {uses}
+{download_tool}      - uses: {uses}
         with:
           mode: comment
-          head-sha: ${{{{ github.event.workflow_run.head_sha }}}}
-"#
+{prebuilt_tool}"#
             ),
         },
+        dependabot(),
     ]
 }
 
-/// Whether the workflows for `action` include the jobs that hold
-/// credentials (keyless signing, release assets): only for an Action pinned
-/// by commit, or this repository's own (`./`).
-pub fn writes_signing_jobs(action: &str) -> bool {
-    action.starts_with("./") || action.rsplit('@').next().is_some_and(is_sha)
+/// A YAML scalar for a branch name: bare when it is plainly safe, else
+/// double-quoted with `"` and `\` escaped.
+fn yaml_string(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_/.".contains(&b)) {
+        s.to_owned()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
 }
 
 fn is_sha(s: &str) -> bool {
@@ -277,72 +331,113 @@ mod tests {
         out
     }
 
-    fn main_workflow(action: &str) -> String {
-        workflows(action)
-            .into_iter()
-            .find(|f| f.path.ends_with("capsulebench.yml"))
-            .map(|f| f.contents)
-            .unwrap_or_default()
+    fn file(action: &str, name: &str) -> String {
+        workflows(action, "main").into_iter().find(|f| f.path.ends_with(name)).map(|f| f.contents).unwrap_or_default()
     }
 
     /// Who holds what: only `sign` can mint a certificate, only `publish`
-    /// can write, both run the `tool` job's binary checked by its digest and
-    /// never for a pull request; nothing else holds a credential.
+    /// can write contents, only `comment` can write to pull requests; all
+    /// three run the `tool` job's binary checked by its digest and build
+    /// nothing; the bench job holds nothing; every job has a time limit.
     #[test]
-    fn only_the_signing_and_release_jobs_hold_credentials() {
+    fn only_the_jobs_that_run_no_workload_hold_credentials() {
         for action in [PINNED, "./"] {
-            let jobs = jobs(&main_workflow(action));
-            let names: Vec<&str> = jobs.iter().map(|(n, _)| n.as_str()).collect();
+            let main = jobs(&file(action, "capsulebench.yml"));
+            let comment = jobs(&file(action, "capsulebench-comment.yml"));
+            let names: Vec<&str> = main.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(names, ["bench", "tool", "sign", "publish"], "{action}");
-            for (name, text) in &jobs {
+            let names: Vec<&str> = comment.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["tool", "comment"], "{action}");
+            for (name, text) in main.iter().chain(&comment) {
                 assert_eq!(text.contains("id-token: write"), name == "sign", "{action} {name}");
                 assert_eq!(text.contains("contents: write"), name == "publish", "{action} {name}");
+                assert_eq!(text.contains("pull-requests: write"), name == "comment", "{action} {name}");
                 assert!(!text.contains("secrets."), "{action} {name}");
-                if name == "sign" || name == "publish" {
+                assert!(text.contains("    timeout-minutes: "), "{action} {name} has no time limit");
+                if ["sign", "publish", "comment"].contains(&name.as_str()) {
                     assert!(text.contains("tool-sha256: ${{ needs.tool.outputs.sha256 }}"), "{action} {name}");
                     assert!(text.contains("tool-binary: "), "{action} {name}");
                     assert!(!text.contains("mode: install") && !text.contains("mode: bench"), "{action} {name}");
                 }
             }
-            let job = |n: &str| jobs.iter().find(|(name, _)| name == n).map(|(_, t)| t.as_str()).unwrap_or_default();
+            let job = |n: &str| main.iter().find(|(name, _)| name == n).map(|(_, t)| t.as_str()).unwrap_or_default();
             assert!(job("tool").contains("if: github.event_name != 'pull_request'"));
             assert!(job("sign").contains("if: github.event_name != 'pull_request'"));
             assert!(job("sign").contains("needs: [bench, tool]"));
             assert!(job("publish").contains("if: github.event_name == 'release'"));
             assert!(job("tool").contains("mode: install") && job("tool").contains("contents: read"));
+            // The bench job does not comment: that is the workflow_run's.
+            assert!(!job("bench").contains("comment:") && !job("bench").contains("pull-requests"));
+            assert!(job("bench").contains("ref: ${{ github.event.pull_request.head.sha || github.sha }}"));
+            assert!(job("bench").contains("fetch-depth: 0"));
         }
-        // Unpinned: no job holds a credential at all.
-        let unpinned = main_workflow("capsulebench/action@v1");
-        let names: Vec<String> = jobs(&unpinned).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["bench"]);
-        assert!(!unpinned.contains("id-token") && !unpinned.contains("contents: write"));
+    }
+
+    /// A pull request's newer push cancels its older run; every push and
+    /// release runs to the end.
+    #[test]
+    fn superseded_pull_request_runs_are_cancelled() {
+        let main = file(PINNED, "capsulebench.yml");
+        assert!(main.contains(
+            "concurrency:\n  group: capsulebench-${{ github.event.pull_request.number || github.sha }}\n  cancel-in-progress: ${{ github.event_name == 'pull_request' }}\n"
+        ));
+    }
+
+    /// The default branch is the one given, quoted when YAML needs it.
+    #[test]
+    fn pushes_to_the_default_branch_run() {
+        for (branch, line) in
+            [("main", "branches: [main]"), ("trunk", "branches: [trunk]"), ("a,b]#x", r#"branches: ["a,b]#x"]"#)]
+        {
+            let main = workflows(PINNED, branch).remove(0).contents;
+            assert!(main.contains(line), "{branch}: {main}");
+        }
+    }
+
+    #[test]
+    fn dependabot_keeps_the_pins_current() {
+        let d = dependabot().contents;
+        assert!(dependabot_covers_actions(&d), "{d}");
+        assert!(dependabot_covers_actions("updates:\n  - package-ecosystem: \"github-actions\"\n"));
+        assert!(!dependabot_covers_actions("updates:\n  - package-ecosystem: cargo\n"));
+        assert!(is_pinned(PINNED) && is_pinned("./"));
+        for unpinned in
+            ["capsulebench/action@v1", "capsulebench/action", "o/r@ABCDEF0123456789abcdef0123456789abcdef01"]
+        {
+            assert!(!is_pinned(unpinned), "{unpinned}");
+        }
     }
 
     /// This repository runs exactly what `init --action ./` writes.
     #[test]
     fn the_repository_runs_what_init_writes() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for f in workflows("./") {
+        for f in workflows("./", "main") {
             let ours = std::fs::read_to_string(root.join(f.path)).unwrap_or_default();
             assert_eq!(ours, f.contents, "{} differs: run `cargo capsule init --action ./ --force`", f.path);
         }
     }
 
-    /// The Action reuses a cached tool only in the bench job, gives its
-    /// scripts what they check the tool with, and passes inputs only
-    /// through `env:`.
+    /// The Action installs the tool with no cache, gives its scripts what
+    /// they check the tool with, refuses Windows first, and passes inputs
+    /// only through `env:`.
     #[test]
     fn the_action_wires_its_steps() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let action = std::fs::read_to_string(root.join("action.yml")).unwrap_or_default();
-        let step = |name: &str| action.split("    - name: ").find(|s| s.starts_with(name)).unwrap_or_default();
-        assert!(step("Cache cargo-capsule").contains("if: inputs.mode == 'bench'"));
+        assert!(!action.contains("actions/cache"), "no cache: a workload could write it");
+        let steps: Vec<&str> = action.split("    - name: ").skip(1).collect();
+        assert!(
+            steps.first().is_some_and(|s| s.starts_with("Refuse Windows") && s.contains("if: runner.os == 'Windows'"))
+        );
+        let step = |name: &str| steps.iter().find(|s| s.starts_with(name)).copied().unwrap_or_default();
         let install = step("Install cargo-capsule");
         for line in [
             "id: install",
             "MODE: ${{ inputs.mode }}",
             "TOOL_BINARY: ${{ inputs.tool-binary }}",
             "TOOL_SHA256: ${{ inputs.tool-sha256 }}",
+            "SIGNING_KEY: ${{ inputs.signing-key }}",
             "run: bash \"$GITHUB_ACTION_PATH/action/install.sh\"",
         ] {
             assert!(install.contains(line), "the install step lacks `{line}`");
@@ -351,8 +446,10 @@ mod tests {
         for line in [
             "if: inputs.mode != 'install'",
             "CAPSULE_BIN: ${{ steps.install.outputs.tool }}",
-            "TOOL_SHA256: ${{ inputs.tool-sha256 }}",
+            "TOOL_SHA256: ${{ steps.install.outputs.tool-sha256 }}",
             "MODE: ${{ inputs.mode }}",
+            "PR_BASE_SHA: ${{ github.event.pull_request.base.sha }}",
+            "RUN_CONCLUSION: ${{ github.event.workflow_run.conclusion }}",
             "run: bash \"$GITHUB_ACTION_PATH/action/run.sh\"",
         ] {
             assert!(run.contains(line), "the run step lacks `{line}`");

@@ -2,7 +2,7 @@
 //! it uses with GitHub's documented response shapes: comments created then
 //! updated in place (found by marker *and* author, across pages), oversized
 //! bodies folded, release assets replaced not duplicated, a fork's 403
-//! explained, pull requests found by commit.
+//! explained, a fork's pull request found by its head branch.
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly")]
 
@@ -100,10 +100,36 @@ fn a_forks_read_only_token_is_explained() {
     );
 }
 
+/// A fork's commit has no pull requests at `commits/{sha}/pulls` (GitHub
+/// answers `[]`); by its head branch it is found, and only while its head
+/// is still the run's commit.
 #[test]
-fn pull_requests_are_found_by_commit() {
+fn a_forks_pull_request_is_found_by_its_head_branch() {
     let fake = start();
     let gh = Github::new(&fake.base, "t").unwrap();
-    let prs = gh.pull_requests_for_commit(&repo(), "abc123").unwrap();
-    assert_eq!(prs.iter().map(|p| p.number).collect::<Vec<_>>(), [7], "open pull requests only");
+    let by_commit: Vec<serde_json::Value> = raw_get(&format!("{}/repos/o/r/commits/abc123/pulls", fake.base));
+    assert!(
+        by_commit.iter().all(|p| p["number"] != 7),
+        "the fake answers as GitHub does: a fork's commit has no pull request by commit"
+    );
+    let prs = gh.pull_requests_for_head(&repo(), "forker", "feature", "abc123").unwrap();
+    assert_eq!(prs.iter().map(|p| p.number).collect::<Vec<_>>(), [7]);
+    assert_eq!(prs[0].head.branch, "feature");
+    // Another owner's branch of the same name, or a head that moved on.
+    assert!(gh.pull_requests_for_head(&repo(), "o", "feature", "abc123").unwrap().is_empty());
+    assert!(gh.pull_requests_for_head(&repo(), "forker", "feature", "def456").unwrap().is_empty());
+    // Branch names are sent encoded: `a/b#c` reaches GitHub as one value.
+    fake.state.lock().unwrap().pulls.push(fake::pull(9, "open", "forker/r", "a/b#c&d", "fff"));
+    let prs = gh.pull_requests_for_head(&repo(), "forker", "a/b#c&d", "fff").unwrap();
+    assert_eq!(prs.iter().map(|p| p.number).collect::<Vec<_>>(), [9]);
+}
+
+fn raw_get(url: &str) -> Vec<serde_json::Value> {
+    let (host, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    use std::io::{Read as _, Write as _};
+    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
 }

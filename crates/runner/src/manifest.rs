@@ -114,8 +114,15 @@ const FLAGS: &[&str] = &[
     "sve",
 ];
 
-/// The hardware manifest of this machine.
+/// The hardware manifest of this machine: the CPU model and total memory
+/// from `sysinfo` (Linux and macOS alike), the performance-relevant CPU
+/// flags from `/proc/cpuinfo` where there is one, and NVIDIA GPUs from the
+/// driver's `/proc` entries.
 pub fn hardware() -> HardwareManifestV1 {
+    use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+    let sys = System::new_with_specifics(
+        RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()).with_memory(MemoryRefreshKind::nothing().with_ram()),
+    );
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {
         cpuinfo
@@ -129,14 +136,6 @@ pub fn hardware() -> HardwareManifestV1 {
         flags_line.split_whitespace().filter(|f| FLAGS.contains(f)).map(str::to_owned).collect();
     cpu_flags.sort();
     cpu_flags.dedup();
-    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
-        })
-        .map_or(0, |kib| kib * 1024);
     let mut gpus = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc/driver/nvidia/gpus") {
         for e in rd.flatten() {
@@ -146,31 +145,53 @@ pub fn hardware() -> HardwareManifestV1 {
         }
     }
     gpus.sort();
+    let brand = sys.cpus().first().map(|c| c.brand().trim().to_owned()).filter(|b| !b.is_empty());
     HardwareManifestV1 {
         schema: Default::default(),
         arch: std::env::consts::ARCH.to_owned(),
-        cpu_model: field("model name").or_else(|| field("Model")).unwrap_or_else(|| "unknown".to_owned()),
+        cpu_model: brand
+            .or_else(|| field("model name"))
+            .or_else(|| field("Model"))
+            .unwrap_or_else(|| "unknown".to_owned()),
         logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         cpu_flags,
-        memory_bytes,
+        memory_bytes: sys.total_memory(),
         gpus,
     }
 }
 
-/// The OS manifest of this machine.
+/// The OS manifest of this machine: kernel and distribution from
+/// `sysinfo` (`Linux 6.1.0-…`, `Debian GNU/Linux 12`; `Darwin 24.1.0`,
+/// `macOS 15.1`), and the C library.
 pub fn os() -> OsManifestV1 {
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned()).ok();
-    let kernel = match (read("/proc/sys/kernel/ostype"), read("/proc/sys/kernel/osrelease")) {
-        (Some(t), Some(r)) => format!("{t} {r}"),
-        _ => std::env::consts::OS.to_owned(),
+    use sysinfo::System;
+    let kernel =
+        System::kernel_version().map_or_else(|| std::env::consts::OS.to_owned(), |v| format!("{} {v}", uname_system()));
+    // Linux: `/etc/os-release`'s PRETTY_NAME; macOS: `macOS 15.1 Sequoia`.
+    let distribution = pretty_name().or_else(System::long_os_version).unwrap_or_else(|| "unknown".to_owned());
+    let libc = if cfg!(target_os = "macos") {
+        "libSystem".to_owned()
+    } else {
+        run("ldd", &["--version"], None)
+            .and_then(|s| s.lines().next().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned())
     };
-    let distribution = read("/etc/os-release")
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned()))
-        .unwrap_or_else(|| "unknown".to_owned());
-    let libc = run("ldd", &["--version"], None)
-        .and_then(|s| s.lines().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".to_owned());
     OsManifestV1 { schema: Default::default(), kernel, distribution, libc }
+}
+
+/// The kernel's name as `uname -s` gives it (`Linux`, `Darwin`).
+fn uname_system() -> &'static str {
+    match std::env::consts::OS {
+        "macos" => "Darwin",
+        "linux" => "Linux",
+        other => other,
+    }
+}
+
+/// `PRETTY_NAME` of `/etc/os-release`, where there is one (Linux).
+fn pretty_name() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim().trim_matches('"').to_owned())
 }
 
 /// How cargo will compile a workload's code in a workspace: the host
@@ -375,6 +396,35 @@ pub fn ci() -> Option<CiManifestV1> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The manifests describe this machine as `/proc` and `uname` do.
+    #[test]
+    fn hardware_and_os_match_the_machine() {
+        let h = hardware();
+        assert_eq!(h.arch, std::env::consts::ARCH);
+        assert!(h.logical_cores >= 1 && h.memory_bytes > 64 << 20, "{h:?}");
+        assert_ne!(h.cpu_model, "unknown", "{h:?}");
+        let o = os();
+        let uname = |flag: &str| {
+            String::from_utf8(std::process::Command::new("uname").arg(flag).output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(o.kernel, format!("{} {}", uname("-s").trim(), uname("-r").trim()), "{o:?}");
+        if let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") {
+            let kib: u64 = meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .unwrap()
+                .trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse()
+                .unwrap();
+            assert_eq!(h.memory_bytes, kib * 1024, "{h:?}");
+        }
+        if let Some(pretty) = pretty_name() {
+            assert_eq!(o.distribution, pretty);
+        }
+    }
 
     #[test]
     fn url_redaction() {

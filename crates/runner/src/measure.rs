@@ -128,6 +128,12 @@ pub fn reap(child: std::process::Child, start: Instant) -> std::io::Result<Sampl
     Ok(sample_of(status, &ru, wall_ns, Vec::new(), Vec::new()))
 }
 
+/// `ru_maxrss` in bytes: Linux reports it in KiB, macOS in bytes.
+fn maxrss_bytes(v: libc::c_long) -> u64 {
+    let v = u64::try_from(v).unwrap_or(0);
+    if cfg!(target_os = "macos") { v } else { v.saturating_mul(1024) }
+}
+
 fn sample_of(status: libc::c_int, ru: &libc::rusage, wall_ns: u64, stdout: Vec<u8>, stderr_tail: Vec<u8>) -> Sample {
     let (exit_code, signal) = if libc::WIFEXITED(status) {
         (Some(libc::WEXITSTATUS(status)), None)
@@ -140,7 +146,7 @@ fn sample_of(status: libc::c_int, ru: &libc::rusage, wall_ns: u64, stdout: Vec<u
         wall_ns,
         user_ns: tv_ns(ru.ru_utime),
         sys_ns: tv_ns(ru.ru_stime),
-        peak_rss_bytes: (ru.ru_maxrss as u64).saturating_mul(1024),
+        peak_rss_bytes: maxrss_bytes(ru.ru_maxrss),
         stdout,
         stderr_tail,
         exit_code,
@@ -151,6 +157,18 @@ fn sample_of(status: libc::c_int, ru: &libc::rusage, wall_ns: u64, stdout: Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_rss_is_bytes_on_every_platform() {
+        // Linux's kernel reports KiB, macOS's bytes.
+        let expected = if cfg!(target_os = "macos") { 5_000 } else { 5_120_000 };
+        assert_eq!(maxrss_bytes(5_000), expected);
+        assert_eq!(maxrss_bytes(-1), 0);
+        // A shell's peak is some hundreds of KiB to a few MiB: in bytes,
+        // neither KiB (too small) nor KiB times 1024 twice (too large).
+        let s = run(Command::new("sh").args(["-c", "true"])).unwrap();
+        assert!(s.peak_rss_bytes > 100 << 10 && s.peak_rss_bytes < 1 << 30, "{}", s.peak_rss_bytes);
+    }
 
     #[test]
     fn measures_a_child() {

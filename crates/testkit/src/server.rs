@@ -11,7 +11,8 @@
 //!   with the token's claims mapped to Fulcio's extensions.
 //! - `POST /rekor/api/v1/log/entries`: Rekor v1 for `dsse` entries; checks
 //!   the envelope's signature against the proposed verifier certificate,
-//!   then logs it ([`LocalSigstore::log_dsse`]).
+//!   then logs it ([`LocalSigstore::log_dsse`]); and for `hashedrekord`
+//!   entries (a blob's signature), checks the signature over the digest.
 
 use std::sync::{Arc, Mutex};
 
@@ -198,8 +199,40 @@ fn fulcio(instance: &LocalSigstore, minted: &[String], body: &[u8]) -> Result<Ve
     Ok(vec![pem_cert(&leaf), instance.ca_pem()])
 }
 
+/// The leaf key of a PEM certificate chain.
+fn leaf_key(chain_pem: &str) -> Result<VerifyingKey, String> {
+    let cert = x509_cert::Certificate::load_pem_chain(chain_pem.as_bytes()).map_err(|e| format!("verifier: {e}"))?;
+    let spki = cert.first().ok_or("empty verifier")?.tbs_certificate.subject_public_key_info.to_der();
+    VerifyingKey::from_public_key_der(&spki.map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
+/// A `hashedrekord` entry (a blob's signature, as `cosign sign-blob` and
+/// sigstore-rs make): the signature must verify over the SHA-256 digest
+/// given, under the certificate's key.
+fn hashedrekord(instance: &LocalSigstore, req: &Value) -> Result<Value, String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let spec = &req["spec"];
+    if spec["data"]["hash"]["algorithm"] != "sha256" {
+        return Err(format!("unsupported hash {}", spec["data"]["hash"]["algorithm"]));
+    }
+    let digest = hex::decode(spec["data"]["hash"]["value"].as_str().ok_or("no hash")?).map_err(|e| e.to_string())?;
+    let sig_b64 = spec["signature"]["content"].as_str().ok_or("no signature")?;
+    let cert_b64 = spec["signature"]["publicKey"]["content"].as_str().ok_or("no public key")?;
+    let sig = Signature::from_der(&B64.decode(sig_b64).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let pem = String::from_utf8(B64.decode(cert_b64).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    leaf_key(&pem)?.verify_prehash(&digest, &sig).map_err(|_| "the signature does not verify over the digest")?;
+    let body = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+        "data": {"hash": {"algorithm": "sha256", "value": hex::encode(&digest)}},
+        "signature": {"content": sig_b64, "publicKey": {"content": cert_b64}}
+    }});
+    Ok(instance.rekor_v1_response(&instance.log_body(&body)))
+}
+
 fn rekor(instance: &LocalSigstore, body: &[u8]) -> Result<Value, String> {
     let req: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    if req["kind"] == "hashedrekord" && req["apiVersion"] == "0.0.1" {
+        return hashedrekord(instance, &req);
+    }
     if req["kind"] != "dsse" || req["apiVersion"] != "0.0.1" {
         return Err(format!("unsupported kind {} {}", req["kind"], req["apiVersion"]));
     }
@@ -212,9 +245,7 @@ fn rekor(instance: &LocalSigstore, body: &[u8]) -> Result<Value, String> {
     let sig = B64.decode(env["signatures"][0]["sig"].as_str().ok_or("no signature")?).map_err(|e| e.to_string())?;
     let verifier_pem =
         String::from_utf8(B64.decode(verifier).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let cert = x509_cert::Certificate::load_pem_chain(verifier_pem.as_bytes()).map_err(|e| format!("verifier: {e}"))?;
-    let spki = cert.first().ok_or("empty verifier")?.tbs_certificate.subject_public_key_info.to_der();
-    let key = VerifyingKey::from_public_key_der(&spki.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let key = leaf_key(&verifier_pem)?;
     let signature = Signature::from_der(&sig).map_err(|e| e.to_string())?;
     key.verify(&pae(payload_type, &payload), &signature).map_err(|_| "the envelope's signature does not verify")?;
     let entry = instance.log_dsse(envelope.as_bytes(), &payload, &sig, &verifier_pem);

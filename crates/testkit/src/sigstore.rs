@@ -273,7 +273,12 @@ impl LocalSigstore {
                 "signatures": [{"signature": B64.encode(signature), "verifier": B64.encode(verifier_pem)}]
             }
         });
-        let body = serde_jcs::to_vec(&body).unwrap();
+        self.log_body(&body)
+    }
+
+    /// Logs an entry whose canonical body is `body` (JCS).
+    pub fn log_body(&self, body: &Value) -> LogEntry {
+        let body = serde_jcs::to_vec(body).unwrap();
         let integrated_time = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
         let set_payload = serde_jcs::to_vec(&json!({
             "body": B64.encode(&body), "integratedTime": integrated_time,

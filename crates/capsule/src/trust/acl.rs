@@ -96,6 +96,12 @@ impl Acl {
                 if id.repository_id.is_empty() || !id.repository_id.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(invalid(format!("{at}: repository_id `{}` is not a number", id.repository_id)));
                 }
+                if let Some(server) = &id.server {
+                    let host = server.strip_prefix("https://").unwrap_or_default().trim_end_matches('/');
+                    if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+                        return Err(invalid(format!("{at}: server `{server}` is not `https://HOST`")));
+                    }
+                }
             }
         }
         Ok(Acl { acl, source: source.to_owned(), hash: plain(bytes) })
@@ -127,6 +133,20 @@ mod tests {
                     ok_identity.replace(r#""workflow":"w","#, "")
                 ),
                 Some("name a `workflow`"),
+            ),
+            (
+                format!(
+                    r#"{{"schema":"{ACL_SCHEMA}","policies":{{"p":{{"sigstore":[{}]}}}}}}"#,
+                    ok_identity.replace(r#""runner""#, r#""server":"https://ghe.example.com","runner""#)
+                ),
+                None,
+            ),
+            (
+                format!(
+                    r#"{{"schema":"{ACL_SCHEMA}","policies":{{"p":{{"sigstore":[{}]}}}}}}"#,
+                    ok_identity.replace(r#""runner""#, r#""server":"http://ghe.example.com/x","runner""#)
+                ),
+                Some("is not `https://HOST`"),
             ),
             (
                 format!(

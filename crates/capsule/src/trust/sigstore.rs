@@ -201,7 +201,16 @@ pub struct SigstoreIdentity {
     pub build_signer: Option<BuildSigner>,
     /// Required runner environment (`github-hosted`).
     pub runner: String,
+    /// The GitHub server the repository lives on (its `GITHUB_SERVER_URL`):
+    /// `https://github.com` when absent; a GitHub Enterprise Server's URL
+    /// otherwise. The repository URI the certificate must name is
+    /// `{server}/{repository}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
+
+/// GitHub.com, the server of an identity that names none.
+pub const GITHUB_SERVER: &str = "https://github.com";
 
 /// The identity rule a signer failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -234,7 +243,8 @@ impl SigstoreIdentity {
         if !eq(&self.issuer, &signer.issuer) {
             return Some((IdentityField::Issuer, format!("issuer {} is not {}", show(&signer.issuer), self.issuer)));
         }
-        let repo_uri = format!("https://github.com/{}", self.repository);
+        let server = self.server.as_deref().unwrap_or(GITHUB_SERVER).trim_end_matches('/');
+        let repo_uri = format!("{server}/{}", self.repository);
         if !eq(&repo_uri, &signer.repository_uri) || !eq(&self.repository_id, &signer.repository_id) {
             return Some((
                 IdentityField::Repository,
@@ -306,6 +316,7 @@ mod tests {
             workflow: Some("https://github.com/acme/bench/.github/workflows/bench.yml@refs/heads/main".to_owned()),
             build_signer: None,
             runner: "github-hosted".to_owned(),
+            server: None,
         }
     }
 
@@ -393,6 +404,16 @@ mod tests {
             edit(&mut i, &mut s);
             assert_eq!(i.mismatch(&s, &anchors(*anchor)).map(|(f, _)| f), Some(*field), "{case}");
         }
+        // GitHub Enterprise Server: the repository URI is on the server the
+        // identity names, and only there.
+        let (mut ghes, mut on_ghes) = (identity(), signer());
+        ghes.server = Some("https://ghe.example.com/".into());
+        ghes.workflow = Some("https://ghe.example.com/acme/bench/.github/workflows/bench.yml@refs/heads/main".into());
+        on_ghes.repository_uri = Some("https://ghe.example.com/acme/bench".into());
+        on_ghes.san = ghes.workflow.clone();
+        assert_eq!(ghes.mismatch(&on_ghes, &anchors(anchor)), None);
+        assert_eq!(ghes.mismatch(&signer(), &anchors(anchor)).map(|(f, _)| f), Some(IdentityField::Repository));
+        assert_eq!(identity().mismatch(&on_ghes, &anchors(anchor)).map(|(f, _)| f), Some(IdentityField::Repository));
         let mut no_run = anchors(anchor);
         no_run.run_uri = None;
         assert_eq!(identity().mismatch(&signer(), &no_run).map(|(f, _)| f), Some(IdentityField::Run));

@@ -1,6 +1,11 @@
 //! A loopback GitHub: the REST endpoints CapsuleBench uses, with GitHub's
 //! documented response shapes, keeping what was written. Shared by the
 //! client's tests and the end-to-end tests of the CLI.
+//!
+//! It keeps GitHub's unkind behaviour where CapsuleBench meets it: a
+//! commit that exists only in a fork has no pull requests at
+//! `commits/{sha}/pulls` (`[]`), `pulls?head=OWNER:BRANCH` is how a fork's
+//! pull request is found, and a read-only token gets GitHub's 403.
 
 #![allow(dead_code, unreachable_pub, reason = "each test binary uses a part")]
 
@@ -16,7 +21,22 @@ pub struct State {
     pub forbid_writes: bool,
     pub requests: Vec<String>,
     pub tokens_seen: Vec<String>,
+    /// The pull requests (default: #7 from the fork `forker/r`, branch
+    /// `feature`, head `abc123`, open; #3 from `o/r`, closed).
+    pub pulls: Vec<Value>,
 }
+
+/// A pull request as the API returns it, from `head_repo` (`owner/name`).
+pub fn pull(number: u64, state: &str, head_repo: &str, branch: &str, sha: &str) -> Value {
+    let owner = head_repo.split('/').next().unwrap_or_default();
+    json!({"id": number, "number": number, "state": state, "html_url": format!("https://github.com/o/r/pull/{number}"),
+           "head": {"sha": sha, "ref": branch, "label": format!("{owner}:{branch}"),
+                    "repo": {"full_name": head_repo, "owner": {"login": owner}, "fork": head_repo != "o/r"}},
+           "base": {"sha": "b0b0b0b", "ref": "main", "label": "o:main", "repo": {"full_name": "o/r", "owner": {"login": "o"}}}})
+}
+
+/// The commit `GET /repos/{owner}/{repo}/commits/v1` names.
+pub const V1_SHA: &str = "5c1e0a5e0b7f3a2d9c4e6f8a1b3c5d7e9f0a2b4c";
 
 pub struct Fake {
     pub base: String,
@@ -43,10 +63,30 @@ fn page(items: &[Value], query: &str) -> Value {
     Value::Array(items.iter().skip(per * (page - 1)).take(per).cloned().collect())
 }
 
+fn percent_decode(v: &str) -> Vec<u8> {
+    let b = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1..i + 3)) {
+            (b'%', Some(h)) => {
+                out.push(u8::from_str_radix(std::str::from_utf8(h).unwrap_or("00"), 16).unwrap_or(0));
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 pub fn start() -> Fake {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let base = format!("http://{}", server.server_addr().to_ip().unwrap());
-    let state = Arc::new(Mutex::new(State { next_id: 1000, ..State::default() }));
+    let pulls = vec![pull(7, "open", "forker/r", "feature", "abc123"), pull(3, "closed", "o/r", "old", "abc123")];
+    let state = Arc::new(Mutex::new(State { next_id: 1000, pulls, ..State::default() }));
     let (st, b) = (state.clone(), base.clone());
     std::thread::spawn(move || {
         for mut req in server.incoming_requests() {
@@ -93,13 +133,47 @@ pub fn start() -> Fake {
                             ),
                         }
                     }
-                    ("GET", ["repos", "o", "r", "commits", sha, "pulls"]) => (
-                        200,
-                        json!([
-                            {"id": 1, "number": 7, "state": "open", "html_url": "https://github.com/o/r/pull/7", "head": {"sha": sha, "ref": "feature", "label": "o:feature"}, "base": {"sha": "b", "ref": "main", "label": "o:main"}},
-                            {"id": 2, "number": 3, "state": "closed", "html_url": "https://github.com/o/r/pull/3", "head": {"sha": sha, "ref": "old", "label": "o:old"}, "base": {"sha": "b", "ref": "main", "label": "o:main"}}
-                        ]),
-                    ),
+                    // Only pull requests whose head commit is in this
+                    // repository: a fork's commit gets `[]`.
+                    ("GET", ["repos", "o", "r", "commits", sha, "pulls"]) => {
+                        let own: Vec<Value> = s
+                            .pulls
+                            .iter()
+                            .filter(|p| p["head"]["sha"] == *sha && p["head"]["repo"]["full_name"] == "o/r")
+                            .cloned()
+                            .collect();
+                        (200, page(&own, &query))
+                    }
+                    ("GET", ["repos", "o", "r", "pulls"]) => {
+                        let param = |k: &str| {
+                            query
+                                .split('&')
+                                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                                .map(|v| String::from_utf8(percent_decode(v)).unwrap_or_default())
+                        };
+                        let state = param("state").unwrap_or_else(|| "open".to_owned());
+                        let head = param("head");
+                        let found: Vec<Value> = s
+                            .pulls
+                            .iter()
+                            .filter(|p| state == "all" || p["state"] == state.as_str())
+                            .filter(|p| head.as_ref().is_none_or(|h| p["head"]["label"] == h.as_str()))
+                            .cloned()
+                            .collect();
+                        (200, page(&found, &query))
+                    }
+                    // A tag resolves to its commit; GitHub answers 422 for a
+                    // reference that names none.
+                    ("GET", ["repos", _, _, "commits", reference]) if !reference.is_empty() => {
+                        if *reference == "v1" {
+                            (200, json!({"sha": V1_SHA, "commit": {"message": "v1"}}))
+                        } else {
+                            (
+                                422,
+                                json!({"message": format!("No commit found for SHA: {reference}"), "documentation_url": "https://docs.github.com/rest/commits/commits#get-a-commit", "status": "422"}),
+                            )
+                        }
+                    }
                     ("GET", ["repos", "o", "r", "releases", "tags", "v1"]) => (
                         200,
                         json!({"id": 1, "tag_name": "v1", "name": "v1", "draft": false, "prerelease": false,
