@@ -197,20 +197,37 @@ fn from_elsewhere(c: &PackContents, run: &TriggeringRun, is_head: bool) -> Optio
     None
 }
 
+/// Where the comment links commits: the repository it comments on
+/// (`{GITHUB_SERVER_URL}/{owner}/{name}`, from the run's payload, `--repo`
+/// or `GITHUB_REPOSITORY`), never a URL taken from a pack.
+fn link_base(a: &CommentArgs, run: Option<&TriggeringRun>) -> Option<String> {
+    let repo = run
+        .map(|r| r.repository.clone())
+        .or_else(|| a.repo.clone())
+        .or_else(|| std::env::var("GITHUB_REPOSITORY").ok())?;
+    let safe = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let (owner, name) = repo.split_once('/')?;
+    if !safe(owner) || !safe(name) {
+        return None;
+    }
+    let server = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".to_owned());
+    let host = server.strip_prefix("https://")?.trim_end_matches('/');
+    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)) {
+        return None;
+    }
+    Some(format!("https://{host}/{owner}/{name}"))
+}
+
 /// The row of one side in the comment's run table: the commit (short,
-/// linked), whether the tree was dirty, the runner and the repetitions.
-fn side_row(side: &str, c: &PackContents, reps: u64) -> String {
+/// linked under `link`), whether the tree was dirty, the runner and the
+/// repetitions.
+fn side_row(side: &str, c: &PackContents, reps: u64, link: Option<&str>) -> String {
     let m =
         |k: ManifestKind, f: &str| c.manifests.get(k.path()).and_then(|v| v[f].as_str()).unwrap_or_default().to_owned();
-    let repo = c
-        .manifests
-        .get(ManifestKind::Ci.path())
-        .and_then(|v| v["run_uri"].as_str())
-        .and_then(|u| u.split_once("/actions/runs/"));
     let commit = m(ManifestKind::Git, "commit");
     let short = commit.get(..7).unwrap_or(&commit);
-    let commit_cell = match repo {
-        Some((repo_url, _)) if !commit.is_empty() => {
+    let commit_cell = match link {
+        Some(repo_url) if !commit.is_empty() => {
             format!("[`{}`]({repo_url}/commit/{})", esc(short), link_part(&commit))
         }
         _ if !commit.is_empty() => format!("`{}`", esc(short)),
@@ -249,6 +266,7 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u
     let (mut comparisons, mut sections) = (Vec::new(), Vec::new());
     let mut runs_table = String::new();
     let mut all_unsigned = true;
+    let link = link_base(a, run);
     for (b, h) in a.base.iter().zip(&a.head) {
         let mut sides = Vec::new();
         for (p, is_head) in [(b, false), (h, true)] {
@@ -281,8 +299,8 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u
             let (nb, nh) = cmp.metrics.first().map_or((0, 0), |m| (m.n_base, m.n_head));
             runs_table = format!(
                 "| | commit | runner | repetitions |\n|---|---|---|---|\n{}{}",
-                side_row("base", &base.1, nb),
-                side_row("head", &head.1, nh)
+                side_row("base", &base.1, nb, link.as_deref()),
+                side_row("head", &head.1, nh, link.as_deref())
             );
         }
         sections.push(capsule::compare::markdown(
@@ -297,11 +315,19 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u
         md.push_str(&capsule_github::head_marker(&link_part(&r.head_sha)));
         md.push('\n');
     }
-    let by = match run {
-        Some(r) if !r.html_url.is_empty() => {
-            format!("this pull request's own workflow run ([run {}]({}))", r.id, r.html_url)
-        }
-        _ => "this pull request's own workflow run".to_owned(),
+    // The run: from the `workflow_run` payload, else this run's own id.
+    let run_link = match run {
+        Some(r) if !r.html_url.is_empty() => Some((r.id.to_string(), r.html_url.clone())),
+        Some(_) => None,
+        None => std::env::var("GITHUB_RUN_ID")
+            .ok()
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .zip(link.clone())
+            .map(|(id, base)| (id.clone(), format!("{base}/actions/runs/{id}"))),
+    };
+    let by = match run_link {
+        Some((id, url)) => format!("this pull request's own workflow run ([run {id}]({url}))"),
+        None => "this pull request's own workflow run".to_owned(),
     };
     if all_unsigned {
         md.push_str(&format!(

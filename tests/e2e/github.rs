@@ -20,6 +20,8 @@ fn gh(base: &str, args: &[&str]) -> Output {
         .env("GITHUB_TOKEN", "e2e-token")
         .env("GITHUB_REPOSITORY", "o/r")
         .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_RUN_ID")
+        .env_remove("GITHUB_SERVER_URL")
         .output()
         .unwrap()
 }
@@ -125,6 +127,13 @@ pub(super) fn script_in(
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_RUN_ID")
+        .env_remove("GITHUB_RUN_ATTEMPT")
+        .env_remove("GITHUB_SERVER_URL")
+        .env_remove("GITHUB_SHA")
+        .env_remove("GITHUB_WORKFLOW_REF")
+        .env_remove("GITHUB_REPOSITORY_ID")
+        .env_remove("RUNNER_ENVIRONMENT")
         .env_remove("SIGNING_KEY")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
@@ -231,10 +240,13 @@ fn the_action_scripts_end_to_end() {
     assert!(stdout(&o).contains("set `fetch-depth: 0` on actions/checkout"), "{}", stdout(&o));
 
     // The bench job: paired with the merge base of the pull request's base,
-    // the comparison in the job summary, no comment (the default).
+    // the comparison in the job summary, no comment (the default), so a
+    // fork's read-only token is enough.
     let bench = [&in_actions[..], &[("MODE", "bench"), ("PR_BASE_SHA", base_sha.as_str())]].concat();
+    f.state.lock().unwrap().forbid_writes = true;
     let (code, text) = run(&bench);
     assert_eq!(code, Some(0), "{text}");
+    f.state.lock().unwrap().forbid_writes = false;
     assert!(f.state.lock().unwrap().comments.is_empty(), "the bench job does not comment by default");
     let summary = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
     assert!(summary.contains("verified at `policy`") && summary.contains("| series | metric |"), "{summary}");
@@ -282,6 +294,11 @@ fn the_action_scripts_end_to_end() {
             assert!(body.contains(want), "`{want}` missing: {body}");
         }
     }
+    // Downloaded packs over the size cap are refused before verifying.
+    workflow_run_event(tmp.path(), 4242, &head_sha, "success");
+    let o = action(&ws, &f.base, &[&prebuilt[..], &[("MODE", "comment"), ("MAX_PACKS_BYTES", "1000")]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("over the 1000 this job verifies (MAX_PACKS_BYTES): refusing them"), "{}", stdout(&o));
     // Packs another run made, or a head the pull request no longer has.
     let (code, text) = comment(999, &head_sha, "success");
     assert_eq!(code, Some(1), "{text}");
@@ -407,6 +424,8 @@ fn a_comment_on_several_workloads_opens_with_a_summary() {
     let o = bin()
         .args(["github", "comment", "--dry-run", "--pr", "7", "--repo", "o/r"])
         .args(["--base", GOLDEN, "--head", GOLDEN, "--base", GOLDEN, "--head", GOLDEN])
+        .env_remove("GITHUB_RUN_ID")
+        .env_remove("GITHUB_SERVER_URL")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

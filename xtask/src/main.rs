@@ -12,12 +12,16 @@
 //!   peak memory (see `stark.rs`).
 //! - `cargo xtask bench [--quick]`: print the receipt standard's performance
 //!   ratios against baselines measured in the same run.
+//! - `cargo xtask bench-install [--binary PATH] [--runs N]`: the Action's
+//!   prebuilt install against a loopback release, with a bare download as
+//!   the baseline (see `install.rs`).
 //! - `cargo xtask fuzz [--minutes N | --seconds N] [--target T]`: run every
 //!   fuzz target (cargo-fuzz, nightly) for the time given (see `fuzz.rs`).
 
 mod bench;
 mod fixtures;
 mod fuzz;
+mod install;
 mod signal;
 mod stark;
 
@@ -54,6 +58,17 @@ fn main() -> ExitCode {
             signal::signal(n("--aa").unwrap_or(500), n("--slowed").unwrap_or(200), n("--repetitions").map(|r| r as u32))
         }
         Some("bench-overhead") => signal::overhead(50),
+        Some("bench-install") => {
+            let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+            match value("--runs").map(|r| r.parse::<usize>()) {
+                Some(Err(e)) => Err(format!("--runs: {e}")),
+                runs => install::bench_install(
+                    &root(),
+                    value("--binary").map(PathBuf::from),
+                    runs.and_then(Result::ok).unwrap_or(10).max(1),
+                ),
+            }
+        }
         Some("fuzz") => {
             let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
             let number = |flag: &str| value(flag).map(|v| v.parse::<u64>().map_err(|e| format!("{flag}: {e}")));
@@ -79,7 +94,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
                 .to_owned(),
         ),
     };

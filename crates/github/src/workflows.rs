@@ -408,6 +408,26 @@ mod tests {
         }
     }
 
+    /// The README's one-job example holds only a read-only token, so it
+    /// works for a fork's pull request, and checks out the full history the
+    /// paired run needs; it does not ask to comment.
+    #[test]
+    fn the_readme_example_needs_no_write_token() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+        let section = readme.split("## In GitHub Actions").nth(1).unwrap_or_default();
+        let example = section.split("```yaml\n").nth(1).and_then(|s| s.split("```").next()).unwrap_or_default();
+        for line in
+            ["on: pull_request", "permissions: {}", "contents: read", "fetch-depth: 0", "uses: capsulebench/action@"]
+        {
+            assert!(example.contains(line), "the README example lacks `{line}`: {example}");
+        }
+        for absent in ["write", "comment:", "secrets.", "id-token"] {
+            assert!(!example.contains(absent), "the README example has `{absent}`: {example}");
+        }
+        assert!(example.contains(CHECKOUT), "the README pins the checkout `init` writes");
+    }
+
     /// This repository runs exactly what `init --action ./` writes.
     #[test]
     fn the_repository_runs_what_init_writes() {
