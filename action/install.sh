@@ -61,7 +61,6 @@ build() { # $1: the `cargo install --root`
 # returns 3 when the table pins none (nothing downloaded).
 prebuilt() {
   local version=$1 target=$2 pinned archive url file got
-  command -v jq >/dev/null 2>&1 || fail "jq is needed to read \`$DIST\` (GitHub-hosted runners have it)"
   pinned=$(jq -r --arg v "$version" --arg t "$target" '.releases[$v][$t] // empty' "$DIST") ||
     fail "\`$DIST\` is not the action's digest table"
   [ -n "$pinned" ] || return 3
@@ -90,6 +89,7 @@ prebuilt() {
 }
 
 detect_target
+command -v jq >/dev/null 2>&1 || fail "jq is needed to read \`$DIST\` (GitHub-hosted runners have it; install it on this runner)"
 version=${TOOL_VERSION:-action}
 if [ "$version" = action ]; then version=$(jq -r '.tool' "$DIST"); fi
 if [ "$MODE" = bench ]; then refuse_bench_credentials; fi

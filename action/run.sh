@@ -75,14 +75,24 @@ if [ "$MODE" = sign ] || [ "$MODE" = publish ] || [ "$MODE" = comment ]; then
   [ "$(sha256 "$CAPSULE_BIN")" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary install.sh checked (SHA-256 differs): refusing to run it"
 fi
 
-# A workflow_run that did not succeed: its comment, if any, is stale.
-if [ "$MODE" = comment ] && [ "${RUN_CONCLUSION:-success}" != success ]; then
-  if out=$(capsule github mark-stale --workflow-run); then
-    echo "$out"
-    summary "## CapsuleBench" "" "The benchmark run ended \`$(md "$RUN_CONCLUSION")\`: $(md "$out")"
-    exit 0
-  fi
-  fail "marking the comment stale failed (the reason is above)"
+# A workflow_run that failed or was cancelled: its comment, if any, is
+# stale. One that was skipped has nothing to say.
+if [ "$MODE" = comment ]; then
+  case "${RUN_CONCLUSION:-success}" in
+    success) ;;
+    skipped | neutral)
+      echo "the benchmark run ended \`$RUN_CONCLUSION\`: nothing to comment"
+      exit 0
+      ;;
+    *)
+      rc=0
+      out=$(capsule github mark-stale --workflow-run) || rc=$?
+      echo "$out"
+      [ "$rc" = 0 ] || fail "marking the comment stale failed (the reason is above)"
+      summary "## CapsuleBench" "" "The benchmark run ended $(md "$RUN_CONCLUSION"): $(md "$out")"
+      exit 0
+      ;;
+  esac
 fi
 
 verdict=verified

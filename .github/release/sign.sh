@@ -2,7 +2,8 @@
 # Signs every archive in dist/ keylessly with the cargo-capsule the build
 # job made for this runner (x86_64 Linux), after checking each archive
 # against its `.sha256`: `dist/ARCHIVE.sigstore.json`, a v0.3 Sigstore
-# bundle that `cargo capsule verify-blob` and `cosign verify-blob` accept.
+# bundle (message signature, `hashedrekord`), the kind `cosign verify-blob
+# --bundle` reads, which `cargo capsule verify-blob` checks.
 # Then verifies each bundle as a user would, for this workflow's identity.
 # Run by the release workflow's sign job (`id-token: write`), which builds
 # nothing.

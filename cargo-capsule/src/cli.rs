@@ -42,9 +42,9 @@ enum Command {
     Keygen(crate::trust::KeygenArgs),
     /// Sign a pack with a repository key (a DSSE receipt attestation under `signatures/`).
     Sign(crate::trust::SignArgs),
-    /// Sign a file keylessly with Sigstore (a release archive): a v0.3 bundle beside it, as `cosign sign-blob` makes.
+    /// Sign a file keylessly with Sigstore (a release archive): a v0.3 message-signature bundle beside it, the kind `cosign sign-blob --bundle` writes.
     SignBlob(crate::trust::SignBlobArgs),
-    /// Verify a file's Sigstore bundle and its signer's identity, offline (`cosign verify-blob` checks the same).
+    /// Verify a file's Sigstore bundle and its signer's identity, offline.
     VerifyBlob(crate::trust::VerifyBlobArgs),
     /// Write a pack's rows as an external row archive for data-availability audits.
     Archive(crate::trust::ArchiveArgs),

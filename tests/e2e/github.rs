@@ -328,6 +328,13 @@ fn the_action_scripts_end_to_end() {
         assert!(body.contains("| series | metric |"), "{body}");
     }
 
+    // A skipped run says nothing and leaves the comment as it is.
+    let before = f.state.lock().unwrap().comments[0]["body"].clone();
+    let (code, text) = comment(4244, "feedface", "skipped");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("nothing to comment"), "{text}");
+    assert_eq!(f.state.lock().unwrap().comments[0]["body"], before);
+
     // A fork's read-only token: a clear annotation and a non-zero exit.
     f.state.lock().unwrap().pulls = vec![fake::pull(7, "open", "forker/r", "feature", &head_sha)];
     f.state.lock().unwrap().forbid_writes = true;

@@ -118,7 +118,8 @@ pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instanc
 
 /// Signs `blob` with a short-lived certificate for `token`; returns the
 /// bundle's JSON (v0.3, a message signature over the blob's SHA-256,
-/// logged in Rekor as a `hashedrekord`: what `cosign sign-blob` makes).
+/// logged in Rekor as a `hashedrekord`: the kind `cosign sign-blob --bundle`
+/// writes).
 pub fn sign_blob(blob: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
     let context = match &instance.urls {
         Some((fulcio, rekor)) => SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone())),

@@ -62,7 +62,7 @@ pub fn dependabot_covers_actions(existing: &str) -> bool {
 /// Whether `action` is one `init` can write: this repository's own (`./`)
 /// or `owner/repo@<40-hex commit>`.
 pub fn is_pinned(action: &str) -> bool {
-    action == "./" || action.rsplit_once('@').is_some_and(|(_, r)| is_sha(r))
+    action.starts_with("./") || action.rsplit_once('@').is_some_and(|(_, r)| is_sha(r))
 }
 
 /// The workflows, using the CapsuleBench Action at `action` (`owner/repo@<40-hex
