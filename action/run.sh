@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Action's work, in the caller's workspace. Every input arrives in an
 # environment variable (action.yml's `env:`), never spliced into the script.
-#   mode bench:   bench each workload (paired on pull requests with the
-#                 merge base of the pull request's base), verify, put the
+#   mode bench:   bench every configured workload, or those WORKLOADS
+#                 names (paired on pull requests with the merge base of
+#                 the pull request's base), one pack each, verify, put the
 #                 comparison in the job summary; comment only when asked.
 #                 The job is the security boundary: it must hold no key and
 #                 no right to mint an OIDC token (both refused).
@@ -127,50 +128,38 @@ if [ "$MODE" = bench ]; then
     baseline=$(git merge-base "$PR_BASE_SHA" HEAD 2>/dev/null) ||
       fail "the pull request's base ${PR_BASE_SHA} is not in this checkout: set \`fetch-depth: 0\` on actions/checkout"
   fi
+  # Every configured workload unless WORKLOADS names some: one pack each
+  # (`<workload>.tgz`, paired `<workload>-base.tgz`) in PACKS_DIR.
   read -r -a workloads <<<"${WORKLOADS:-}"
-  if [ ${#workloads[@]} -eq 0 ]; then workloads=(""); fi
-  for w in "${workloads[@]}"; do
-    name=${w:-capsulepack}
-    head="$PACKS_DIR/$name.tgz"
-    args=(bench --out "$head" --quiet)
-    if [ -n "$w" ]; then args+=(--workload "$w"); fi
-    if [ -n "${TRACK:-}" ]; then args+=(--track "$TRACK"); fi
-    if [ -n "$baseline" ]; then
-      base="$PACKS_DIR/$name-base.tgz"
-      args+=(--baseline "$baseline" --baseline-out "$base")
-    fi
-    if ! bench_capsule "${args[@]}"; then fail "\`cargo capsule bench\` failed for workload \`${w:-default}\` (its error is above)"; fi
-    if [ -n "$baseline" ]; then
-      bases+=("$base")
-      heads+=("$head")
-      packs+=("$base")
-    fi
-    packs+=("$head")
-  done
-else
-  case "$MODE" in
-    comment) ;;
-    sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
-    publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
-    *) fail "mode must be bench, install, sign, publish or comment, not \`$MODE\`" ;;
-  esac
-  total=0
-  for head in "$PACKS_DIR"/*.tgz; do
-    [ -e "$head" ] || fail "no packs in \`$PACKS_DIR\`"
-    [ -f "$head" ] && [ ! -L "$head" ] || fail "\`$(basename "$head")\` is not a regular file"
-    total=$((total + $(wc -c <"$head")))
-    case "$head" in *-base.tgz) continue ;; esac
-    base="${head%.tgz}-base.tgz"
-    if [ -e "$base" ]; then
-      bases+=("$base")
-      heads+=("$head")
-      packs+=("$base")
-    fi
-    packs+=("$head")
-  done
-  if [ "$MODE" = comment ] && [ "$total" -gt "$MAX_PACKS_BYTES" ]; then
-    fail "the downloaded packs hold $total bytes, over the $MAX_PACKS_BYTES this job verifies (MAX_PACKS_BYTES): refusing them"
+  args=(bench --out-dir "$PACKS_DIR" --quiet)
+  for w in "${workloads[@]}"; do args+=(--workload "$w"); done
+  if [ -n "${TRACK:-}" ]; then args+=(--track "$TRACK"); fi
+  if [ -n "$baseline" ]; then args+=(--baseline "$baseline"); fi
+  bench_capsule "${args[@]}" || fail "\`cargo capsule bench\` failed (its error is above)"
+fi
+case "$MODE" in
+  bench | comment) ;;
+  sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
+  publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
+  *) fail "mode must be bench, install, sign, publish or comment, not \`$MODE\`" ;;
+esac
+# The packs: each `X.tgz`, paired with `X-base.tgz` when there is one.
+total=0
+for head in "$PACKS_DIR"/*.tgz; do
+  [ -e "$head" ] || fail "no packs in \`$PACKS_DIR\`"
+  [ -f "$head" ] && [ ! -L "$head" ] || fail "\`$(basename "$head")\` is not a regular file"
+  total=$((total + $(wc -c <"$head")))
+  case "$head" in *-base.tgz) continue ;; esac
+  base="${head%.tgz}-base.tgz"
+  if [ -e "$base" ]; then
+    bases+=("$base")
+    heads+=("$head")
+    packs+=("$base")
   fi
+  packs+=("$head")
+done
+if [ "$MODE" = comment ] && [ "$total" -gt "$MAX_PACKS_BYTES" ]; then
+  fail "the downloaded packs hold $total bytes, over the $MAX_PACKS_BYTES this job verifies (MAX_PACKS_BYTES): refusing them"
 fi
 
 for p in "${packs[@]}"; do verify "$p"; done

@@ -89,15 +89,22 @@ enum MessageFormat {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// The workload id (default: the only configured one, or the embedded default).
+    /// A workload to run; repeat for several (default: every configured
+    /// workload, or the embedded default when none is configured).
     #[arg(long)]
-    workload: Option<String>,
+    workload: Vec<String>,
     /// The track (default: the workspace's `default_track`, else `baseline_no_accel`).
     #[arg(long)]
     track: Option<String>,
-    /// Where to write the pack.
-    #[arg(long, default_value = "capsulepack.tgz")]
-    out: PathBuf,
+    /// Where to write the pack of a single workload (default
+    /// `capsulepack.tgz`).
+    #[arg(long, conflicts_with = "out_dir")]
+    out: Option<PathBuf>,
+    /// Write each workload's pack as `DIR/<workload>.tgz` (and, paired,
+    /// `DIR/<workload>-base.tgz`); the default when several workloads run
+    /// is `<target-dir>/capsule/`.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
     /// Path to the workspace's Cargo.toml.
     #[arg(long)]
     manifest_path: Option<PathBuf>,
@@ -125,9 +132,10 @@ struct BenchArgs {
     /// instructions with perf or callgrind (in an extra, untimed run).
     #[arg(long, value_enum)]
     measure: Vec<Extra>,
-    /// Where paired mode writes the baseline's pack.
-    #[arg(long, value_name = "PATH", default_value = "capsulepack-base.tgz", requires = "baseline")]
-    baseline_out: PathBuf,
+    /// Where paired mode writes the baseline's pack of a single workload
+    /// (default `capsulepack-base.tgz`).
+    #[arg(long, value_name = "PATH", requires = "baseline", conflicts_with = "out_dir")]
+    baseline_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +417,17 @@ impl Cli {
     }
 }
 
+/// A workload id as a file name: anything but `[A-Za-z0-9._-]` becomes `_`.
+fn pack_name(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+}
+
+/// One workload's run: its pack (and the baseline's, paired).
+struct WorkloadRun {
+    base: Option<capsule_runner::BenchOutcome>,
+    head: capsule_runner::BenchOutcome,
+}
+
 fn bench(a: BenchArgs) -> Result<u8, CliError> {
     let events_to_stdout = a.events.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if events_to_stdout && a.message_format == MessageFormat::Json {
@@ -416,67 +435,129 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             "`--events -` and `--message-format json` both want stdout; send events to a file",
         ));
     }
+    // SIGINT and SIGTERM end the workload and unwind the run (exit 130).
+    capsule_runner::interrupt::install()
+        .map_err(|source| CliError::Write { path: "signal handlers".into(), source })?;
+    // Which workloads: those named, else every configured one (the
+    // embedded default when none is).
+    let ws = capsule_runner::config::load(a.manifest_path.as_deref()).map_err(|e| CliError::Bench(e.into()))?;
+    let ids: Vec<Option<String>> = if !a.workload.is_empty() {
+        a.workload.iter().cloned().map(Some).collect()
+    } else if ws.workloads.len() > 1 {
+        ws.workloads.iter().map(|(w, _)| Some(w.id().to_owned())).collect()
+    } else {
+        vec![None]
+    };
+    let several = ids.len() > 1;
+    if several && a.events.is_some() {
+        return Err(CliError::Usage("`--events` streams one run: choose one `--workload`"));
+    }
+    if several && (a.out.is_some() || a.baseline_out.is_some()) {
+        return Err(CliError::Usage(
+            "`--out` and `--baseline-out` name one workload's pack; with several workloads use `--out-dir DIR`",
+        ));
+    }
+    let out_dir = match (&a.out_dir, several) {
+        (Some(d), _) => Some(d.clone()),
+        (None, true) => Some(ws.target_dir.join("capsule")),
+        (None, false) => None,
+    };
+    if let Some(d) = &out_dir {
+        std::fs::create_dir_all(d).map_err(|source| CliError::Write { path: d.clone(), source })?;
+    }
     let sink = match &a.events {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(output::EventSink::stdout()),
         Some(p) => Some(output::EventSink::file(p).map_err(|source| CliError::Write { path: p.clone(), source })?),
     };
-    let opts = capsule_runner::BenchOptions {
-        manifest_path: a.manifest_path.clone(),
-        workload: a.workload.clone(),
-        track: a.track.clone(),
-        out: a.out.clone(),
-        self_exe: std::env::current_exe()
-            .map_err(|source| CliError::Read { path: "current executable".into(), source })?,
-        run_id: a.run_id.clone(),
-        measure_instructions: a.measure.contains(&Extra::Instructions),
-        repetitions: a.repetitions,
-    };
-    let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
-    let observer = sink.as_ref().map(|s| s.observer());
-    let run = match &a.baseline {
-        Some(reference) => capsule_runner::bench_paired(&opts, reference, &a.baseline_out, &mut progress, observer)
-            .map(|(base, head)| (Some(base), head)),
-        None => capsule_runner::bench(&opts, &mut progress, observer).map(|head| (None, head)),
-    };
-    progress.finish();
-    let (base, outcome) = run.map_err(CliError::Bench)?;
-    if let Some(s) = &sink {
-        for (e, h) in capsule_runner::post_seal_events(&outcome) {
-            s.emit(&e, h);
-        }
-    }
-    match a.message_format {
-        MessageFormat::Json => {
-            let mut v = output::bench_json(&outcome);
-            if let Some(b) = &base {
-                v["baseline"] = output::bench_json(b);
+    let self_exe =
+        std::env::current_exe().map_err(|source| CliError::Read { path: "current executable".into(), source })?;
+    let mut runs = Vec::new();
+    for id in &ids {
+        // The pack paths: as given for one workload, else by workload id.
+        let (out, baseline_out) = match (&out_dir, id) {
+            (Some(d), Some(id)) => {
+                (d.join(format!("{}.tgz", pack_name(id))), d.join(format!("{}-base.tgz", pack_name(id))))
             }
-            output::json(&v)?;
+            (Some(d), None) => {
+                let id = ws.select(None).map(|w| w.id().to_owned()).unwrap_or_else(|_| "capsulepack".to_owned());
+                (d.join(format!("{}.tgz", pack_name(&id))), d.join(format!("{}-base.tgz", pack_name(&id))))
+            }
+            (None, _) => (
+                a.out.clone().unwrap_or_else(|| PathBuf::from("capsulepack.tgz")),
+                a.baseline_out.clone().unwrap_or_else(|| PathBuf::from("capsulepack-base.tgz")),
+            ),
+        };
+        let opts = capsule_runner::BenchOptions {
+            manifest_path: a.manifest_path.clone(),
+            workload: id.clone(),
+            track: a.track.clone(),
+            out,
+            self_exe: self_exe.clone(),
+            run_id: a.run_id.clone(),
+            measure_instructions: a.measure.contains(&Extra::Instructions),
+            repetitions: a.repetitions,
+        };
+        let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
+        let observer = sink.as_ref().map(|s| s.observer());
+        let run = match &a.baseline {
+            Some(reference) => capsule_runner::bench_paired(&opts, reference, &baseline_out, &mut progress, observer)
+                .map(|(base, head)| WorkloadRun { base: Some(base), head }),
+            None => capsule_runner::bench(&opts, &mut progress, observer).map(|head| WorkloadRun { base: None, head }),
+        };
+        progress.finish();
+        let run = run.map_err(CliError::Bench)?;
+        if let Some(s) = &sink {
+            for (e, h) in capsule_runner::post_seal_events(&run.head) {
+                s.emit(&e, h);
+            }
         }
-        MessageFormat::Human => {
-            if let Some(b) = &base {
+        if a.message_format == MessageFormat::Human {
+            if let Some(b) = &run.base {
                 output::bench_summary(b, events_to_stdout)?;
             }
-            output::bench_summary(&outcome, events_to_stdout)?;
-        }
-    }
-    if let Some(b) = &base
-        && a.message_format == MessageFormat::Human
-        && !events_to_stdout
-    {
-        // The paired verdict, from the two packs just written.
-        let opts = verify_options();
-        let (br, bc) = verify_pack_file(&b.pack, &opts);
-        let (hr, hc) = verify_pack_file(&outcome.pack, &opts);
-        if let (Some(bc), Some(hc), Some(bh), Some(hh)) = (bc, hc, br.capsule_hash, hr.capsule_hash) {
-            match capsule::compare::compare(bh, &bc, hh, &hc, capsule::compare::CompareOptions::default()) {
-                Ok(c) => output::comparison(&c)?,
-                Err(e) => output::line(&format!("compare: {e}"))?,
+            output::bench_summary(&run.head, events_to_stdout)?;
+            if let Some(b) = &run.base
+                && !events_to_stdout
+            {
+                paired_verdict(b, &run.head)?;
             }
         }
+        runs.push(run);
+    }
+    if a.message_format == MessageFormat::Json {
+        let one = |r: &WorkloadRun| {
+            let mut v = output::bench_json(&r.head);
+            if let Some(b) = &r.base {
+                v["baseline"] = output::bench_json(b);
+            }
+            v
+        };
+        match runs.as_slice() {
+            [r] if !several => output::json(&one(r))?,
+            _ => output::json(&serde_json::json!({
+                "schema": "capsulebench/bench-run/v1",
+                "workloads": runs.iter().map(one).collect::<Vec<_>>(),
+            }))?,
+        }
+    } else if several {
+        output::bench_run_summary(&runs.iter().map(|r| (r.base.as_ref(), &r.head)).collect::<Vec<_>>())?;
     }
     Ok(ExitCode::OK)
+}
+
+/// The paired verdict, from the two packs just written.
+fn paired_verdict(b: &capsule_runner::BenchOutcome, h: &capsule_runner::BenchOutcome) -> Result<(), CliError> {
+    let opts = verify_options();
+    let (br, bc) = verify_pack_file(&b.pack, &opts);
+    let (hr, hc) = verify_pack_file(&h.pack, &opts);
+    if let (Some(bc), Some(hc), Some(bh), Some(hh)) = (bc, hc, br.capsule_hash, hr.capsule_hash) {
+        match capsule::compare::compare(bh, &bc, hh, &hc, capsule::compare::CompareOptions::default()) {
+            Ok(c) => output::comparison(&c)?,
+            Err(e) => output::line(&format!("compare: {e}"))?,
+        }
+    }
+    Ok(())
 }
 
 fn compare(a: CompareArgs) -> Result<u8, CliError> {

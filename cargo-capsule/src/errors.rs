@@ -29,6 +29,8 @@ impl ExitCode {
     /// keyless signing is not possible here (`github`, `submit`,
     /// `sign --sigstore`, `init` pinning the Action).
     pub(crate) const GITHUB: u8 = 7;
+    /// `bench` was interrupted (SIGINT, SIGTERM); nothing was written.
+    pub(crate) const INTERRUPTED: u8 = 130;
 }
 
 /// An error that stops a command.
@@ -210,6 +212,7 @@ impl CliError {
                     | B::Output { .. } => ExitCode::OUTPUT,
                     B::Seal(_) => ExitCode::INPUT,
                     B::Rejected(_) => ExitCode::REJECTED,
+                    B::Interrupted => ExitCode::INTERRUPTED,
                     _ => ExitCode::INPUT,
                 }
             }

@@ -135,6 +135,21 @@ pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
             "warning: .github/workflows/{f} uses self-hosted runners: never run pull-request benchmarks on them (a fork's code would run on your machine); the CapsuleBench workflows use GitHub-hosted `ubuntu-latest`"
         ))?;
     }
+    // What the bench job will run: every configured workload.
+    let manifest = a.dir.join("Cargo.toml");
+    let workloads = if manifest.exists() {
+        match capsule_runner::config::load(Some(&manifest)) {
+            Ok(ws) if ws.workloads.is_empty() => "the embedded default workload (none is configured)".to_owned(),
+            Ok(ws) => {
+                let ids: Vec<&str> = ws.workloads.iter().map(|(w, _)| w.id()).collect();
+                format!("every configured workload ({})", ids.join(", "))
+            }
+            Err(e) => format!("nothing until the configuration loads ({e})"),
+        }
+    } else {
+        "every workload the workspace configures".to_owned()
+    };
+    output::line(&format!("the bench job runs {workloads}, paired with the merge base on pull requests"))?;
     output::line(&format!(
         "\nnext steps:\n  1. commit the files above and push; pull requests get a verified comparison comment, pushes to `{branch}` and releases get signed packs\n  2. keep the runners GitHub-hosted: a pull request's code runs in the bench job\n  3. the Action is pinned at `{action}`; Dependabot proposes updates weekly\n  4. check a pack locally: `cargo capsule verify capsulepack.tgz`"
     ))?;

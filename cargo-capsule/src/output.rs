@@ -562,6 +562,31 @@ pub(crate) fn bench_json(o: &capsule_runner::BenchOutcome) -> Value {
     })
 }
 
+/// The run summary after several workloads: one line per workload (its
+/// pack, whether it verified, its median wall time), then where the packs
+/// are.
+pub(crate) fn bench_run_summary(
+    runs: &[(Option<&capsule_runner::BenchOutcome>, &capsule_runner::BenchOutcome)],
+) -> Result<(), CliError> {
+    let mut s = String::new();
+    let _ = writeln!(s, "\n{} workloads:", runs.len());
+    let _ = writeln!(s, "  {:28} {:10} {:>14}  pack", "workload", "verify", "wall (median)");
+    for (base, head) in runs {
+        for o in base.iter().copied().chain(std::iter::once(*head)) {
+            let verdict = if o.report.accepted() { "verified" } else { "REJECTED" };
+            let wall =
+                o.aggregates.iter().find(|(m, _)| m == "wall_ns").map_or_else(|| "-".to_owned(), |(_, a)| ms(a.median));
+            let label = if base.is_some_and(|b| std::ptr::eq(b, o)) {
+                format!("{} (base)", o.workload)
+            } else {
+                o.workload.clone()
+            };
+            let _ = writeln!(s, "  {label:28} {verdict:10} {wall:>14}  {}", o.pack.display());
+        }
+    }
+    out(&s)
+}
+
 /// The `bench` summary table for people (stderr when stdout carries events).
 pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -> Result<(), CliError> {
     let mut s = String::new();

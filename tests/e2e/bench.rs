@@ -395,3 +395,154 @@ fn interrupted_runs_leave_no_pack() {
         assert_eq!(entries(&ws), before, "{signal}: nothing else left behind");
     }
 }
+
+/// A workspace with several workloads runs them all by default, one pack
+/// each under `<target>/capsule/`, with a run summary (human and JSON);
+/// `--workload` repeats to choose; `--out` names one pack, so it is refused
+/// with several.
+#[test]
+fn every_configured_workload_runs_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = echo_workspace(tmp.path());
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let second = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"seven\"\nargs = ['sh', '-c', 'echo 7']\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + second).unwrap();
+    git(&ws, &["commit", "-qam", "a second workload"]);
+    let target = tmp.path().join("target");
+    let o = capsule(&ws, &["bench", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("2 workloads:"), "{out}");
+    for id in ["echo", "seven"] {
+        let pack = target.join("capsule").join(format!("{id}.tgz"));
+        assert!(pack.exists(), "{}: {out}", pack.display());
+        assert!(out.lines().any(|l| l.trim_start().starts_with(id) && l.contains("verified")), "{out}");
+        let v = verify_policy(&ws, pack.to_str().unwrap());
+        assert_eq!(v["verdict"], "accepted");
+    }
+    // Chosen, into a directory, as JSON.
+    let dir = tmp.path().join("packs");
+    let o = capsule(
+        &ws,
+        &[
+            "bench",
+            "--quiet",
+            "--workload",
+            "seven",
+            "--workload",
+            "echo",
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["schema"], "capsulebench/bench-run/v1", "{v}");
+    let ids: Vec<&str> = v["workloads"].as_array().unwrap().iter().map(|w| w["workload"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["seven", "echo"]);
+    assert!(dir.join("seven.tgz").exists() && dir.join("echo.tgz").exists());
+    // `--out` names one pack.
+    let o = capsule(&ws, &["bench", "--out", "x.tgz"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("with several workloads use `--out-dir DIR`"), "{}", stderr(&o));
+    // An unknown one is named with the ones there are.
+    let o = capsule(&ws, &["bench", "--workload", "nope"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("echo, seven"), "{}", stderr(&o));
+}
+
+/// The worktrees git has registered for `ws`, as paths.
+fn worktrees(ws: &Path) -> Vec<String> {
+    let o = Command::new("git").args(["worktree", "list", "--porcelain"]).current_dir(ws).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.strip_prefix("worktree ").map(str::to_owned)).collect()
+}
+
+/// SIGTERM in the middle of a paired run: the measured workload's process
+/// group is ended, the baseline's worktree removed, nothing written, exit
+/// 130. A worktree left by a run that was killed outright is removed by the
+/// next paired run.
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let pids = tmp.path().join("pids");
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let config = format!(
+        "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"slow\"\nargs = ['sh', '-c', 'echo $$ >> {}; sleep 30; echo 1']\n",
+        pids.display()
+    );
+    std::fs::write(ws.join("Cargo.toml"), manifest + &config).unwrap();
+    git(&ws, &["commit", "-qam", "a slow workload"]);
+    std::fs::write(ws.join("src/lib.rs"), "// head\n").unwrap();
+    git(&ws, &["commit", "-qam", "head"]);
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+        .args(["capsule", "bench", "--quiet", "--baseline", "HEAD~1"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", tmp.path().join("target"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !pids.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(pids.exists(), "the workload never started");
+    assert_eq!(worktrees(&ws).len(), 2, "the baseline's worktree is registered while it runs");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the workload");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = std::fs::read_to_string(&pids).unwrap().lines().next().unwrap().trim().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the workload {pid} is still running");
+    assert_eq!(worktrees(&ws), [ws.canonicalize().unwrap().display().to_string()], "the worktree was removed");
+    assert!(!ws.join("capsulepack.tgz").exists() && !ws.join("capsulepack-base.tgz").exists());
+
+    // A worktree whose run was killed outright (its owner is gone).
+    let holder = tmp.path().join("target/capsule-baseline/worktree-stale");
+    std::fs::create_dir_all(&holder).unwrap();
+    let o = Command::new("git")
+        .args(["worktree", "add", "--detach", "--quiet"])
+        .arg(holder.join("src"))
+        .arg("HEAD")
+        .current_dir(&ws)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(holder.join("owner.pid"), dead.to_string()).unwrap();
+    assert_eq!(worktrees(&ws).len(), 2);
+    // The next paired run (its baseline ref wrong: it stops early, after
+    // pruning) leaves only the main worktree.
+    let o = capsule(&ws, &["bench", "--baseline", "no-such-ref"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("no-such-ref"), "{}", stderr(&o));
+    let o = capsule(&ws, &["bench", "--baseline", "HEAD", "--workload", "nope"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(worktrees(&ws).len(), 1, "the stale worktree was pruned: {:?}", worktrees(&ws));
+    assert!(!holder.exists());
+}
+
+/// Where the pack cannot be written, and a baseline that names no commit,
+/// are refused before anything is built or measured.
+#[test]
+fn a_bad_destination_or_baseline_fails_before_measuring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = echo_workspace(tmp.path());
+    let started = std::time::Instant::now();
+    let not_a_dir = ws.join("Cargo.toml").join("x.tgz");
+    let o = capsule(&ws, &["bench", "--out", not_a_dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("x.tgz") && !stderr(&o).contains("repetition"), "{}", stderr(&o));
+    let o = capsule(&ws, &["bench", "--baseline", "no-such-ref"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("no-such-ref") && stderr(&o).contains("not a commit"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("collecting manifests"), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

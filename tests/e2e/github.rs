@@ -185,6 +185,11 @@ fn workflow_run_event(dir: &std::path::Path, run_id: u64, head_sha: &str, conclu
 fn the_action_scripts_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = super::bench::echo_workspace(tmp.path());
+    // Two workloads: the bench step runs both, one pack each.
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let second = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"seven\"\nargs = ['sh', '-c', 'echo 7']\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + second).unwrap();
+    super::bench::git(&ws, &["commit", "-qam", "a second workload"]);
     let base_sha = String::from_utf8(
         std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&ws).output().unwrap().stdout,
     )
@@ -290,6 +295,9 @@ fn the_action_scripts_end_to_end() {
             &format!("<!-- capsulebench:head {head_sha} -->"),
             "| base | [`",
             "| head | [`",
+            "### CapsuleBench: 2 workloads:",
+            "### CapsuleBench: echo on",
+            "### CapsuleBench: seven on",
         ] {
             assert!(body.contains(want), "`{want}` missing: {body}");
         }
@@ -350,12 +358,12 @@ fn the_action_scripts_end_to_end() {
     let key = std::fs::read_to_string(tmp.path().join("ci.key")).unwrap();
     let sign = [&prebuilt[..], &[("MODE", "sign"), ("SIGN", "key"), ("SIGNING_KEY", key.as_str())]].concat();
     let packs = ws.join("capsulepacks");
-    let good = std::fs::read(packs.join("capsulepack.tgz")).unwrap();
+    let good = std::fs::read(packs.join("echo.tgz")).unwrap();
     std::fs::copy(root().join("fixtures/hostile/dotdot.tgz"), packs.join("zz-hostile.tgz")).unwrap();
     let (code, text) = run(&sign);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("nothing was signed") && !text.contains("signed capsule"), "{text}");
-    assert_eq!(std::fs::read(packs.join("capsulepack.tgz")).unwrap(), good, "no pack was signed");
+    assert_eq!(std::fs::read(packs.join("echo.tgz")).unwrap(), good, "no pack was signed");
     std::fs::remove_file(packs.join("zz-hostile.tgz")).unwrap();
     // run.sh checks the binary again: another one with the same claim is refused.
     let (code, text) = run(&[&sign[..], &[("CAPSULE_BIN", "/bin/true")]].concat());
@@ -364,8 +372,7 @@ fn the_action_scripts_end_to_end() {
     let (code, text) = run(&sign);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("signed capsule") && !text.contains(key.trim()), "{text}");
-    let report =
-        super::bin().current_dir(&ws).args(["verify", "capsulepacks/capsulepack.tgz", "--json"]).output().unwrap();
+    let report = super::bin().current_dir(&ws).args(["verify", "capsulepacks/echo.tgz", "--json"]).output().unwrap();
     assert_eq!(super::json(&report)["signed"], "signed-unpinned", "{}", stdout(&report));
     let keyless = [&prebuilt[..], &[("MODE", "sign"), ("SIGN", "sigstore"), ("GITHUB_ACTIONS", "true")]].concat();
     let (code, text) = run(&[&keyless[..], &[("GITHUB_EVENT_NAME", "pull_request")]].concat());
@@ -383,7 +390,7 @@ fn the_action_scripts_end_to_end() {
     }
     let s = f.state.lock().unwrap();
     let names: Vec<&str> = s.assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["capsulepack-base.tgz", "capsulepack.tgz"], "replaced, not duplicated");
+    assert_eq!(names, ["echo-base.tgz", "echo.tgz", "seven-base.tgz", "seven.tgz"], "replaced, not duplicated");
     for a in &s.assets {
         let size = std::fs::metadata(ws.join("capsulepacks").join(a["name"].as_str().unwrap())).unwrap().len();
         assert_eq!(a["size"], size, "{a}");

@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod config;
 pub mod harness;
 pub mod import;
+pub mod interrupt;
 pub mod manifest;
 pub mod measure;
 pub mod run;

@@ -71,6 +71,26 @@ fn kill_group(pgid: u32) {
     }
 }
 
+/// Whether process `pid` exists (signal 0).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    #[expect(unsafe_code, reason = "kill has no safe wrapper in std")]
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Asks process group `pgid` to end (SIGTERM, then SIGKILL when it is
+/// still there 200 ms later): an interrupted run's workload.
+pub(crate) fn terminate_group(pgid: u32) {
+    #[expect(unsafe_code, reason = "killpg has no safe wrapper in std")]
+    // SAFETY: plain system calls; a group that no longer exists is ESRCH.
+    let alive = |sig| unsafe { libc::killpg(pgid as libc::pid_t, sig) == 0 };
+    if alive(libc::SIGTERM) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        alive(libc::SIGKILL);
+    }
+}
+
 /// Runs `cmd` once to completion and measures it. `cmd`'s stdio is
 /// replaced: stdin is null, stdout and stderr are captured.
 pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
@@ -80,6 +100,7 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let start = Instant::now();
     let mut child = cmd.spawn()?;
+    crate::interrupt::measuring(child.id());
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let out_t = std::thread::spawn(move || {
@@ -108,7 +129,9 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Sample> {
         }
         tail
     });
-    let (status, ru) = wait4(child.id())?;
+    let waited = wait4(child.id());
+    crate::interrupt::measuring(0);
+    let (status, ru) = waited?;
     let wall_ns = start.elapsed().as_nanos() as u64;
     // The child is reaped; std's handle must not wait on it again.
     let pgid = child.id();

@@ -187,6 +187,10 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// SIGINT or SIGTERM arrived ([`crate::interrupt`]): the workload was
+    /// ended, and nothing was written.
+    #[error("interrupted: the workload was stopped and no pack was written")]
+    Interrupted,
     /// A repetition failed.
     #[error("workload `{workload}` failed in {} {index} ({status}); last stderr:\n{stderr_tail}", if *warmup { "warmup" } else { "repetition" })]
     Failed {
@@ -697,6 +701,7 @@ fn start_side(
         ws.target_dir = t.to_path_buf();
     }
     let workload = ws.select(opts.workload.as_deref())?;
+    writable_destination(&opts.out)?;
     let policy: PinnedPolicy = ws.policy()?;
     let track =
         opts.track.clone().or_else(|| ws.table.default_track.clone()).unwrap_or_else(|| "baseline_no_accel".to_owned());
@@ -835,11 +840,17 @@ fn one_repetition(side: &mut Side, index: u32, observer: &mut dyn Observer) -> R
     let Exec::Repeat { command, program, .. } = &mut side.prepared.exec else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));
     };
+    if crate::interrupt::interrupted() {
+        return Err(BenchError::Interrupted);
+    }
     let s = measure::run(command).map_err(|source| BenchError::Spawn {
         workload: side.id.clone(),
         program: program.clone(),
         source,
     })?;
+    if crate::interrupt::interrupted() {
+        return Err(BenchError::Interrupted);
+    }
     if !s.success() {
         return Err(BenchError::Failed {
             workload: side.id.clone(),
@@ -1173,6 +1184,48 @@ impl Drop for Worktree {
     }
 }
 
+/// Fails unless a file can be created beside `out` (where the pack is
+/// written before it is renamed into place), before anything is built or
+/// measured.
+fn writable_destination(out: &Path) -> Result<(), BenchError> {
+    let dir = capsule::pack::parent_dir(out);
+    tempfile::Builder::new()
+        .prefix(".capsule-write-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| BenchError::Output { path: out.display().to_string(), source })
+}
+
+/// The file in a baseline worktree's holder directory naming the process
+/// that made it.
+const OWNER: &str = "owner.pid";
+
+/// Removes the baseline worktrees under `base_target` whose owning process
+/// is gone (a run killed before it could remove its own), then lets git
+/// forget worktrees whose directories are missing.
+fn prune_stale_worktrees(toplevel: &Path, base_target: &Path) {
+    let Ok(entries) = std::fs::read_dir(base_target) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let holder = e.path();
+        if !e.file_name().to_string_lossy().starts_with("worktree-") {
+            continue;
+        }
+        let owner = std::fs::read_to_string(holder.join(OWNER)).ok().and_then(|p| p.trim().parse::<u32>().ok());
+        if owner.is_some_and(measure::process_alive) {
+            continue;
+        }
+        let _ = Command::new("git")
+            .args(["worktree", "remove", "--force"])
+            .arg(holder.join("src"))
+            .current_dir(toplevel)
+            .output();
+        let _ = std::fs::remove_dir_all(&holder);
+    }
+    let _ = Command::new("git").args(["worktree", "prune"]).current_dir(toplevel).output();
+}
+
 /// Paired mode: builds `baseline` in its own git worktree and target
 /// directory, then runs baseline and head repetitions interleaved (ABAB...)
 /// on this machine, and writes two packs that share a run id. Returns
@@ -1198,17 +1251,18 @@ pub fn bench_paired(
         });
     }
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
-    let mut head = start_side(opts, true, None, &run_id, events, observer)?;
+    // The baseline must name a commit before anything of head is built.
+    let config::WorkspaceConfig { root: ws_root, target_dir, .. } = config::load(opts.manifest_path.as_deref())?;
     let bad_ref = |why: &str| BenchError::Baseline { reference: baseline.to_owned(), why: why.to_owned() };
-    let toplevel = manifest::run("git", &["rev-parse", "--show-toplevel"], Some(&head.ws.root))
+    let toplevel = manifest::run("git", &["rev-parse", "--show-toplevel"], Some(&ws_root))
         .map(PathBuf::from)
         .ok_or_else(|| bad_ref("the workspace is not in a git repository"))?;
-    let commit = manifest::run(
-        "git",
-        &["rev-parse", "--verify", "--quiet", &format!("{baseline}^{{commit}}")],
-        Some(&head.ws.root),
-    )
-    .ok_or_else(|| bad_ref("not a commit in this repository"))?;
+    let commit =
+        manifest::run("git", &["rev-parse", "--verify", "--quiet", &format!("{baseline}^{{commit}}")], Some(&ws_root))
+            .ok_or_else(|| bad_ref("not a commit in this repository"))?;
+    writable_destination(baseline_out)?;
+    prune_stale_worktrees(&toplevel, &target_dir.join("capsule-baseline"));
+    let mut head = start_side(opts, true, None, &run_id, events, observer)?;
     let root = std::fs::canonicalize(&head.ws.root).unwrap_or_else(|_| head.ws.root.clone());
     let rel = root
         .strip_prefix(std::fs::canonicalize(&toplevel).unwrap_or(toplevel.clone()))
@@ -1221,6 +1275,10 @@ pub fn bench_paired(
         .prefix("worktree-")
         .tempdir_in(&base_target)
         .map_err(|source| BenchError::Output { path: base_target.display().to_string(), source })?;
+    // Whose worktree this is: a later run removes it if this process died
+    // without removing it (SIGKILL, a crash).
+    std::fs::write(holder.path().join(OWNER), std::process::id().to_string())
+        .map_err(|source| BenchError::Output { path: holder.path().display().to_string(), source })?;
     let dir = holder.path().join("src");
     let added = Command::new("git")
         .args(["worktree", "add", "--detach", "--quiet"])
