@@ -147,7 +147,7 @@ struct CompareArgs {
     /// Print the Markdown a pull-request comment shows.
     #[arg(long, conflicts_with = "json")]
     markdown: bool,
-    /// Print the comparison as JSON (`capsulebench/comparison/v1`).
+    /// Print the comparison as JSON (`capsulebench/comparison/v2`).
     #[arg(long)]
     json: bool,
     /// Compare packs from different environments (flagged in the output).

@@ -683,11 +683,17 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
     if !c.environment_mismatch.is_empty() {
         let _ = writeln!(s, "environment  differs: {}", c.environment_mismatch.join(", "));
     }
+    if !c.added.is_empty() {
+        let _ = writeln!(s, "added        {} (head only, not compared)", c.added.join(", "));
+    }
+    if !c.removed.is_empty() {
+        let _ = writeln!(s, "removed      {} (base only, not compared)", c.removed.join(", "));
+    }
     let _ = writeln!(s);
     for m in &c.metrics {
         let _ = writeln!(
             s,
-            "  {:20} {:16} base {:>12}  head {:>12}  shift {:>+12} ({})  ci [{}, {}]  {}",
+            "  {:20} {:16} base {:>12}  head {:>12}  shift {:>+12} ({})  ci [{}, {}] at {}  {}",
             m.series,
             m.metric,
             m.base_median,
@@ -696,6 +702,7 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
             m.ratio,
             m.ci_ratio[0],
             m.ci_ratio[1],
+            m.confidence,
             m.verdict.word_for(&m.metric)
         );
     }

@@ -299,7 +299,7 @@ fn compare_two_runs() {
     let o = capsule(&ws, &["compare", "a.tgz", "b.tgz", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let c = json(&o);
-    assert_eq!(c["schema"], "capsulebench/comparison/v1");
+    assert_eq!(c["schema"], "capsulebench/comparison/v2");
     assert_eq!(c["result_digest_equal"], true);
     assert_eq!(c["metrics"][0]["metric"], "wall_ns");
     let o = capsule(&ws, &["compare", "a.tgz", "b.tgz", "--markdown"]);

@@ -67,8 +67,11 @@ pub enum Change {
     Faster,
     /// Head is slower (larger) beyond the threshold, with confidence.
     Slower,
-    /// Neither.
+    /// Any change is within the threshold, with confidence.
     NoChange,
+    /// Neither shown to change nor shown to stay within the threshold: the
+    /// interval straddles the threshold, or the samples are too few.
+    Inconclusive,
 }
 
 impl Change {
@@ -78,6 +81,7 @@ impl Change {
             Change::Faster => "faster",
             Change::Slower => "slower",
             Change::NoChange => "no change",
+            Change::Inconclusive => "inconclusive",
         }
     }
 
@@ -96,6 +100,7 @@ impl Change {
             Change::Faster => less,
             Change::Slower => more,
             Change::NoChange => "no change",
+            Change::Inconclusive => "inconclusive",
         }
     }
 }
@@ -123,14 +128,25 @@ pub struct MetricComparison {
     pub ratio: String,
     /// The interval as ratios of the base median.
     pub ci_ratio: [String; 2],
+    /// The confidence of the interval, as a decimal: the policy's, or for
+    /// a primary metric of several series the Holm level it was judged at.
+    pub confidence: String,
     /// The verdict.
     pub verdict: Change,
 }
 
-/// The comparison: `capsulebench/comparison/v1`.
+/// The comparison's schema.
+pub const COMPARISON_SCHEMA: &str = "capsulebench/comparison/v2";
+
+/// Metrics that describe how a harness sampled, not how fast the code is
+/// (criterion's total time of a sample and its iteration count): never
+/// compared.
+pub const BOOKKEEPING_METRICS: &[&str] = &["sample_total_ns", "sample_iters_count"];
+
+/// The comparison: `capsulebench/comparison/v2`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Comparison {
-    /// Always `capsulebench/comparison/v1`.
+    /// Always [`COMPARISON_SCHEMA`].
     pub schema: &'static str,
     /// Base capsule hash.
     pub base: Digest,
@@ -152,9 +168,15 @@ pub struct Comparison {
     pub environment_mismatch: Vec<String>,
     /// Whether the result digests are equal.
     pub result_digest_equal: bool,
-    /// The primary metric of each series, and every other shared metric.
+    /// Series only head has (benchmarks added), in head's order.
+    pub added: Vec<String>,
+    /// Series only base has (benchmarks removed), in base's order.
+    pub removed: Vec<String>,
+    /// The primary metric of each shared series, and every other shared
+    /// metric but the bookkeeping ones.
     pub metrics: Vec<MetricComparison>,
-    /// The verdict of the primary metric (slower wins over faster).
+    /// The verdict of the primary metrics (slower wins over faster, either
+    /// over inconclusive).
     pub verdict: Change,
 }
 
@@ -220,13 +242,17 @@ pub fn ci_rank(m: u64, n: u64, confidence_ppm: i64) -> Option<u64> {
     (k.is_finite() && k >= 1.0).then_some(k as u64)
 }
 
-/// Compares one metric: HL shift and interval of head against base.
-pub fn compare_samples(
-    base: &[u64],
-    head: &[u64],
-    threshold_ppm: i64,
-    confidence_ppm: i64,
-) -> Option<(i64, [i64; 2], Change)> {
+/// One metric's samples of both sides, as pairwise differences.
+struct Diffs {
+    /// `h − b` for every pair, ascending.
+    d: Vec<i128>,
+    m: u64,
+    n: u64,
+    base_median: u64,
+    head_median: u64,
+}
+
+fn diffs(base: &[u64], head: &[u64]) -> Option<Diffs> {
     if base.is_empty() || head.is_empty() {
         return None;
     }
@@ -237,32 +263,108 @@ pub fn compare_samples(
         }
     }
     d.sort_unstable();
-    let shift = median_i128(&d);
-    let rank = ci_rank(base.len() as u64, head.len() as u64, confidence_ppm);
-    let k = rank.unwrap_or(1).min(d.len() as u64);
-    let lo = d[(k - 1) as usize];
-    let hi = d[d.len() - k as usize];
-    let mut sorted_base = base.to_vec();
-    sorted_base.sort_unstable();
-    let base_median = crate::objects::median_of_sorted(&sorted_base);
-    let (shift, ci, verdict) = verdict_of(shift, lo, hi, base_median, threshold_ppm);
-    // Too few samples for an interval at this confidence: [min, max] of the
-    // differences is shown, and no change is called.
-    Some((shift, ci, if rank.is_some() { verdict } else { Change::NoChange }))
+    let sorted = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        crate::objects::median_of_sorted(&v)
+    };
+    Some(Diffs { d, m: base.len() as u64, n: head.len() as u64, base_median: sorted(base), head_median: sorted(head) })
 }
 
-fn verdict_of(shift: i128, lo: i128, hi: i128, base_median: u64, threshold_ppm: i64) -> (i64, [i64; 2], Change) {
-    let clamp = |x: i128| x.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-    let (shift, lo, hi) = (clamp(shift), clamp(lo), clamp(hi));
+/// The shift, the interval at `confidence_ppm`, and whether there were
+/// enough samples for an interval at that confidence.
+fn interval(x: &Diffs, confidence_ppm: i64) -> (i64, [i64; 2], bool) {
+    let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    let rank = ci_rank(x.m, x.n, confidence_ppm);
+    let k = rank.unwrap_or(1).min(x.d.len() as u64);
+    let (lo, hi) = (x.d[(k - 1) as usize], x.d[x.d.len() - k as usize]);
+    (clamp(median_i128(&x.d)), [clamp(lo), clamp(hi)], rank.is_some())
+}
+
+/// Whether the interval lies on one side of zero.
+fn significant(ci: [i64; 2]) -> bool {
+    ci[0] > 0 || ci[1] < 0
+}
+
+/// The verdict of a shift and its interval against threshold `t` (§4.6 of
+/// the comparison spec): a change only when the interval is on one side of
+/// zero and the shift's ratio reaches the threshold; no change only when
+/// the whole interval is within the threshold; otherwise inconclusive.
+fn verdict_of(shift: i64, ci: [i64; 2], base_median: u64, t: i64, enough: bool) -> Change {
+    if !enough {
+        return Change::Inconclusive;
+    }
     let r = ratio_ppm(shift, base_median);
-    let verdict = if lo > 0 && r >= threshold_ppm {
+    let (r_lo, r_hi) = (ratio_ppm(ci[0], base_median), ratio_ppm(ci[1], base_median));
+    if ci[0] > 0 && r >= t {
         Change::Slower
-    } else if hi < 0 && r <= -threshold_ppm {
+    } else if ci[1] < 0 && r <= -t {
         Change::Faster
-    } else {
+    } else if r_lo > -t && r_hi < t {
         Change::NoChange
-    };
-    (shift, [lo, hi], verdict)
+    } else {
+        Change::Inconclusive
+    }
+}
+
+/// Compares one metric alone: HL shift and interval of head against base
+/// at `confidence_ppm`, and its verdict.
+pub fn compare_samples(
+    base: &[u64],
+    head: &[u64],
+    threshold_ppm: i64,
+    confidence_ppm: i64,
+) -> Option<(i64, [i64; 2], Change)> {
+    let x = diffs(base, head)?;
+    let (shift, ci, enough) = interval(&x, confidence_ppm);
+    Some((shift, ci, verdict_of(shift, ci, x.base_median, threshold_ppm, enough)))
+}
+
+/// The confidence, in ppm, of one of `r` remaining tests at family
+/// confidence `c`: `10^6 − floor((10^6 − c) / r)`.
+pub fn holm_level(c: i64, r: usize) -> i64 {
+    1_000_000 - (1_000_000 - c) / r.max(1) as i64
+}
+
+/// Holm's step-down over a family of metrics (the primary metric of every
+/// shared series): while some remain, every remaining one whose interval
+/// at confidence [`holm_level`] (for the number remaining) excludes zero is
+/// significant and leaves the family; when none does, the rest are not.
+/// Returns each member's confidence level in ppm and whether it was found
+/// significant. Deterministic, and with one member it is the plain
+/// interval at `c`.
+fn holm(family: &[Diffs], c: i64) -> Vec<(i64, bool)> {
+    let mut out: Vec<Option<(i64, bool)>> = vec![None; family.len()];
+    loop {
+        let remaining: Vec<usize> = (0..family.len()).filter(|i| out[*i].is_none()).collect();
+        if remaining.is_empty() {
+            break;
+        }
+        let level = holm_level(c, remaining.len());
+        let found: Vec<usize> = remaining
+            .iter()
+            .copied()
+            .filter(|i| {
+                let (_, ci, enough) = interval(&family[*i], level);
+                enough && significant(ci)
+            })
+            .collect();
+        if found.is_empty() {
+            for i in remaining {
+                out[i] = Some((level, false));
+            }
+            break;
+        }
+        for i in found {
+            out[i] = Some((level, true));
+        }
+    }
+    out.into_iter().map(|o| o.unwrap_or((c, false))).collect()
+}
+
+/// `x` ppm in [0, 10^6] as a decimal with six places, no sign.
+fn level_text(x: i64) -> String {
+    ppm_text(x).trim_start_matches('+').to_owned()
 }
 
 /// Options.
@@ -308,22 +410,34 @@ pub fn compare(
     let policy = &base.policy;
     let threshold = parse_ppm("threshold", &policy.comparison.threshold)?;
     let confidence = parse_ppm("confidence", &policy.comparison.confidence)?;
-    // Same series, measured the same way: a wait4-measured series never
-    // compares against a harness's numbers.
-    let ids = |m: &MeasurementsV1| m.series.iter().map(|s| (s.id.clone(), s.class)).collect::<Vec<_>>();
-    same("measured series", &ids(&base.measurements), &ids(&head.measurements))?;
+    // A shared series must be measured the same way: a wait4-measured
+    // series never compares against a harness's numbers. Series only one
+    // side has (a benchmark added or removed) are listed, not compared.
+    for bs in &base.measurements.series {
+        if let Some(hs) = head.measurements.series.iter().find(|h| h.id == bs.id)
+            && hs.class != bs.class
+        {
+            return Err(CompareError::Mismatch {
+                what: "series class",
+                base: format!("{} ({})", bs.id, bs.class.as_str()),
+                head: format!("{} ({})", hs.id, hs.class.as_str()),
+            });
+        }
+    }
+    let has = |m: &MeasurementsV1, id: &str| m.series.iter().any(|s| s.id == id);
+    let only = |a: &MeasurementsV1, b: &MeasurementsV1| -> Vec<String> {
+        a.series.iter().filter(|s| !has(b, &s.id)).map(|s| s.id.clone()).collect()
+    };
+    let (added, removed) = (only(&head.measurements, &base.measurements), only(&base.measurements, &head.measurements));
     let primary = &policy.measurement.primary_metric;
     let metrics = compare_tables(&base.measurements, &head.measurements, primary, threshold, confidence)?;
     let primaries: Vec<Change> = metrics.iter().filter(|m| &m.metric == primary).map(|m| m.verdict).collect();
-    let verdict = if primaries.contains(&Change::Slower) {
-        Change::Slower
-    } else if primaries.contains(&Change::Faster) {
-        Change::Faster
-    } else {
-        Change::NoChange
-    };
+    let verdict = [Change::Slower, Change::Faster, Change::Inconclusive]
+        .into_iter()
+        .find(|v| primaries.contains(v))
+        .unwrap_or(Change::NoChange);
     Ok(Comparison {
-        schema: "capsulebench/comparison/v1",
+        schema: COMPARISON_SCHEMA,
         base: base_hash,
         head: head_hash,
         same_run: base.capsule.run_id == head.capsule.run_id,
@@ -334,6 +448,8 @@ pub fn compare(
         confidence: policy.comparison.confidence.clone(),
         environment_mismatch: env,
         result_digest_equal: bs.public_inputs.result_digest == hs.public_inputs.result_digest,
+        added,
+        removed,
         metrics,
         verdict,
     })
@@ -346,12 +462,14 @@ fn compare_tables(
     threshold: i64,
     confidence: i64,
 ) -> Result<Vec<MetricComparison>, CompareError> {
-    let mut out = Vec::new();
+    // Every compared metric, in order: per shared series of base, the
+    // primary metric first, then the rest in base's order, bookkeeping
+    // metrics left out.
+    let mut entries: Vec<(String, String, Diffs)> = Vec::new();
     for bs in &base.series {
         let Some(hs) = head.series.iter().find(|s| s.id == bs.id) else { continue };
-        // The primary metric first, then the rest in the base's order.
         let mut names: Vec<&String> = bs.metrics.iter().filter(|m| *m == primary).collect();
-        names.extend(bs.metrics.iter().filter(|m| *m != primary));
+        names.extend(bs.metrics.iter().filter(|m| *m != primary && !BOOKKEEPING_METRICS.contains(&m.as_str())));
         for name in names {
             let (Some(bi), Some(hi)) = (bs.metric_index(name), hs.metric_index(name)) else { continue };
             let (b, h) = (measured(bs, bi), measured(hs, hi));
@@ -359,22 +477,53 @@ fn compare_tables(
             if pairs > MAX_PAIRS {
                 return Err(CompareError::TooManyPairs { series: bs.id.clone(), pairs, limit: MAX_PAIRS });
             }
-            let Some((shift, ci, verdict)) = compare_samples(&b, &h, threshold, confidence) else { continue };
-            let bm = crate::objects::median_of_sorted(&b);
-            out.push(MetricComparison {
-                series: bs.id.clone(),
-                metric: name.clone(),
-                n_base: b.len() as u64,
-                n_head: h.len() as u64,
-                base_median: bm,
-                head_median: crate::objects::median_of_sorted(&h),
-                shift,
-                ci,
-                ratio: ppm_text(ratio_ppm(shift, bm)),
-                ci_ratio: [ppm_text(ratio_ppm(ci[0], bm)), ppm_text(ratio_ppm(ci[1], bm))],
-                verdict,
-            });
+            if let Some(x) = diffs(&b, &h) {
+                entries.push((bs.id.clone(), name.clone(), x));
+            }
         }
+    }
+    // The primary metrics are one family, corrected for multiplicity
+    // (Holm); every other metric is judged alone at the policy's confidence
+    // and decides nothing.
+    let family: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].1 == primary).collect();
+    let members: Vec<Diffs> = family
+        .iter()
+        .map(|i| {
+            let x = &entries[*i].2;
+            Diffs { d: x.d.clone(), m: x.m, n: x.n, base_median: x.base_median, head_median: x.head_median }
+        })
+        .collect();
+    let levels = holm(&members, confidence);
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, (series, metric, x)) in entries.into_iter().enumerate() {
+        // A change is claimed at the Holm level it was found at; a member
+        // found unchanged is judged (no change, or inconclusive) at the
+        // policy's confidence, so the correction guards claims of change.
+        let (level, family_significant) = match family.iter().position(|f| *f == i) {
+            Some(p) if levels[p].1 => (levels[p].0, Some(true)),
+            Some(_) => (confidence, Some(false)),
+            None => (confidence, None),
+        };
+        let (shift, ci, enough) = interval(&x, level);
+        let mut verdict = verdict_of(shift, ci, x.base_median, threshold, enough);
+        // Holm stopped before this one: it is not called a change.
+        if family_significant == Some(false) && matches!(verdict, Change::Slower | Change::Faster) {
+            verdict = Change::Inconclusive;
+        }
+        out.push(MetricComparison {
+            series,
+            metric,
+            n_base: x.m,
+            n_head: x.n,
+            base_median: x.base_median,
+            head_median: x.head_median,
+            shift,
+            ci,
+            ratio: ppm_text(ratio_ppm(shift, x.base_median)),
+            ci_ratio: [ppm_text(ratio_ppm(ci[0], x.base_median)), ppm_text(ratio_ppm(ci[1], x.base_median))],
+            confidence: level_text(level),
+            verdict,
+        });
     }
     Ok(out)
 }
@@ -462,6 +611,7 @@ fn badge(c: Change, metric: &str) -> String {
         Change::Slower => "🔴",
         Change::Faster => "🟢",
         Change::NoChange => "⚪",
+        Change::Inconclusive => "🟡",
     };
     format!("{dot} {}", c.word_for(metric))
 }
@@ -478,10 +628,11 @@ fn primary(c: &Comparison) -> &str {
 pub fn markdown_summary(comparisons: &[Comparison]) -> String {
     let count = |v: Change| comparisons.iter().filter(|c| c.verdict == v).count();
     let mut s = format!(
-        "### CapsuleBench: {} workloads: 🔴 {} slower, 🟢 {} faster, ⚪ {} no change\n\n",
+        "### CapsuleBench: {} workloads: 🔴 {} slower, 🟢 {} faster, 🟡 {} inconclusive, ⚪ {} no change\n\n",
         comparisons.len(),
         count(Change::Slower),
         count(Change::Faster),
+        count(Change::Inconclusive),
         count(Change::NoChange),
     );
     s.push_str("| workload | track | metric | base (median) | head (median) | delta (HL) | CI | verdict | result |\n");
@@ -495,7 +646,7 @@ pub fn markdown_summary(comparisons: &[Comparison]) -> String {
                 escape_markdown(&c.track),
                 escape_markdown(&m.metric),
                 measured_cells(m),
-                level(&c.confidence),
+                level(&m.confidence),
                 badge(c.verdict, &m.metric),
             )),
             None => s.push_str(&format!(
@@ -510,6 +661,10 @@ pub fn markdown_summary(comparisons: &[Comparison]) -> String {
     s
 }
 
+/// Above this many series, the Markdown shows counts and what changed, and
+/// folds the full table.
+pub const FOLD_SERIES: usize = 10;
+
 /// The Markdown a pull-request comment shows.
 pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     let mut s = String::new();
@@ -519,20 +674,61 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
         escape_markdown(&c.workload_id),
         escape_markdown(&c.track)
     ));
-    s.push_str(&format!(
-        "| series | metric | base (median) | head (median) | delta (HL) | {}% CI | verdict |\n|---|---|---|---|---|---|---|\n",
-        level(&c.confidence)
-    ));
-    for m in &c.metrics {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+    let list = |ids: &[String]| ids.iter().map(|i| format!("`{}`", escape_markdown(i))).collect::<Vec<_>>().join(", ");
+    if !c.added.is_empty() {
+        s.push_str(&format!("Added in head (not compared): {}.\n\n", list(&c.added)));
+    }
+    if !c.removed.is_empty() {
+        s.push_str(&format!("Removed in head (not compared): {}.\n\n", list(&c.removed)));
+    }
+    let header = "| series | metric | base (median) | head (median) | delta (HL) | CI (confidence) | verdict |\n|---|---|---|---|---|---|---|\n";
+    let row = |m: &MetricComparison| {
+        format!(
+            "| {} | {} | {} ({}%) | {} |\n",
             escape_markdown(&m.series),
             escape_markdown(&m.metric),
             measured_cells(m),
+            level(&m.confidence),
             m.verdict.word_for(&m.metric)
+        )
+    };
+    let primaries: Vec<&MetricComparison> = c.metrics.iter().filter(|m| m.metric == primary(c)).collect();
+    if primaries.len() > FOLD_SERIES {
+        // Many benchmarks: the counts, then only what is not unchanged,
+        // then every row folded.
+        let count = |v: Change| primaries.iter().filter(|m| m.verdict == v).count();
+        s.push_str(&format!(
+            "{} series ({} corrected for {} comparisons, Holm): 🔴 {} {}, 🟢 {} {}, 🟡 {} inconclusive, ⚪ {} no change.\n\n",
+            primaries.len(),
+            escape_markdown(primary(c)),
+            primaries.len(),
+            count(Change::Slower),
+            Change::Slower.word_for(primary(c)),
+            count(Change::Faster),
+            Change::Faster.word_for(primary(c)),
+            count(Change::Inconclusive),
+            count(Change::NoChange),
         ));
+        let notable: Vec<&&MetricComparison> = primaries.iter().filter(|m| m.verdict != Change::NoChange).collect();
+        if !notable.is_empty() {
+            s.push_str(header);
+            for m in notable {
+                s.push_str(&row(m));
+            }
+            s.push('\n');
+        }
+        s.push_str(&format!("<details><summary>All {} compared metrics</summary>\n\n{header}", c.metrics.len()));
+        for m in &c.metrics {
+            s.push_str(&row(m));
+        }
+        s.push_str("\n</details>\n\n");
+    } else {
+        s.push_str(header);
+        for m in &c.metrics {
+            s.push_str(&row(m));
+        }
+        s.push('\n');
     }
-    s.push('\n');
     s.push_str(if c.result_digest_equal {
         "Result digest: equal.\n"
     } else {
@@ -548,7 +744,7 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
         s.push_str("Note: base and head come from different runs (not paired).\n");
     }
     s.push_str(&format!(
-        "\nThreshold {} (policy `{}`); Hodges–Lehmann shift with a distribution-free interval over the committed samples.\n\n",
+        "\nThreshold {} (policy `{}`); Hodges–Lehmann shift with a distribution-free interval over the committed samples; with several series, the primary metric's intervals are corrected for multiplicity (Holm).\n\n",
         pct(&format!("+{}", c.threshold)),
         c.policy_hash
     ));
@@ -606,15 +802,16 @@ mod tests {
         assert_eq!(ci_rank(10, 10, 950_000), Some(24));
         assert_eq!(ci_rank(20, 20, 950_000), Some(128));
         assert_eq!(ci_rank(3, 3, 950_000), None);
-        // With too few samples no change is called, however large the shift.
+        // With too few samples no change is called either way, however
+        // large the shift: inconclusive.
         let (_, _, v) = compare_samples(&[100, 101, 102], &[200, 201, 202], 20_000, 950_000).unwrap();
-        assert_eq!(v, Change::NoChange);
+        assert_eq!(v, Change::Inconclusive);
     }
 
     #[test]
     fn the_summary_counts_verdicts_and_keeps_a_row_per_workload() {
         let c = |id: &str, verdict: Change| Comparison {
-            schema: "capsulebench/comparison/v1",
+            schema: COMPARISON_SCHEMA,
             base: Digest([1; 32]),
             head: Digest([2; 32]),
             same_run: true,
@@ -625,6 +822,8 @@ mod tests {
             confidence: "0.95".to_owned(),
             environment_mismatch: Vec::new(),
             result_digest_equal: verdict != Change::Faster,
+            added: Vec::new(),
+            removed: Vec::new(),
             metrics: Vec::new(),
             verdict,
         };
@@ -634,11 +833,67 @@ mod tests {
             c("c", Change::Faster),
             c("d", Change::Slower),
         ]);
-        assert!(s.starts_with("### CapsuleBench: 4 workloads: 🔴 2 slower, 🟢 1 faster, ⚪ 1 no change\n"), "{s}");
+        assert!(
+            s.starts_with(
+                "### CapsuleBench: 4 workloads: 🔴 2 slower, 🟢 1 faster, 🟡 0 inconclusive, ⚪ 1 no change\n"
+            ),
+            "{s}"
+        );
         let rows: Vec<&str> = s.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| workload")).collect();
         assert_eq!(rows.len(), 4, "{s}");
         assert!(rows[0].starts_with("| a\\_1 | t |") && rows[0].contains("🔴 slower"), "{s}");
         assert!(rows[2].contains("🟢 faster") && rows[2].ends_with("⚠️ differs |"), "{s}");
+    }
+
+    /// No change needs the whole interval within the threshold; an interval
+    /// that straddles it is inconclusive.
+    #[test]
+    fn an_interval_across_the_threshold_is_inconclusive() {
+        // Wide noise around a +1 % shift: the interval reaches past +2 %.
+        let base: Vec<u64> = (0..20).map(|i| 1_000_000 + (i % 5) * 20_000).collect();
+        let head: Vec<u64> = base.iter().map(|b| b + 10_000).collect();
+        let (_, ci, v) = compare_samples(&base, &head, 20_000, 950_000).unwrap();
+        assert_eq!(v, Change::Inconclusive, "{ci:?}");
+        // The same shift with tight samples: no change.
+        let base: Vec<u64> = (0..20).map(|i| 1_000_000 + i * 100).collect();
+        let head: Vec<u64> = base.iter().map(|b| b + 10_000).collect();
+        assert_eq!(compare_samples(&base, &head, 20_000, 950_000).map(|x| x.2), Some(Change::NoChange));
+    }
+
+    /// Holm over a family: one member at the plain level; with thirty,
+    /// a borderline shift that one comparison alone calls slower is not
+    /// called among thirty, while a clear one still is, and the levels are
+    /// the step-down's.
+    #[test]
+    fn holm_corrects_for_many_series() {
+        assert_eq!(holm_level(950_000, 1), 950_000);
+        assert_eq!(holm_level(950_000, 30), 998_334);
+        assert_eq!(holm_level(950_000, 3), 983_334);
+        let base: Vec<u64> = (0..30).map(|i| 1_000_000 + (i * 7919 % 30) * 1_000).collect();
+        let clear: Vec<u64> = base.iter().map(|b| b + 60_000).collect();
+        // A shift whose 95 % interval just excludes zero.
+        let mut borderline = None;
+        for bump in (1_000..30_000).step_by(500) {
+            let h: Vec<u64> = base.iter().map(|b| b + bump).collect();
+            let x = diffs(&base, &h).unwrap();
+            let (_, ci95, _) = interval(&x, 950_000);
+            let (_, ci99, _) = interval(&x, holm_level(950_000, 30));
+            if significant(ci95) && !significant(ci99) {
+                borderline = Some(h);
+                break;
+            }
+        }
+        let borderline = borderline.expect("a shift significant at 95 % but not at the Holm level");
+        let family: Vec<Diffs> = std::iter::once(diffs(&base, &clear).unwrap())
+            .chain(std::iter::once(diffs(&base, &borderline).unwrap()))
+            .chain((0..28).map(|_| diffs(&base, &base).unwrap()))
+            .collect();
+        let levels = holm(&family, 950_000);
+        assert_eq!(levels[0], (holm_level(950_000, 30), true), "the clear shift is found at the first step");
+        assert_eq!(levels[1], (holm_level(950_000, 29), false), "the step-down stops before the borderline one");
+        assert!(levels[2..].iter().all(|l| *l == (holm_level(950_000, 29), false)));
+        // Alone, the borderline shift is significant at the plain level.
+        assert_eq!(holm(&family[1..2], 950_000), [(950_000, true)]);
     }
 
     #[test]

@@ -256,3 +256,86 @@ fn compare_refuses_other_environments_unless_allowed() {
     assert_eq!(c.verdict, capsule::compare::Change::NoChange);
     assert!(c.result_digest_equal && c.same_run);
 }
+
+/// A head that adds, removes or renames a benchmark compares the series
+/// both have and lists the rest; bookkeeping metrics are never compared; a
+/// shared series measured another way is still refused.
+#[test]
+fn comparisons_survive_added_and_removed_series() {
+    use capsule::compare::{BOOKKEEPING_METRICS, Change, CompareError, CompareOptions, compare};
+    use capsule::objects::{SeriesV1, ValueClass};
+    let bytes = build(&SampleRun { rows: 10, ..SampleRun::default() }).unwrap().write_to(Vec::new()).unwrap();
+    let (r, c) = verify_pack(&bytes[..], &VerifyOptions::default());
+    let (hash, base) = (r.capsule_hash.unwrap(), c.unwrap());
+    let shared = base.measurements.series[0].clone();
+    let bench = |id: &str, class: ValueClass| SeriesV1 {
+        id: id.to_owned(),
+        class,
+        metrics: vec!["wall_ns".to_owned(), "sample_total_ns".to_owned(), "sample_iters_count".to_owned()],
+        samples: shared
+            .samples
+            .iter()
+            .map(|s| capsule::objects::SampleV1 { values: vec![s.values[0], s.values[0] * 3, 3], ..s.clone() })
+            .collect(),
+    };
+    let mut base = base;
+    base.measurements.series.push(bench("bench/old_name", shared.class));
+    base.measurements.series.push(bench("bench/kept", shared.class));
+    let mut head = base.clone();
+    head.measurements.series.retain(|s| s.id != "bench/old_name");
+    head.measurements.series.push(bench("bench/new_name", shared.class));
+    let c = compare(hash, &base, hash, &head, CompareOptions::default()).unwrap();
+    assert_eq!(c.added, ["bench/new_name"]);
+    assert_eq!(c.removed, ["bench/old_name"]);
+    let series: Vec<&str> = c.metrics.iter().map(|m| m.series.as_str()).collect();
+    assert!(
+        series.contains(&"bench/kept") && !series.contains(&"bench/new_name") && !series.contains(&"bench/old_name")
+    );
+    assert!(c.metrics.iter().all(|m| !BOOKKEEPING_METRICS.contains(&m.metric.as_str())), "{:?}", c.metrics);
+    assert_eq!(c.verdict, Change::NoChange);
+    let md = capsule::compare::markdown(&c, "b", "h");
+    assert!(md.contains("Added in head (not compared): `bench/new\\_name`."), "{md}");
+    assert!(md.contains("Removed in head (not compared): `bench/old\\_name`."), "{md}");
+    // The same id measured another way is another claim.
+    let mut other = base.clone();
+    other.measurements.series[2].class = ValueClass::Imported;
+    let err = compare(hash, &base, hash, &other, CompareOptions::default()).unwrap_err();
+    assert!(matches!(err, CompareError::Mismatch { what: "series class", .. }), "{err}");
+}
+
+/// Thirty benchmarks, one slowed by half: the slowed one is called slower
+/// after the multiplicity correction, the rest unchanged, and the Markdown
+/// opens with the counts and the changed row, the full table folded.
+#[test]
+fn a_large_comparison_is_corrected_and_readable() {
+    use capsule::compare::{Change, CompareOptions, compare};
+    let bytes = build(&SampleRun { rows: 10, ..SampleRun::default() }).unwrap().write_to(Vec::new()).unwrap();
+    let (r, c) = verify_pack(&bytes[..], &VerifyOptions::default());
+    let (hash, mut base) = (r.capsule_hash.unwrap(), c.unwrap());
+    let template = base.measurements.series[0].clone();
+    for i in 0..30 {
+        let mut s = template.clone();
+        s.id = format!("bench/f{i:02}");
+        base.measurements.series.push(s);
+    }
+    let mut head = base.clone();
+    for s in &mut head.measurements.series {
+        if s.id == "bench/f07" {
+            for x in &mut s.samples {
+                x.values[0] += x.values[0] / 2;
+            }
+        }
+    }
+    let c = compare(hash, &base, hash, &head, CompareOptions::default()).unwrap();
+    assert_eq!(c.verdict, Change::Slower);
+    let primary: Vec<_> = c.metrics.iter().filter(|m| m.metric == "wall_ns").collect();
+    assert_eq!(primary.len(), 31);
+    for m in &primary {
+        let want = if m.series == "bench/f07" { Change::Slower } else { Change::NoChange };
+        assert_eq!(m.verdict, want, "{}: {:?} at {}", m.series, m.ci_ratio, m.confidence);
+    }
+    let md = capsule::compare::markdown(&c, "b", "h");
+    let open = &md[..md.find("<details>").expect("the full table is folded")];
+    assert!(open.contains("31 series (wall\\_ns corrected for 31 comparisons, Holm): 🔴 1 slower"), "{open}");
+    assert_eq!(open.matches("| bench/f").count(), 1, "only the changed row before the fold: {open}");
+}
