@@ -76,24 +76,28 @@ if [ "$MODE" = sign ] || [ "$MODE" = publish ] || [ "$MODE" = comment ]; then
   [ "$(sha256 "$CAPSULE_BIN")" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary install.sh checked (SHA-256 differs): refusing to run it"
 fi
 
-# A workflow_run that failed or was cancelled: its comment, if any, is
-# stale. One that was skipped has nothing to say.
+# A workflow_run that failed before uploading packs, or was cancelled: its
+# comment, if any, is stale. One that failed after uploading them (its CI
+# gate) is commented, saying so. One that was skipped has nothing to say.
+packs_present() { compgen -G "$PACKS_DIR/*.tgz" >/dev/null; }
 if [ "$MODE" = comment ]; then
   case "${RUN_CONCLUSION:-success}" in
     success) ;;
+    failure) packs_present || stale=1 ;;
     skipped | neutral)
       echo "the benchmark run ended \`$RUN_CONCLUSION\`: nothing to comment"
       exit 0
       ;;
-    *)
+    *) stale=1 ;;
+  esac
+  if [ -n "${stale:-}" ]; then
       rc=0
       out=$(capsule github mark-stale --workflow-run) || rc=$?
       echo "$out"
       [ "$rc" = 0 ] || fail "marking the comment stale failed (the reason is above)"
       summary "## CapsuleBench" "" "The benchmark run ended $(md "$RUN_CONCLUSION"): $(md "$out")"
       exit 0
-      ;;
-  esac
+  fi
 fi
 
 verdict=verified
@@ -191,6 +195,7 @@ if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; 
   cargs=(github comment "${policy_args[@]}")
   for i in "${!heads[@]}"; do cargs+=(--base "${bases[$i]}" --head "${heads[$i]}"); done
   if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cargs+=(--summary "$GITHUB_STEP_SUMMARY"); fi
+  cargs+=(--comment-on "${COMMENT_ON:-always}")
   if [ "$MODE" = comment ]; then
     cargs+=(--workflow-run)
   elif [ "${COMMENT:-false}" != true ]; then
@@ -208,6 +213,26 @@ if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; 
       summary "" "Comment: $url"
       ;;
   esac
+fi
+
+# The comparison's verdict over every workload (slower, else faster, else
+# inconclusive, else no change), and the CI gate on it.
+if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; then
+  comparison=no-change
+  for i in "${!heads[@]}"; do
+    v=$(capsule compare "${bases[$i]}" "${heads[$i]}" --json "${policy_args[@]}" | jq -r '.verdict') ||
+      fail "comparing $(basename "${heads[$i]}") with its base failed (the reason is above)"
+    case "$v:$comparison" in
+      slower:*) comparison=slower ;;
+      faster:no-change | faster:inconclusive) comparison=faster ;;
+      inconclusive:no-change) comparison=inconclusive ;;
+    esac
+  done
+  output comparison "$comparison"
+  summary "" "Comparison: **$comparison**."
+  if [ "$MODE" = bench ] && [ "${FAIL_ON_REGRESSION:-false}" = true ] && [ "$comparison" = slower ]; then
+    fail "a workload is slower than its base (fail-on-regression); the packs are kept and the comparison is in the summary"
+  fi
 fi
 
 if [ "$MODE" = publish ]; then

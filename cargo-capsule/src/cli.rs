@@ -159,6 +159,29 @@ struct CompareArgs {
     /// Pin this policy hash.
     #[arg(long, value_name = "HASH")]
     policy_hash: Vec<String>,
+    /// Exit 8 when the verdict is a regression (`slower`), or any change
+    /// (`slower` or `faster`): a CI gate.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    fail_on: Option<FailOn>,
+}
+
+/// Which verdicts a gate fails on.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum FailOn {
+    /// The overall verdict is `slower`.
+    Regression,
+    /// The overall verdict is `slower` or `faster`.
+    Change,
+}
+
+impl FailOn {
+    pub(crate) fn fails(self, v: capsule::compare::Change) -> bool {
+        use capsule::compare::Change;
+        match self {
+            FailOn::Regression => v == Change::Slower,
+            FailOn::Change => matches!(v, Change::Slower | Change::Faster),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -594,5 +617,5 @@ fn compare(a: CompareArgs) -> Result<u8, CliError> {
     } else {
         output::comparison(&cmp)?;
     }
-    Ok(ExitCode::OK)
+    Ok(if a.fail_on.is_some_and(|f| f.fails(cmp.verdict)) { ExitCode::REGRESSION } else { ExitCode::OK })
 }

@@ -29,6 +29,8 @@ impl ExitCode {
     /// keyless signing is not possible here (`github`, `submit`,
     /// `sign --sigstore`, `init` pinning the Action).
     pub(crate) const GITHUB: u8 = 7;
+    /// `compare --fail-on`: the verdict is one the gate fails on.
+    pub(crate) const REGRESSION: u8 = 8;
     /// `bench` was interrupted (SIGINT, SIGTERM); nothing was written.
     pub(crate) const INTERRUPTED: u8 = 130;
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use capsule::compare::Change;
 use capsule::objects::ManifestKind;
 use capsule::verify::{PackContents, Profile, VerifyOptions, verify_pack_file};
 use capsule_github::{Github, Repo};
@@ -52,6 +53,11 @@ pub(crate) struct CommentArgs {
     /// Pin this policy file (in addition to the standard policies).
     #[arg(long, value_name = "FILE")]
     policy: Vec<PathBuf>,
+    /// When to post a new comment: `always`, on a `change` (slower or
+    /// faster) or on a `regression` (slower). An existing comment is
+    /// always updated, so it never keeps an outdated verdict.
+    #[arg(long, value_enum, default_value = "always")]
+    comment_on: CommentOn,
     /// Also append the comparison to this file (the job summary,
     /// `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "FILE")]
@@ -59,6 +65,45 @@ pub(crate) struct CommentArgs {
     /// Print the comment instead of posting it.
     #[arg(long)]
     dry_run: bool,
+}
+
+/// When a new comment is posted.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub(crate) enum CommentOn {
+    /// Whatever the verdict.
+    Always,
+    /// When some workload is slower or faster.
+    Change,
+    /// When some workload is slower.
+    Regression,
+}
+
+impl CommentOn {
+    fn as_str(self) -> &'static str {
+        match self {
+            CommentOn::Always => "always",
+            CommentOn::Change => "change",
+            CommentOn::Regression => "regression",
+        }
+    }
+
+    fn wants(self, v: Change) -> bool {
+        match self {
+            CommentOn::Always => true,
+            CommentOn::Change => matches!(v, Change::Slower | Change::Faster),
+            CommentOn::Regression => v == Change::Slower,
+        }
+    }
+}
+
+/// The verdict over several comparisons: slower, else faster, else
+/// inconclusive, else no change.
+pub(crate) fn worst(verdicts: impl IntoIterator<Item = Change>) -> Change {
+    let all: Vec<Change> = verdicts.into_iter().collect();
+    [Change::Slower, Change::Faster, Change::Inconclusive]
+        .into_iter()
+        .find(|v| all.contains(v))
+        .unwrap_or(Change::NoChange)
 }
 
 #[derive(Debug, Args)]
@@ -258,7 +303,7 @@ fn link_part(s: &str) -> String {
 /// runners, then the comparison of each base/head pair, every pack verified
 /// first (and, for a `workflow_run`, checked to come from that run); with
 /// several pairs, a summary row for each first.
-fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u8>, CliError> {
+fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<(String, Change), u8>, CliError> {
     if a.base.len() != a.head.len() {
         return Err(CliError::Usage("give as many `--base` as `--head` packs"));
     }
@@ -329,6 +374,14 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u
         Some((id, url)) => format!("this pull request's own workflow run ([run {id}]({url}))"),
         None => "this pull request's own workflow run".to_owned(),
     };
+    if let Some(r) = run
+        && r.conclusion != "success"
+    {
+        md.push_str(&format!(
+            "> [!WARNING]\n> The benchmark run ended `{}` after uploading these packs (a CI gate, or a workload that failed after others finished).\n\n",
+            esc(&r.conclusion)
+        ));
+    }
     if all_unsigned {
         md.push_str(&format!(
             "> [!NOTE]\n> Measured by {by}, unsigned. CapsuleBench verified each pack's integrity and policy: the numbers are consistent with the samples committed in the packs, not proof that the run measured honestly.\n\n"
@@ -345,7 +398,8 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<String, u
     md.push_str(capsule_github::DETAILS);
     md.push('\n');
     md.push_str(&sections.join("\n"));
-    Ok(Ok(md))
+    let verdict = worst(comparisons.iter().map(|c| c.verdict));
+    Ok(Ok((md, verdict)))
 }
 
 fn append(path: &Path, text: &str) -> Result<(), CliError> {
@@ -364,7 +418,7 @@ pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {
         GithubCommand::MarkStale(a) => return mark_stale(a),
     };
     let triggering = if a.workflow_run { Some(TriggeringRun::from_event()?) } else { None };
-    let markdown = match body(&a, triggering.as_ref())? {
+    let (markdown, verdict) = match body(&a, triggering.as_ref())? {
         Ok(m) => m,
         Err(code) => return Ok(code),
     };
@@ -385,6 +439,14 @@ pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {
         },
         (None, None) => event_pr()?,
     };
+    if !a.comment_on.wants(verdict) && gh.find_comment(&repo, pr, &a.author).map_err(CliError::Github)?.is_none() {
+        output::line(&format!(
+            "no comment: the comparison is {} and comment-on is {}",
+            verdict.as_str(),
+            a.comment_on.as_str()
+        ))?;
+        return Ok(ExitCode::OK);
+    }
     let c = gh.upsert_comment(&repo, pr, &markdown, &a.author).map_err(CliError::Github)?;
     output::line(&format!("{} {}", if c.updated { "updated" } else { "created" }, c.html_url))?;
     Ok(ExitCode::OK)

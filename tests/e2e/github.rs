@@ -185,10 +185,14 @@ fn workflow_run_event(dir: &std::path::Path, run_id: u64, head_sha: &str, conclu
 fn the_action_scripts_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = super::bench::echo_workspace(tmp.path());
-    // Two workloads: the bench step runs both, one pack each.
+    // Two workloads: the bench step runs both, one pack each. The pull
+    // request makes the second one slower (its script sleeps 10 ms).
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
-    let second = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"seven\"\nargs = ['sh', '-c', 'echo 7']\n";
+    let second =
+        "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"seven\"\nargs = ['sh', 'seven.sh']\n";
     std::fs::write(ws.join("Cargo.toml"), manifest + second).unwrap();
+    std::fs::write(ws.join("seven.sh"), "echo 7\n").unwrap();
+    super::bench::git(&ws, &["add", "seven.sh"]);
     super::bench::git(&ws, &["commit", "-qam", "a second workload"]);
     let base_sha = String::from_utf8(
         std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&ws).output().unwrap().stdout,
@@ -197,6 +201,7 @@ fn the_action_scripts_end_to_end() {
     .trim()
     .to_owned();
     std::fs::write(ws.join("src/lib.rs"), "// head\n").unwrap();
+    std::fs::write(ws.join("seven.sh"), "sleep 0.01\necho 7\n").unwrap();
     super::bench::git(&ws, &["commit", "-qam", "the head of the pull request"]);
     let head_sha = String::from_utf8(
         std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&ws).output().unwrap().stdout,
@@ -261,10 +266,28 @@ fn the_action_scripts_end_to_end() {
     );
     let outputs = std::fs::read_to_string(tmp.path().join("outputs.txt")).unwrap();
     assert_eq!(last_output(&outputs, "verdict").as_deref(), Some("verified"), "{outputs}");
-    // Asked to, it comments (a token that may write).
-    let (code, text) = run(&[&bench[..], &[("COMMENT", "true")]].concat());
+    assert!(summary.contains("Comparison: **slower**."), "{summary}");
+    assert_eq!(last_output(&outputs, "comparison").as_deref(), Some("slower"), "{outputs}");
+    // Asked to, it comments (a token that may write); on a regression it
+    // would anyway.
+    let (code, text) = run(&[&bench[..], &[("COMMENT", "true"), ("COMMENT_ON", "regression")]].concat());
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("created https://github.com/o/r/pull/7#issuecomment-"), "{text}");
+    // The CI gate: the step fails on the slower workload, after writing
+    // its packs and the comparison.
+    let _ = std::fs::remove_dir_all(ws.join("capsulepacks"));
+    let (code, text) = run(&[&bench[..], &[("FAIL_ON_REGRESSION", "true")]].concat());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("a workload is slower than its base (fail-on-regression)"), "{text}");
+    assert!(ws.join("capsulepacks/seven.tgz").exists() && ws.join("capsulepacks/seven-base.tgz").exists());
+    // The same gate on the command line: exit 8 on the regression only.
+    let gate = |pair: &str, when: &str| {
+        let (b, h) = (format!("capsulepacks/{pair}-base.tgz"), format!("capsulepacks/{pair}.tgz"));
+        let o = super::bin().current_dir(&ws).args(["compare", &b, &h, "--fail-on", when]).output().unwrap();
+        o.status.code()
+    };
+    assert_eq!(gate("seven", "regression"), Some(8));
+    assert_eq!(gate("seven", "change"), Some(8));
 
     // The workflow_run side runs only the checked prebuilt tool.
     let real = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-capsule"));
@@ -302,6 +325,16 @@ fn the_action_scripts_end_to_end() {
             assert!(body.contains(want), "`{want}` missing: {body}");
         }
     }
+    // The run failed its gate after uploading: commented, saying so.
+    let (code, text) = comment(4242, &head_sha, "failure");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("updated https://github.com/o/r/pull/7"), "{text}");
+    {
+        let s = f.state.lock().unwrap();
+        let body = s.comments[0]["body"].as_str().unwrap();
+        assert!(body.contains("The benchmark run ended `failure` after uploading these packs"), "{body}");
+        assert!(body.contains("### CapsuleBench: seven on baseline\\_no\\_accel: 🔴 slower"), "{body}");
+    }
     // Downloaded packs over the size cap are refused before verifying.
     workflow_run_event(tmp.path(), 4242, &head_sha, "success");
     let o = action(&ws, &f.base, &[&prebuilt[..], &[("MODE", "comment"), ("MAX_PACKS_BYTES", "1000")]].concat());
@@ -325,7 +358,11 @@ fn the_action_scripts_end_to_end() {
     // A later run of the pull request's head failed: the comment is marked
     // stale for that head, and keeps its comparison below.
     f.state.lock().unwrap().pulls = vec![fake::pull(7, "open", "forker/r", "feature", "feedface")];
-    let (code, text) = comment(4243, "feedface", "failure");
+    // (The failed run uploaded nothing: the job has no packs.)
+    workflow_run_event(tmp.path(), 4243, "feedface", "failure");
+    let failed = [("RUN_CONCLUSION", "failure"), ("MODE", "comment"), ("PACKS_DIR", "no-packs")];
+    let o = action(&ws, &f.base, &[&prebuilt[..], &failed[..]].concat());
+    let (code, text) = (o.status.code(), format!("{}{}", stdout(&o), stderr(&o)));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("marked stale"), "{text}");
     {
@@ -395,6 +432,27 @@ fn the_action_scripts_end_to_end() {
         let size = std::fs::metadata(ws.join("capsulepacks").join(a["name"].as_str().unwrap())).unwrap().len();
         assert_eq!(a["size"], size, "{a}");
     }
+}
+
+/// The gate and `comment-on` on identical packs (a deterministic
+/// `no change`): the gate passes; no comment is created for it, but an
+/// existing one is updated so it never keeps an outdated verdict.
+#[test]
+fn no_change_passes_the_gate_and_comments_only_where_one_exists() {
+    for when in ["regression", "change"] {
+        let o = bin().args(["compare", GOLDEN, GOLDEN, "--fail-on", when]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{when}: {}", stdout(&o));
+    }
+    let f = fake::start();
+    let args = ["github", "comment", "--base", GOLDEN, "--head", GOLDEN, "--pr", "7", "--comment-on", "change"];
+    let o = gh(&f.base, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no comment: the comparison is no change and comment-on is change"), "{}", stdout(&o));
+    assert!(f.state.lock().unwrap().comments.is_empty());
+    let o = gh(&f.base, &[&args[..6], &["--pr", "7"]].concat());
+    assert!(stdout(&o).starts_with("created "), "{}", stdout(&o));
+    let o = gh(&f.base, &args);
+    assert!(stdout(&o).starts_with("updated "), "{}", stdout(&o));
 }
 
 /// A file name from an artifact is text, never Markdown or a workflow
