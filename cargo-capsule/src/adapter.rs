@@ -114,7 +114,7 @@ pub(crate) fn run(c: AdapterCommand) -> Result<u8, CliError> {
     };
     let policy = match capsule::standard::standard_policy(&a.policy) {
         Some(p) => p.clone(),
-        None => crate::cli::read_policy(&PathBuf::from(&a.policy))?,
+        None => crate::inputs::read_policy(&PathBuf::from(&a.policy))?,
     };
     let first = parse_params("--params", a.params.as_deref())?;
     let second = parse_params("--other-params", a.other_params.as_deref())?;

@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
-use capsule::digest::Digest;
 use capsule::pack::Limits;
-use capsule::standard::PinnedPolicy;
-use capsule::verify::{PolicyPin, Profile, VerifyOptions, verify_pack_file};
+use capsule::verify::{Profile, VerifyOptions, verify_pack_file};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::errors::{CliError, ExitCode};
+use crate::inputs::{parse_digest, pins, read_policy, readable, verify_options};
 use crate::output;
 
 /// Benchmark receipts that anyone verifies offline.
@@ -96,13 +95,12 @@ struct BenchArgs {
     /// The track (default: the workspace's `default_track`, else `baseline_no_accel`).
     #[arg(long)]
     track: Option<String>,
-    /// Where to write the pack of a single workload (default
-    /// `capsulepack.tgz`).
+    /// Write the pack of a single workload here instead.
     #[arg(long, conflicts_with = "out_dir")]
     out: Option<PathBuf>,
     /// Write each workload's pack as `DIR/<workload>.tgz` (and, paired,
-    /// `DIR/<workload>-base.tgz`); the default when several workloads run
-    /// is `<target-dir>/capsule/`.
+    /// `DIR/<workload>-base.tgz`); default `<target-dir>/capsule/`, out of
+    /// the source tree, so a pack never makes the next run's tree dirty.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Path to the workspace's Cargo.toml.
@@ -132,9 +130,8 @@ struct BenchArgs {
     /// instructions with perf or callgrind (in an extra, untimed run).
     #[arg(long, value_enum)]
     measure: Vec<Extra>,
-    /// Where paired mode writes the baseline's pack of a single workload
-    /// (default `capsulepack-base.tgz`).
-    #[arg(long, value_name = "PATH", requires = "baseline", conflicts_with = "out_dir")]
+    /// With `--out`: where paired mode writes the baseline's pack.
+    #[arg(long, value_name = "PATH", requires_all = ["baseline", "out"])]
     baseline_out: Option<PathBuf>,
 }
 
@@ -300,38 +297,6 @@ enum PolicyCommand {
     Registry(crate::trust::RegistryCommand),
 }
 
-/// Fails with an input error (exit 3) when the pack cannot be opened at all;
-/// everything about its contents is the verifier's to report.
-pub(crate) fn readable(path: &PathBuf) -> Result<(), CliError> {
-    std::fs::File::open(path).map(|_| ()).map_err(|source| CliError::Read { path: path.clone(), source })
-}
-
-fn parse_digest(flag: &'static str, s: &str) -> Result<Digest, CliError> {
-    s.parse().map_err(|source| CliError::Digest { flag, source })
-}
-
-pub(crate) fn read_policy(path: &PathBuf) -> Result<PinnedPolicy, CliError> {
-    let bytes = std::fs::read(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
-    PinnedPolicy::from_file_bytes(&bytes).map_err(|source| CliError::Policy { path: path.clone(), source })
-}
-
-pub(crate) fn pins(files: &[PathBuf], hashes: &[String]) -> Result<Vec<PolicyPin>, CliError> {
-    let mut out = Vec::new();
-    for f in files {
-        let p = read_policy(f)?;
-        out.push(PolicyPin { hash: p.hash, source: format!("--policy {}", f.display()) });
-    }
-    for h in hashes {
-        out.push(PolicyPin { hash: parse_digest("--policy-hash", h)?, source: "--policy-hash".to_owned() });
-    }
-    Ok(out)
-}
-
-/// Policy-profile options with the built-in proof backends.
-pub(crate) fn verify_options() -> VerifyOptions {
-    VerifyOptions { backends: capsule_runner::default_backends(), ..VerifyOptions::default() }
-}
-
 impl Cli {
     pub(crate) fn run(self) -> Result<u8, CliError> {
         match self.command {
@@ -480,14 +445,27 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             "`--out` and `--baseline-out` name one workload's pack; with several workloads use `--out-dir DIR`",
         ));
     }
-    let out_dir = match (&a.out_dir, several) {
+    let out_dir = match (&a.out_dir, &a.out) {
         (Some(d), _) => Some(d.clone()),
-        (None, true) => Some(ws.target_dir.join("capsule")),
-        (None, false) => None,
+        (None, Some(_)) => None,
+        (None, None) => Some(ws.target_dir.join("capsule")),
     };
+    // The directories made for the packs, removed again if the run writes
+    // nothing into them: a failed run leaves nothing behind.
+    let mut made: Vec<PathBuf> = Vec::new();
     if let Some(d) = &out_dir {
+        let mut missing = Some(d.as_path());
+        while let Some(m) = missing.filter(|m| !m.as_os_str().is_empty() && !m.exists()) {
+            made.push(m.to_path_buf());
+            missing = m.parent();
+        }
         std::fs::create_dir_all(d).map_err(|source| CliError::Write { path: d.clone(), source })?;
     }
+    let unmake = || {
+        for m in &made {
+            let _ = std::fs::remove_dir(m);
+        }
+    };
     let sink = match &a.events {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(output::EventSink::stdout()),
@@ -506,10 +484,15 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
                 let id = ws.select(None).map(|w| w.id().to_owned()).unwrap_or_else(|_| "capsulepack".to_owned());
                 (d.join(format!("{}.tgz", pack_name(&id))), d.join(format!("{}-base.tgz", pack_name(&id))))
             }
-            (None, _) => (
-                a.out.clone().unwrap_or_else(|| PathBuf::from("capsulepack.tgz")),
-                a.baseline_out.clone().unwrap_or_else(|| PathBuf::from("capsulepack-base.tgz")),
-            ),
+            (None, _) => {
+                let out = a.out.clone().unwrap_or_else(|| PathBuf::from("capsulepack.tgz"));
+                let base = a.baseline_out.clone().unwrap_or_else(|| {
+                    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let stem = stem.strip_suffix(".tar").unwrap_or(&stem).to_owned();
+                    out.with_file_name(format!("{stem}-base.tgz"))
+                });
+                (out, base)
+            }
         };
         let opts = capsule_runner::BenchOptions {
             manifest_path: a.manifest_path.clone(),
@@ -529,7 +512,13 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             None => capsule_runner::bench(&opts, &mut progress, observer).map(|head| WorkloadRun { base: None, head }),
         };
         progress.finish();
-        let run = run.map_err(CliError::Bench)?;
+        let run = match run {
+            Ok(r) => r,
+            Err(e) => {
+                unmake();
+                return Err(CliError::Bench(e));
+            }
+        };
         if let Some(s) = &sink {
             for (e, h) in capsule_runner::post_seal_events(&run.head) {
                 s.emit(&e, h);

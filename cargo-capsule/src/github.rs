@@ -307,7 +307,7 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<(String, 
     if a.base.len() != a.head.len() {
         return Err(CliError::Usage("give as many `--base` as `--head` packs"));
     }
-    let opts = VerifyOptions { pins: crate::cli::pins(&a.policy, &[])?, ..crate::cli::verify_options() };
+    let opts = VerifyOptions { pins: crate::inputs::pins(&a.policy, &[])?, ..crate::inputs::verify_options() };
     let (mut comparisons, mut sections) = (Vec::new(), Vec::new());
     let mut runs_table = String::new();
     let mut all_unsigned = true;
@@ -315,7 +315,7 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<(String, 
     for (b, h) in a.base.iter().zip(&a.head) {
         let mut sides = Vec::new();
         for (p, is_head) in [(b, false), (h, true)] {
-            crate::cli::readable(p)?;
+            crate::inputs::readable(p)?;
             let (report, contents) = verify_pack_file(p, &opts);
             match (report.accepted(), contents, report.capsule_hash) {
                 (true, Some(c), Some(h)) => {
@@ -486,9 +486,9 @@ fn mark_stale(a: MarkStaleArgs) -> Result<u8, CliError> {
 }
 
 pub(crate) fn submit(a: SubmitArgs) -> Result<u8, CliError> {
-    crate::cli::readable(&a.pack)?;
+    crate::inputs::readable(&a.pack)?;
     let (report, _) =
-        verify_pack_file(&a.pack, &VerifyOptions { profile: Profile::Integrity, ..crate::cli::verify_options() });
+        verify_pack_file(&a.pack, &VerifyOptions { profile: Profile::Integrity, ..crate::inputs::verify_options() });
     if !report.accepted() {
         output::report(&report)?;
         return Ok(ExitCode::REJECTED);

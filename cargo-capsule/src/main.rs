@@ -11,6 +11,7 @@ mod cli;
 mod errors;
 mod github;
 mod init;
+mod inputs;
 mod output;
 mod trust;
 

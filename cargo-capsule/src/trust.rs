@@ -362,7 +362,7 @@ fn integrity_options(trusted_root: Option<&Path>) -> Result<VerifyOptions, CliEr
     Ok(VerifyOptions {
         profile: Profile::Integrity,
         trust_root: trusted_root.map(load_trust_root).transpose()?,
-        ..crate::cli::verify_options()
+        ..crate::inputs::verify_options()
     })
 }
 
@@ -375,7 +375,7 @@ fn load_trust_root(path: &Path) -> Result<Arc<TrustRoot>, CliError> {
 const KEYLESS_MEMBER: &str = "signatures/keyless.sigstore.json";
 
 pub(crate) fn sign(a: SignArgs) -> Result<u8, CliError> {
-    crate::cli::readable(&a.pack)?;
+    crate::inputs::readable(&a.pack)?;
     if a.sigstore {
         // Before anything else: only runs of reviewed code sign (an
         // unreadable payload counts as none, which a `workflow_run` refuses).
@@ -516,7 +516,7 @@ pub(crate) fn apply(t: &TrustArgs, opts: &mut VerifyOptions) -> Result<(), CliEr
 }
 
 pub(crate) fn audit(a: AuditArgs) -> Result<u8, CliError> {
-    crate::cli::readable(&a.pack)?;
+    crate::inputs::readable(&a.pack)?;
     let opts = integrity_options(a.trusted_root.as_deref())?;
     let (report, contents) = verify_pack_file(&a.pack, &opts);
     let (Some(contents), true) = (contents, report.accepted()) else {
@@ -538,7 +538,7 @@ pub(crate) fn audit(a: AuditArgs) -> Result<u8, CliError> {
 }
 
 pub(crate) fn archive(a: ArchiveArgs) -> Result<u8, CliError> {
-    crate::cli::readable(&a.pack)?;
+    crate::inputs::readable(&a.pack)?;
     let opts = integrity_options(a.trusted_root.as_deref())?;
     let (report, _) = verify_pack_file(&a.pack, &opts);
     if !report.accepted() {
@@ -568,7 +568,7 @@ fn registry_of(dir: &Path) -> Result<registry::Registry, CliError> {
     files.sort();
     let mut hashes = Vec::new();
     for f in &files {
-        hashes.push(crate::cli::read_policy(f)?.hash);
+        hashes.push(crate::inputs::read_policy(f)?.hash);
     }
     Ok(registry::build(hashes))
 }
@@ -584,7 +584,7 @@ pub(crate) fn registry(c: RegistryCommand) -> Result<u8, CliError> {
         }
         RegistryCommand::Prove { policy, registry, out } => {
             let reg = registry_of(&registry)?;
-            let p = crate::cli::read_policy(&policy)?;
+            let p = crate::inputs::read_policy(&policy)?;
             let proof = reg.prove(&p.hash).ok_or_else(|| CliError::NotRegistered {
                 policy: policy.clone(),
                 hash: p.hash,

@@ -113,14 +113,27 @@ fn embedded_default_in_an_empty_repository() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("running the embedded default `merkle_build_open_v1`"), "{}", stderr(&o));
     let out = stdout(&o);
-    for field in ["wall time", "peak RSS", "result", "pack         capsulepack.tgz", "verify       verified"] {
+    // The pack goes under the target directory, out of the source tree.
+    let pack = default_pack(tmp.path(), "merkle_build_open_v1");
+    for field in ["wall time", "peak RSS", "result", &format!("pack         {pack}"), "verify       verified"] {
         assert!(out.contains(field), "summary lacks {field}: {out}");
     }
-    let r = verify_policy(&ws, "capsulepack.tgz");
+    let r = verify_policy(&ws, &pack);
     assert_eq!(r["proof"], "committed-not-proven");
     let workload = r["values"].as_array().unwrap().iter().find(|v| v["name"] == "workload_id").unwrap();
     assert_eq!(workload["value"], "merkle_build_open_v1");
     assert_eq!(workload["class"], "measured");
+    // So the next run's tree is clean.
+    let o = capsule(&ws, &["bench", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let git = &json(&capsule(&ws, &["inspect", &pack, "--json"]))["manifests"]["manifests/git.json"];
+    assert_eq!(git["dirty"], false, "{git}");
+}
+
+/// Where `bench` writes a workload's pack by default (the e2e runs set
+/// `CARGO_TARGET_DIR` to `<tmp>/target`).
+fn default_pack(tmp: &Path, id: &str) -> String {
+    tmp.join("target/capsule").join(format!("{id}.tgz")).display().to_string()
 }
 
 #[test]
@@ -181,7 +194,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     // An unknown workload names the known ones.
     let o = capsule(&ws, &["bench", "--workload", "nope"]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("no workload `nope`; known workloads: sum_squares"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no workload `nope`; configured: sum_squares"), "{}", stderr(&o));
     // A forbidden flag on baseline_no_accel is refused, naming the setting.
     let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
     let o = c
@@ -237,7 +250,8 @@ fn not_a_git_repository() {
     let o = capsule(&ws, &["bench"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("requires anchor `workload_commit`"), "{}", stderr(&o));
-    assert!(!ws.join("capsulepack.tgz").exists());
+    let pack = default_pack(tmp.path(), "merkle_build_open_v1");
+    assert!(!Path::new(&pack).exists());
     // Under a policy that does not require the commit, the run goes ahead and
     // the git manifest says why there is no commit.
     let mut policy = capsule::standard::standard_policy("standard-v1").unwrap().policy.clone();
@@ -252,13 +266,13 @@ fn not_a_git_repository() {
     .unwrap();
     let o = capsule(&ws, &["bench", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = capsule(&ws, &["inspect", "capsulepack.tgz", "--json"]);
+    let o = capsule(&ws, &["inspect", &pack, "--json"]);
     let git = &json(&o)["manifests"]["manifests/git.json"];
     assert!(git["note"].as_str().unwrap().contains("not a git repository"), "{git}");
     // Verifiers must pin the custom policy.
-    let o = capsule(&ws, &["verify", "capsulepack.tgz", "--json"]);
+    let o = capsule(&ws, &["verify", &pack, "--json"]);
     assert_eq!(codes(&json(&o)), vec!["policy-self-chosen"]);
-    let o = capsule(&ws, &["verify", "capsulepack.tgz", "--policy", "no-git.json"]);
+    let o = capsule(&ws, &["verify", &pack, "--policy", "no-git.json"]);
     assert_eq!(o.status.code(), Some(0));
 }
 
@@ -324,12 +338,13 @@ fn paired_baseline_runs_interleaved_and_shares_a_run_id() {
     let o = capsule(&ws, &["bench", "--workload", "sum_squares", "--baseline", "HEAD~1", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("verdict      slower"), "{}", stdout(&o));
+    let (base, head) = (default_pack(tmp.path(), "sum_squares-base"), default_pack(tmp.path(), "sum_squares"));
     let run_id = |p: &str| json(&capsule(&ws, &["inspect", p, "--json"]))["capsule"]["run_id"].clone();
-    assert_eq!(run_id("capsulepack-base.tgz"), run_id("capsulepack.tgz"));
+    assert_eq!(run_id(&base), run_id(&head));
     let commit =
         |p: &str| json(&capsule(&ws, &["inspect", p, "--json"]))["statement"]["anchors"]["workload_commit"].clone();
-    assert_ne!(commit("capsulepack-base.tgz"), commit("capsulepack.tgz"));
-    let o = capsule(&ws, &["compare", "capsulepack-base.tgz", "capsulepack.tgz", "--json"]);
+    assert_ne!(commit(&base), commit(&head));
+    let o = capsule(&ws, &["compare", &base, &head, "--json"]);
     let c = json(&o);
     assert_eq!((c["same_run"].clone(), c["verdict"].clone()), (Value::from(true), Value::from("slower")));
     // Unasked, a paired run takes the policy's paired repetitions a side.
@@ -358,12 +373,13 @@ fn instruction_counts_join_each_sample() {
         return;
     }
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let m = &json(&capsule(&ws, &["inspect", "capsulepack.tgz", "--json"]))["measurements"]["series"][0];
+    let pack = default_pack(tmp.path(), "sum_squares");
+    let m = &json(&capsule(&ws, &["inspect", &pack, "--json"]))["measurements"]["series"][0];
     let i = m["metrics"].as_array().unwrap().iter().position(|x| x == "instructions_count").unwrap();
     for s in m["samples"].as_array().unwrap() {
         assert!(s["values"][i].as_u64().unwrap() > 100_000, "{s}");
     }
-    verify_policy(&ws, "capsulepack.tgz");
+    verify_policy(&ws, &pack);
 }
 
 #[test]
@@ -391,7 +407,7 @@ fn interrupted_runs_leave_no_pack() {
         assert!(killed.success());
         let status = child.wait().unwrap();
         assert!(!status.success(), "{signal}: the run was interrupted");
-        assert!(!ws.join("capsulepack.tgz").exists(), "{signal}: no pack at the destination");
+        assert!(!Path::new(&default_pack(tmp.path(), "sleepy")).exists(), "{signal}: no pack at the destination");
         assert_eq!(entries(&ws), before, "{signal}: nothing else left behind");
     }
 }
@@ -545,4 +561,50 @@ fn a_bad_destination_or_baseline_fails_before_measuring() {
     assert!(stderr(&o).contains("no-such-ref") && stderr(&o).contains("not a commit"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("collecting manifests"), "{}", stderr(&o));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// Errors name the fix: a mistyped workload gets the closest id (builtins
+/// included), an unknown policy name the standard ones, a missing hyperfine
+/// how to install it.
+#[test]
+fn errors_name_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = echo_workspace(tmp.path());
+    let o = capsule(&ws, &["bench", "--workload", "merkle_build_opne_v1"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("(did you mean `merkle_build_open_v1`?)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("configured: echo; builtins: "), "{}", stderr(&o));
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let with_policy = manifest.replace(
+        "[[workspace.metadata.capsule.workloads]]",
+        "[workspace.metadata.capsule]\npolicy = \"standard-v2\"\n\n[[workspace.metadata.capsule.workloads]]",
+    );
+    std::fs::write(ws.join("Cargo.toml"), &with_policy).unwrap();
+    let o = capsule(&ws, &["bench"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("failed to load policy `standard-v2` (a standard policy name: standard-v1"),
+        "{}",
+        stderr(&o)
+    );
+    let hyperfine =
+        "\n[[workspace.metadata.capsule.workloads]]\nkind = \"hyperfine\"\nid = \"hf\"\ncommand = \"true\"\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + hyperfine).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+        .args(["capsule", "bench", "--workload", "hf"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", tmp.path().join("target"))
+        .env(
+            "PATH",
+            std::env::var("PATH")
+                .unwrap_or_default()
+                .split(':')
+                .filter(|d| !Path::new(d).join("hyperfine").exists())
+                .collect::<Vec<_>>()
+                .join(":"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`hyperfine` is not installed (or not on PATH): install it with"), "{}", stderr(&o));
 }

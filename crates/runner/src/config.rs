@@ -50,18 +50,26 @@ pub enum ConfigError {
         known: String,
     },
     /// `--workload` names nothing.
-    #[error("no workload `{id}`; known workloads: {known}")]
+    #[error("no workload `{id}`{suggestion}; configured: {known}; builtins: {builtins}")]
     UnknownWorkload {
         /// The requested id.
         id: String,
+        /// ` (did you mean `x`?)` for the closest id, or empty.
+        suggestion: String,
         /// The ids that exist, comma-separated.
         known: String,
+        /// The builtins, which run by name.
+        builtins: String,
     },
     /// The policy file cannot be read or is not a policy.
-    #[error("failed to load policy `{policy}`")]
+    #[error(
+        "failed to load policy `{policy}` (a standard policy name: {standard}; or a policy file relative to the workspace root)"
+    )]
     Policy {
         /// The policy name or path.
         policy: String,
+        /// The standard policies' names, comma-separated.
+        standard: String,
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -459,7 +467,21 @@ impl WorkspaceConfig {
                         inputs: Vec::new(),
                     });
                 }
-                Err(ConfigError::UnknownWorkload { id: id.to_owned(), known: known() })
+                let mut candidates: Vec<&str> = self.workloads.iter().map(|(w, _)| w.id()).collect();
+                candidates.extend(crate::builtin::BUILTINS.iter().copied());
+                let suggestion = candidates
+                    .iter()
+                    .map(|c| (strsim::jaro_winkler(id, c), *c))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                Err(ConfigError::UnknownWorkload {
+                    id: id.to_owned(),
+                    suggestion,
+                    known: known(),
+                    builtins: crate::builtin::BUILTINS.join(", "),
+                })
             }
             None => match self.workloads.as_slice() {
                 [] => Ok(WorkloadConfig::embedded_default()),
@@ -475,11 +497,18 @@ impl WorkspaceConfig {
         if let Some(p) = capsule::standard::standard_policy(&name) {
             return Ok(p.clone());
         }
+        let standard = || capsule::standard::standard_policies().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
         let path = self.root.join(&name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| ConfigError::Policy { policy: name.clone(), source: Box::new(e) })?;
-        capsule::standard::PinnedPolicy::from_file_bytes(&bytes)
-            .map_err(|e| ConfigError::Policy { policy: name, source: Box::new(e) })
+        let bytes = std::fs::read(&path).map_err(|e| ConfigError::Policy {
+            policy: name.clone(),
+            standard: standard(),
+            source: Box::new(e),
+        })?;
+        capsule::standard::PinnedPolicy::from_file_bytes(&bytes).map_err(|e| ConfigError::Policy {
+            policy: name,
+            standard: standard(),
+            source: Box::new(e),
+        })
     }
 }
 

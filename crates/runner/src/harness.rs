@@ -44,6 +44,14 @@ pub enum HarnessError {
         /// The tail of its output.
         tail: String,
     },
+    /// The harness is not installed.
+    #[error("`{tool}` is not installed (or not on PATH): {install}")]
+    NotInstalled {
+        /// The program.
+        tool: String,
+        /// How to install it.
+        install: &'static str,
+    },
     /// The harness could not start.
     #[error("failed to start `{command}`")]
     Spawn {
@@ -97,7 +105,16 @@ fn tail(out: &std::process::Output) -> String {
 }
 
 fn run_checked(cmd: &mut Command, shown: &str) -> Result<(), HarnessError> {
-    let out = cmd.output().map_err(|source| HarnessError::Spawn { command: shown.to_owned(), source })?;
+    let out = cmd.output().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound && cmd.get_program() == "hyperfine" {
+            HarnessError::NotInstalled {
+                tool: "hyperfine".to_owned(),
+                install: "install it with `cargo install --locked hyperfine`, `apt install hyperfine` or `brew install hyperfine`",
+            }
+        } else {
+            HarnessError::Spawn { command: shown.to_owned(), source }
+        }
+    })?;
     if !out.status.success() {
         return Err(HarnessError::Failed {
             command: shown.to_owned(),
