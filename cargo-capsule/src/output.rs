@@ -172,6 +172,14 @@ fn render_report(r: &Report, s: &mut String) {
         let _ = writeln!(s, "policy       {} {} {} (pinned by {})", p.id, p.version, p.hash, p.pinned_by);
     }
     let _ = writeln!(s, "proof        {}", r.proof.as_str());
+    // An imported receipt says what it is before anything else about it.
+    let imported = r.values.iter().filter(|v| v.class == ValueClass::Imported).count();
+    if imported > 0 && r.values.iter().all(|v| matches!(v.class, ValueClass::Imported | ValueClass::Recomputed)) {
+        let _ = writeln!(
+            s,
+            "what it is   an imported receipt: {imported} values read from a third-party file carried in the pack (`imported/source`); nothing was measured, built or proven by CapsuleBench, and it can never be certified"
+        );
+    }
     let signed = match r.signed {
         SignedVerdict::Unsigned => "unsigned",
         SignedVerdict::SignedUnpinned => "signed, signers not checked against an ACL (profile `certified` does)",

@@ -428,3 +428,30 @@ fn proofs_are_bound_to_their_run_and_every_repetition_is_verified() {
     let (_, r, _) = verify_json(&ws, "unbound.tgz", &[]);
     assert_eq!(codes(&r), ["proof-not-from-run"], "{r}");
 }
+
+/// The import policy asks for less (no machine anchors, one repetition),
+/// so a measured pack relabelled to claim it, resealed so integrity holds,
+/// must still be refused: it lacks the source anchor, and its series are
+/// not imported.
+#[test]
+fn a_measured_pack_cannot_claim_the_import_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut f = Forged::open(&root().join(GOLDEN));
+    let import = capsule::standard::standard_policy("import-v1").unwrap();
+    let policy_member = capsule::objects::paths::POLICY;
+    f.members
+        .insert(policy_member.to_owned(), capsule_testkit::forge::jcs(&serde_json::to_value(&import.policy).unwrap()));
+    let mut st = f.json(capsule::objects::paths::STATEMENT);
+    st["track"] = "imported".into();
+    f.set_json(capsule::objects::paths::STATEMENT, &st);
+    let old = f.proof_digest().unwrap_or_default();
+    f.reseal(policy_member, old);
+    let pack = tmp.path().join("relabelled.tgz");
+    f.write_to(&pack);
+    let (code, r, _) = verify_json(tmp.path(), pack.to_str().unwrap(), &["--profile", "integrity"]);
+    assert_eq!((code, r["verdict"].clone()), (Some(0), json!("accepted")), "the forgery is internally consistent: {r}");
+    let (code, r, _) = verify_json(tmp.path(), pack.to_str().unwrap(), &[]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["policy"]["pinned_by"], "standard:import-v1", "{r}");
+    assert!(codes(&r).contains(&"policy-anchor-missing".to_owned()), "{r}");
+}

@@ -157,8 +157,20 @@ fn import_harness_outputs_as_imported_receipts() {
     let r = json(&run_in(d, &["verify", "perf.tgz", "--profile", "integrity", "--json"]));
     assert_eq!(r["verdict"], "accepted");
     assert!(r["values"].as_array().unwrap().iter().all(|v| v["class"] == "imported" || v["class"] == "recomputed"));
+    // At the default profile an honest import is accepted under the import
+    // policy, which every verifier pins, and says plainly what it is.
+    let r = json(&run_in(d, &["verify", "perf.tgz", "--json"]));
+    assert_eq!(r["verdict"], "accepted", "{r}");
+    assert_eq!(r["policy"]["id"], "capsulebench-import", "{r}");
+    assert_eq!(r["policy"]["pinned_by"], "standard:import-v1", "{r}");
+    let o = run_in(d, &["verify", "perf.tgz"]);
+    assert!(stdout(&o).contains("what it is   an imported receipt:"), "{}", stdout(&o));
     let r = json(&run_in(d, &["verify", "perf.tgz", "--profile", "certified", "--json"]));
     assert!(codes(&r).contains(&"certified-imported".to_owned()), "{r}");
+    // The import policy admits only imports: a measured pack claiming it
+    // lacks the source anchor.
+    let o = run_in(d, &["verify", &root().join(GOLDEN).display().to_string(), "--json"]);
+    assert_eq!(json(&o)["verdict"], "accepted");
     // A malformed row: file, line and column, exit 3, nothing written.
     std::fs::write(d.join("bad.csv"), "program,prover,cycles\nfib,sp1,12\nfib,sp1,x\n").unwrap();
     let o = run_in(d, &["import", "bad.csv", "--format", "zkvm-perf", "--out", "bad.tgz"]);

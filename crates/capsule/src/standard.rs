@@ -36,9 +36,10 @@ impl PinnedPolicy {
     }
 }
 
-const SOURCES: [(&str, &str); 2] = [
+const SOURCES: [(&str, &str); 3] = [
     ("standard-v1", include_str!("../policies/standard-v1.json")),
     ("standard-proof-v1", include_str!("../policies/standard-proof-v1.json")),
+    ("import-v1", include_str!("../policies/import-v1.json")),
 ];
 
 /// The shipped policies, by file stem.
@@ -56,7 +57,8 @@ pub fn standard_policies() -> &'static [(&'static str, PinnedPolicy)] {
     })
 }
 
-/// The shipped policy named `name` (`standard-v1`, `standard-proof-v1`).
+/// The shipped policy named `name` (`standard-v1`, `standard-proof-v1`,
+/// `import-v1`).
 pub fn standard_policy(name: &str) -> Option<&'static PinnedPolicy> {
     standard_policies().iter().find(|(n, _)| *n == name).map(|(_, p)| p)
 }
@@ -68,8 +70,11 @@ mod tests {
     #[test]
     fn shipped_policies_parse_and_differ() {
         let all = standard_policies();
-        assert_eq!(all.len(), 2);
+        assert_eq!(all.len(), 3);
         assert_ne!(all[0].1.hash, all[1].1.hash);
+        assert_ne!(all[1].1.hash, all[2].1.hash);
+        let import = standard_policy("import-v1").map(|p| &p.policy);
+        assert!(import.is_some_and(|p| p.required_anchors == [crate::objects::AnchorName::ImportedSourceHash]));
         assert!(standard_policy("standard-proof-v1").is_some_and(|p| p.policy.proof.required));
     }
 }

@@ -127,7 +127,7 @@ pub fn import_pack(format: Format, source: &Path, out: &Path) -> Result<ImportOu
     let bytes =
         std::fs::read(source).map_err(|e| ImportError::Read { path: source.display().to_string(), source: e })?;
     #[expect(clippy::expect_used, reason = "the shipped policy exists")]
-    let policy = capsule::standard::standard_policy("standard-v1").expect("shipped").clone();
+    let policy = capsule::standard::standard_policy("import-v1").expect("shipped").clone();
     let runner = json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION"), "mode": "import"});
     let mut b = CapsuleBuilder::new(&crate::run::run_id(), runner, crate::run::command_spec(), policy, system_clock())?;
     b.imported_source(bytes.clone());
@@ -136,10 +136,10 @@ pub fn import_pack(format: Format, source: &Path, out: &Path) -> Result<ImportOu
     let mut parameters = std::collections::BTreeMap::new();
     parameters.insert("format".to_owned(), Value::from(format.as_str()));
     parameters.insert("source".to_owned(), Value::from(name));
-    // Nothing about the source's build is known, so the track is the one
-    // that restricts nothing.
+    // Nothing about the source's build is known: the import policy's one
+    // track, which restricts nothing and says what the receipt is.
     let mut locked = b.lock_statement(
-        "optimized_declared",
+        "imported",
         PublicInputsV1 {
             workload_id: format!("import:{}", format.as_str()),
             parameters,

@@ -778,6 +778,10 @@ fn start_side(
                 .is_none_or(|c| c.workflow_commit.is_empty())
                 .then(|| "not running in GitHub Actions (or GITHUB_SHA is empty)".to_owned()),
             A::ContainerImageDigest => Some("the runner did not launch a container".to_owned()),
+            A::ImportedSourceHash => Some(
+                "it is the import policy: `bench` measures; use `cargo capsule import` for a harness's output"
+                    .to_owned(),
+            ),
             A::HardwareManifestHash | A::OsFingerprintHash | A::ToolchainHash | A::WorkloadInputHash => None,
         };
         if let Some(why) = missing {

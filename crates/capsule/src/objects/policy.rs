@@ -73,6 +73,8 @@ pub enum AnchorName {
     ToolchainHash,
     /// `workload_input_hash`
     WorkloadInputHash,
+    /// `imported_source_hash` (an imported receipt's source file)
+    ImportedSourceHash,
 }
 
 impl AnchorName {
@@ -86,6 +88,7 @@ impl AnchorName {
             AnchorName::OsFingerprintHash => "os_fingerprint_hash",
             AnchorName::ToolchainHash => "toolchain_hash",
             AnchorName::WorkloadInputHash => "workload_input_hash",
+            AnchorName::ImportedSourceHash => "imported_source_hash",
         }
     }
 }

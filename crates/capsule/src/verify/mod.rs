@@ -985,6 +985,7 @@ fn anchor_present(a: &crate::objects::AnchorsV1, name: AnchorName) -> bool {
         AnchorName::OsFingerprintHash => a.os_fingerprint_hash.is_some(),
         AnchorName::ToolchainHash => a.toolchain_hash.is_some(),
         AnchorName::WorkloadInputHash => a.workload_input_hash.is_some(),
+        AnchorName::ImportedSourceHash => a.imported_source_hash.is_some(),
     }
 }
 
@@ -1085,10 +1086,13 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
             ));
         }
         // Required metrics bind what the runner measures; a harness series
-        // needs only the primary metric.
+        // needs only the primary metric; an imported series carries what its
+        // source recorded, and needs none.
         let mut needed: Vec<&String> =
             if runner_measured { policy.required_metrics.iter().collect() } else { Vec::new() };
-        needed.push(&proc_.primary_metric);
+        if s.class != ValueClass::Imported {
+            needed.push(&proc_.primary_metric);
+        }
         if proving && runner_measured {
             needed.extend(policy.proof.required_metrics.iter());
         }
