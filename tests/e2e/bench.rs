@@ -608,3 +608,33 @@ fn errors_name_the_fix() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("`hyperfine` is not installed (or not on PATH): install it with"), "{}", stderr(&o));
 }
+
+/// A hyperfine workload pairs like a command: each round, hyperfine times
+/// the baseline's command once, then head's; a head that sleeps 20 ms more
+/// is called slower, with one paired sample a side per kept round.
+#[test]
+fn hyperfine_workloads_run_paired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let hf = "\n[[workspace.metadata.capsule.workloads]]\nkind = \"hyperfine\"\nid = \"hf\"\ncommand = \"sh hf.sh\"\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + hf).unwrap();
+    std::fs::write(ws.join("hf.sh"), "true\n").unwrap();
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-qm", "a hyperfine workload"]);
+    std::fs::write(ws.join("hf.sh"), "sleep 0.02\n").unwrap();
+    git(&ws, &["commit", "-qam", "slower"]);
+    let o = capsule(&ws, &["bench", "--baseline", "HEAD~1", "--repetitions", "20", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("verdict      slower"), "{}", stdout(&o));
+    let (base, head) = (default_pack(tmp.path(), "hf-base"), default_pack(tmp.path(), "hf"));
+    let c = json(&capsule(&ws, &["compare", &base, &head, "--json"]));
+    assert_eq!(c["same_run"], true, "{c}");
+    assert_eq!(c["verdict"], "slower", "{c}");
+    assert_eq!(
+        (c["metrics"][0]["n_base"].clone(), c["metrics"][0]["n_head"].clone()),
+        (Value::from(20), Value::from(20))
+    );
+    let r = verify_policy(&ws, &head);
+    assert_eq!(r["verdict"], "accepted");
+}

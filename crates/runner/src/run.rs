@@ -250,7 +250,7 @@ pub enum BenchError {
     },
     /// Paired mode needs fresh-process repetitions.
     #[error(
-        "workload `{0}` runs a harness (criterion, hyperfine) or proves; paired mode needs a non-proving builtin or a command workload"
+        "workload `{0}` runs criterion or proves; paired mode needs a non-proving builtin, a command or a hyperfine workload (criterion pairing is not there yet: run it unpaired with `--workload`)"
     )]
     PairedUnsupported(String),
     /// A Trace Adapter (built-in or external) failed or broke the protocol.
@@ -1306,22 +1306,72 @@ pub fn bench_paired(
     if base.policy.hash != head.policy.hash {
         return Err(bad_ref("its workspace configures a different policy; paired packs must share one"));
     }
-    if !matches!(head.prepared.exec, Exec::Repeat { .. }) {
-        return Err(BenchError::PairedUnsupported(head.id.clone()));
-    }
     observer.progress(Progress::Phase("running baseline and head interleaved"));
     let total = head.procedure.warmups + head.procedure.min_repetitions;
-    let (mut base_reps, mut head_reps) = (Vec::new(), Vec::new());
-    for index in 0..total {
-        base_reps.push(one_repetition(&mut base, index, &mut Quiet)?);
-        head_reps.push(one_repetition(&mut head, index, observer)?);
-    }
-    let (bs, br) = repeated_series(&base, base_reps)?;
-    let (hs, hr) = repeated_series(&head, head_reps)?;
+    let ((bs, br), (hs, hr)) = match (&head.prepared.exec, &base.prepared.exec) {
+        (Exec::Repeat { .. }, Exec::Repeat { .. }) => {
+            let (mut base_reps, mut head_reps) = (Vec::new(), Vec::new());
+            for index in 0..total {
+                base_reps.push(one_repetition(&mut base, index, &mut Quiet)?);
+                head_reps.push(one_repetition(&mut head, index, observer)?);
+            }
+            (repeated_series(&base, base_reps)?, repeated_series(&head, head_reps)?)
+        }
+        (Exec::Hyperfine { .. }, Exec::Hyperfine { .. }) => paired_hyperfine(&base, &head, total, observer)?,
+        _ => return Err(BenchError::PairedUnsupported(head.id.clone())),
+    };
     // Both packs verify before either is renamed into place.
     let base_out = finish_side(base, bs, br, &mut Quiet)?;
     let head_out = finish_side(head, hs, hr, observer)?;
     Ok((base_out.persist()?, head_out.persist()?))
+}
+
+/// One side's series and result digest.
+type SideResult = (Vec<SeriesV1>, Digest);
+
+/// Paired hyperfine: in each of `total` rounds, hyperfine times the
+/// baseline's command once, then head's, each in its own tree; the first
+/// `warmups` rounds are discarded (a harness series records no warmups), so
+/// every kept round gives one paired sample a side.
+fn paired_hyperfine(
+    base: &Side,
+    head: &Side,
+    total: u32,
+    observer: &mut dyn Observer,
+) -> Result<(SideResult, SideResult), BenchError> {
+    let once = |side: &Side| -> Result<(u64, Digest), BenchError> {
+        let Exec::Hyperfine { command, shell } = &side.prepared.exec else {
+            return Err(BenchError::PairedUnsupported(side.id.clone()));
+        };
+        if crate::interrupt::interrupted() {
+            return Err(BenchError::Interrupted);
+        }
+        let (series, result) =
+            crate::harness::hyperfine(&side.ws.root, &side.ws.rustflags, &side.id, command, *shell, 0, 1)?;
+        let ns = series.first().and_then(|s| s.samples.first()).and_then(|x| x.values.first()).copied();
+        Ok((ns.unwrap_or_default(), result))
+    };
+    let warmups = head.procedure.warmups;
+    let (mut b_samples, mut h_samples) = (Vec::new(), Vec::new());
+    let (mut b_result, mut h_result) = (Digest::default(), Digest::default());
+    for index in 0..total {
+        let (b, br) = once(base)?;
+        let (h, hr) = once(head)?;
+        (b_result, h_result) = (br, hr);
+        observer.progress(Progress::Repetition { index, total, warmup: index < warmups, wall_ns: h });
+        if index >= warmups {
+            let rep = index - warmups;
+            b_samples.push(SampleV1 { rep, warmup: false, values: vec![b], proof_digest: None });
+            h_samples.push(SampleV1 { rep, warmup: false, values: vec![h], proof_digest: None });
+        }
+    }
+    let series = |side: &Side, samples| SeriesV1 {
+        id: side.id.clone(),
+        class: ValueClass::HarnessReported,
+        metrics: vec!["wall_ns".to_owned()],
+        samples,
+    };
+    Ok(((vec![series(base, b_samples)], b_result), (vec![series(head, h_samples)], h_result)))
 }
 
 /// An observer that shows nothing (the baseline side of a paired run).
