@@ -92,6 +92,13 @@ struct BenchArgs {
     /// workload, or the embedded default when none is configured).
     #[arg(long)]
     workload: Vec<String>,
+    /// Only the workloads of these packages (`-p NAME`, repeatable), or not
+    /// of `--exclude NAME`.
+    #[command(flatten)]
+    packages: clap_cargo::Workspace,
+    /// Only the criterion workloads of this bench target (repeatable).
+    #[arg(long, value_name = "NAME")]
+    bench: Vec<String>,
     /// The track (default: the workspace's `default_track`, else `baseline_no_accel`).
     #[arg(long)]
     track: Option<String>,
@@ -429,8 +436,15 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
     // Which workloads: those named, else every configured one (the
     // embedded default when none is).
     let ws = capsule_runner::config::load(a.manifest_path.as_deref()).map_err(|e| CliError::Bench(e.into()))?;
+    let filtered = !a.packages.package.is_empty() || !a.packages.exclude.is_empty() || !a.bench.is_empty();
     let ids: Vec<Option<String>> = if !a.workload.is_empty() {
         a.workload.iter().cloned().map(Some).collect()
+    } else if filtered {
+        let chosen = ws.select_by(&a.packages.package, &a.packages.exclude, &a.bench);
+        if chosen.is_empty() {
+            return Err(CliError::Usage("no configured workload matches `-p`, `--exclude` and `--bench`"));
+        }
+        chosen.into_iter().map(Some).collect()
     } else if ws.workloads.len() > 1 {
         ws.workloads.iter().map(|(w, _)| Some(w.id().to_owned())).collect()
     } else {

@@ -463,6 +463,12 @@ fn every_configured_workload_runs_by_default() {
     let o = capsule(&ws, &["bench", "--out", "x.tgz"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("with several workloads use `--out-dir DIR`"), "{}", stderr(&o));
+    // Cargo-style selection that matches nothing says so.
+    let o = capsule(&ws, &["bench", "--bench", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no configured workload matches"), "{}", stderr(&o));
+    let o = capsule(&ws, &["bench", "-p", "empty", "--exclude", "empty"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // An unknown one is named with the ones there are.
     let o = capsule(&ws, &["bench", "--workload", "nope"]);
     assert_ne!(o.status.code(), Some(0));

@@ -282,6 +282,8 @@ pub struct WorkspaceConfig {
 pub struct PackageInfo {
     /// Package name.
     pub name: String,
+    /// Its `Cargo.toml`.
+    pub manifest_path: String,
     /// Names of its binary and bench targets.
     pub targets: Vec<String>,
     /// Its `[features]` table.
@@ -397,6 +399,7 @@ pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError
         .iter()
         .map(|p| PackageInfo {
             name: p.name.to_string(),
+            manifest_path: p.manifest_path.to_string(),
             targets: p.targets.iter().filter(|t| t.is_bin() || t.is_bench()).map(|t| t.name.clone()).collect(),
             features: p.features.clone(),
         })
@@ -438,6 +441,43 @@ impl WorkspaceConfig {
             None => features.clone(),
         };
         (features, accelerators.clone())
+    }
+
+    /// The package a workload belongs to: the one it names (`package`),
+    /// else the one owning its `bin` or `bench` target, else the package
+    /// whose `[package.metadata.capsule]` defines it; `None` for a
+    /// workspace-level workload of no package.
+    pub fn package_of<'a>(&'a self, workload: &'a WorkloadConfig, manifest: &str) -> Option<&'a str> {
+        let (named, target) = match workload {
+            WorkloadConfig::Command { package, bin, .. } => (package.as_deref(), bin.as_deref()),
+            WorkloadConfig::Criterion { package, bench, .. } => (package.as_deref(), Some(bench.as_str())),
+            _ => (None, None),
+        };
+        named
+            .or_else(|| {
+                target
+                    .and_then(|t| self.packages.iter().find(|p| p.targets.iter().any(|x| x == t)))
+                    .map(|p| p.name.as_str())
+            })
+            .or_else(|| self.packages.iter().find(|p| p.manifest_path == manifest).map(|p| p.name.as_str()))
+    }
+
+    /// The ids of the configured workloads cargo-style flags select: of the
+    /// packages named (`-p`), not excluded (`--exclude`), and, with
+    /// `benches`, only criterion workloads of those bench targets. With no
+    /// flag, every workload.
+    pub fn select_by(&self, packages: &[String], exclude: &[String], benches: &[String]) -> Vec<String> {
+        self.workloads
+            .iter()
+            .filter(|(w, m)| {
+                let pkg = self.package_of(w, m);
+                (packages.is_empty() || pkg.is_some_and(|p| packages.iter().any(|x| x == p)))
+                    && !pkg.is_some_and(|p| exclude.iter().any(|x| x == p))
+                    && (benches.is_empty()
+                        || matches!(w, WorkloadConfig::Criterion { bench, .. } if benches.contains(bench)))
+            })
+            .map(|(w, _)| w.id().to_owned())
+            .collect()
     }
 
     /// The workload to run: the one named, else the only one, else the
@@ -517,6 +557,50 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `-p`, `--exclude` and `--bench` choose workloads by the package
+    /// they belong to (named, owning their target, or defining them) and by
+    /// bench target.
+    #[test]
+    fn cargo_style_selection() {
+        let w = |v: Value| -> WorkloadConfig { serde_json::from_value(v).unwrap() };
+        let pkg = |name: &str, manifest: &str, targets: &[&str]| PackageInfo {
+            name: name.to_owned(),
+            manifest_path: manifest.to_owned(),
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            features: BTreeMap::new(),
+        };
+        let ws = WorkspaceConfig {
+            root: "/ws".into(),
+            target_dir: "/ws/target".into(),
+            table: CapsuleTable::default(),
+            workloads: vec![
+                (w(json!({"kind": "command", "id": "a_bin", "bin": "tool"})), "/ws/Cargo.toml".to_owned()),
+                (w(json!({"kind": "criterion", "id": "a_hash", "bench": "hashing"})), "/ws/Cargo.toml".to_owned()),
+                (
+                    w(json!({"kind": "criterion", "id": "b_parse", "bench": "parse", "package": "b"})),
+                    "/ws/Cargo.toml".to_owned(),
+                ),
+                (w(json!({"kind": "hyperfine", "id": "b_cli", "command": "b --help"})), "/ws/b/Cargo.toml".to_owned()),
+                (w(json!({"kind": "hyperfine", "id": "top", "command": "true"})), "/ws/Cargo.toml".to_owned()),
+            ],
+            packages: vec![
+                pkg("a", "/ws/a/Cargo.toml", &["tool", "hashing"]),
+                pkg("b", "/ws/b/Cargo.toml", &["parse"]),
+            ],
+            rustflags: Vec::new(),
+        };
+        let s = |p: &[&str], x: &[&str], b: &[&str]| {
+            let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+            ws.select_by(&v(p), &v(x), &v(b))
+        };
+        assert_eq!(s(&[], &[], &[]), ["a_bin", "a_hash", "b_parse", "b_cli", "top"]);
+        assert_eq!(s(&["a"], &[], &[]), ["a_bin", "a_hash"]);
+        assert_eq!(s(&["b"], &[], &[]), ["b_parse", "b_cli"]);
+        assert_eq!(s(&[], &["a"], &[]), ["b_parse", "b_cli", "top"]);
+        assert_eq!(s(&[], &[], &["hashing", "parse"]), ["a_hash", "b_parse"]);
+        assert_eq!(s(&["b"], &[], &["hashing"]), Vec::<String>::new());
+    }
+
     fn check(v: Value, expect: Result<usize, &str>) {
         let got = parse_table(&v, "[workspace.metadata.capsule]", "Cargo.toml");
         match (got, expect) {
@@ -539,7 +623,8 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
         .collect();
-        let p = PackageInfo { name: "p".into(), targets: vec!["b".into()], features: table };
+        let p =
+            PackageInfo { name: "p".into(), manifest_path: String::new(), targets: vec!["b".into()], features: table };
         let cases: &[(&[&str], &[&str])] = &[
             (&[], &["blake3?/neon", "default", "dep:rayon", "fast", "simd-accel"]),
             (&["gpu"], &["blake3?/neon", "default", "dep:rayon", "fast", "gpu", "simd-accel"]),
