@@ -619,6 +619,13 @@ fn compare(a: CompareArgs) -> Result<u8, CliError> {
         ))?;
     } else {
         output::comparison(&cmp)?;
+        let git = |c: &capsule::verify::PackContents| {
+            c.manifests
+                .get(capsule::objects::ManifestKind::Git.path())
+                .and_then(|v| serde_json::from_value::<capsule::objects::GitManifestV1>(v.clone()).ok())
+                .map_or_else(|| "no git manifest".to_owned(), |g| output::git_line(&g))
+        };
+        output::line(&format!("base source  {}\nhead source  {}", git(&base.1), git(&head.1)))?;
     }
     Ok(if a.fail_on.is_some_and(|f| f.fails(cmp.verdict)) { ExitCode::REGRESSION } else { ExitCode::OK })
 }

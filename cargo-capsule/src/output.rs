@@ -292,6 +292,13 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
     if let Some(d) = &st.public_inputs.result_digest {
         let _ = writeln!(s, "result       {d}");
     }
+    if let Some(g) = c
+        .manifests
+        .get(capsule::objects::ManifestKind::Git.path())
+        .and_then(|v| serde_json::from_value::<capsule::objects::GitManifestV1>(v.clone()).ok())
+    {
+        let _ = writeln!(s, "source       {} (self-reported)", git_line(&g));
+    }
     let cm = &c.capsule.commitment;
     let rows_in = c.capsule.members.iter().any(|m| m.path == capsule::objects::paths::ROWS);
     let _ = writeln!(
@@ -570,6 +577,16 @@ pub(crate) fn bench_json(o: &capsule_runner::BenchOutcome) -> Value {
     })
 }
 
+/// The measured source tree for people: the commit, and whether the tree
+/// had uncommitted changes (measured too, but in no commit).
+pub(crate) fn git_line(g: &capsule::objects::GitManifestV1) -> String {
+    match &g.commit {
+        Some(c) if g.dirty => format!("commit {c}, DIRTY tree (uncommitted changes were measured)"),
+        Some(c) => format!("commit {c}, clean tree"),
+        None => g.note.clone().unwrap_or_else(|| "no git commit".to_owned()),
+    }
+}
+
 /// The run summary after several workloads: one line per workload (its
 /// pack, whether it verified, its median wall time), then where the packs
 /// are.
@@ -600,6 +617,9 @@ pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -
     let mut s = String::new();
     let get = |m: &str| o.aggregates.iter().find(|(n, _)| n == m).map(|(_, a)| *a);
     let _ = writeln!(s, "\nworkload     {} (track {})", o.workload, o.track);
+    if let Some(g) = &o.git {
+        let _ = writeln!(s, "source       {}", git_line(g));
+    }
     // Harness workloads have one series per benchmark id.
     for (name, a) in &o.aggregates {
         if let Some(series) = name.strip_suffix("/wall_ns") {

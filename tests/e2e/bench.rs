@@ -123,11 +123,24 @@ fn embedded_default_in_an_empty_repository() {
     let workload = r["values"].as_array().unwrap().iter().find(|v| v["name"] == "workload_id").unwrap();
     assert_eq!(workload["value"], "merkle_build_open_v1");
     assert_eq!(workload["class"], "measured");
+    assert!(out.contains("source       commit ") && out.contains(", clean tree"), "{out}");
     // So the next run's tree is clean.
     let o = capsule(&ws, &["bench", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let git = &json(&capsule(&ws, &["inspect", &pack, "--json"]))["manifests"]["manifests/git.json"];
     assert_eq!(git["dirty"], false, "{git}");
+    // A dirty tree is said so in the summary, `inspect` and `compare`.
+    let clean = tmp.path().join("clean.tgz");
+    std::fs::copy(&pack, &clean).unwrap();
+    std::fs::write(ws.join("src/lib.rs"), "// uncommitted\n").unwrap();
+    let o = capsule(&ws, &["bench", "--quiet"]);
+    assert!(stdout(&o).contains("DIRTY tree (uncommitted changes were measured)"), "{}", stdout(&o));
+    let o = capsule(&ws, &["inspect", &pack]);
+    assert!(stdout(&o).contains("DIRTY tree"), "{}", stdout(&o));
+    let o = capsule(&ws, &["compare", clean.to_str().unwrap(), &pack]);
+    let out = stdout(&o);
+    assert!(out.contains("base source  commit ") && out.contains(", clean tree\nhead source  commit "), "{out}");
+    assert!(out.contains("DIRTY tree"), "{out}");
 }
 
 /// Where `bench` writes a workload's pack by default (the e2e runs set

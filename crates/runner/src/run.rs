@@ -112,6 +112,8 @@ pub struct BenchOutcome {
     pub aggregates: Vec<(String, capsule::objects::AggregatesV1)>,
     /// The verification report of the written pack (profile `policy`).
     pub report: Report,
+    /// The source tree the run measured (commit, dirty), from the pack.
+    pub git: Option<capsule::objects::GitManifestV1>,
     /// The sealed event log (the live stream continues it after sealing).
     pub events: EventLog,
 }
@@ -1045,11 +1047,14 @@ fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<SeriesV1>) -> Re
         backends,
         ..VerifyOptions::default()
     };
-    let (mut report, _) = verify_pack_file(tmp.path(), &vopts);
+    let (mut report, contents) = verify_pack_file(tmp.path(), &vopts);
     report.pack = Some(out.display().to_string());
     if !report.accepted() {
         return Err(BenchError::Rejected(Box::new(report)));
     }
+    let git = contents
+        .and_then(|c| c.manifests.get(capsule::objects::ManifestKind::Git.path()).cloned())
+        .and_then(|v| serde_json::from_value(v).ok());
     let outcome = BenchOutcome {
         pack: out,
         capsule_hash: sealed.hash,
@@ -1058,6 +1063,7 @@ fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<SeriesV1>) -> Re
         result_digest,
         aggregates,
         report,
+        git,
         events: sealed.events().clone(),
     };
     Ok(Verified { outcome, tmp })
