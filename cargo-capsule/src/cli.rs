@@ -116,7 +116,7 @@ struct BenchArgs {
     /// Stream the hash-chained events as JSON lines to FILE, or `-` for stdout.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
-    /// Print only the summary.
+    /// Print only the summary (cargo's build output quieted too).
     #[arg(long, short)]
     quiet: bool,
     /// How to print the summary.
@@ -517,6 +517,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             run_id: a.run_id.clone(),
             measure_instructions: a.measure.contains(&Extra::Instructions),
             repetitions: a.repetitions,
+            quiet: a.quiet,
         };
         let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
         let observer = sink.as_ref().map(|s| s.observer());

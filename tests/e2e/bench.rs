@@ -351,6 +351,7 @@ fn paired_baseline_runs_interleaved_and_shares_a_run_id() {
     let o = capsule(&ws, &["bench", "--workload", "sum_squares", "--baseline", "HEAD~1", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("verdict      slower"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("Compiling"), "`--quiet` quiets cargo too: {}", stderr(&o));
     let (base, head) = (default_pack(tmp.path(), "sum_squares-base"), default_pack(tmp.path(), "sum_squares"));
     let run_id = |p: &str| json(&capsule(&ws, &["inspect", p, "--json"]))["capsule"]["run_id"].clone();
     assert_eq!(run_id(&base), run_id(&head));

@@ -54,6 +54,9 @@ pub struct BenchOptions {
     /// Measured repetitions, when more than the policy's minimum are
     /// wanted (more repetitions, narrower comparison intervals).
     pub repetitions: Option<u32>,
+    /// Quiet cargo's own build output too (`cargo build --quiet`; errors
+    /// still show).
+    pub quiet: bool,
 }
 
 /// Progress the caller may show.
@@ -500,6 +503,9 @@ fn prepare(
                     }
                     if !features.is_empty() {
                         build.args(["--features", &features.join(",")]);
+                    }
+                    if opts.quiet {
+                        build.arg("--quiet");
                     }
                     let status = build.status().map_err(|source| BenchError::Spawn {
                         workload: id.clone(),
