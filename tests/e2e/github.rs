@@ -194,21 +194,15 @@ fn the_action_scripts_end_to_end() {
     std::fs::write(ws.join("seven.sh"), "echo 7\n").unwrap();
     super::bench::git(&ws, &["add", "seven.sh"]);
     super::bench::git(&ws, &["commit", "-qam", "a second workload"]);
-    let base_sha = String::from_utf8(
-        std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&ws).output().unwrap().stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let head_commit = |ws: &std::path::Path| {
+        let o = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(ws).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    let base_sha = head_commit(&ws);
     std::fs::write(ws.join("src/lib.rs"), "// head\n").unwrap();
     std::fs::write(ws.join("seven.sh"), "sleep 0.01\necho 7\n").unwrap();
     super::bench::git(&ws, &["commit", "-qam", "the head of the pull request"]);
-    let head_sha = String::from_utf8(
-        std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&ws).output().unwrap().stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let head_sha = head_commit(&ws);
     let f = fake::start();
     f.state.lock().unwrap().pulls = vec![fake::pull(7, "open", "forker/r", "feature", &head_sha)];
     let run = |vars: &[(&str, &str)]| {

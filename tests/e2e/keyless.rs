@@ -31,9 +31,20 @@ fn sign(d: &Path, s: &SigstoreServer, env: &[(&str, Option<&str>)]) -> Output {
 /// [`sign`] with more arguments.
 fn sign_with(d: &Path, s: &SigstoreServer, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
     let mut c = bin();
+    c.args(["sign", "p.tgz", "--sigstore", "--trusted-root", "root.json"]).args(args);
+    in_signing_job(&mut c, d, s, env).output().unwrap()
+}
+
+/// `c` run in `d` as a GitHub Actions job of a push with `id-token: write`,
+/// signing with the loopback Sigstore `s`, with `env` changed (`None`
+/// removes a variable).
+fn in_signing_job<'c>(
+    c: &'c mut std::process::Command,
+    d: &Path,
+    s: &SigstoreServer,
+    env: &[(&str, Option<&str>)],
+) -> &'c mut std::process::Command {
     c.current_dir(d)
-        .args(["sign", "p.tgz", "--sigstore", "--trusted-root", "root.json"])
-        .args(args)
         .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_EVENT_NAME", "push")
@@ -46,25 +57,13 @@ fn sign_with(d: &Path, s: &SigstoreServer, args: &[&str], env: &[(&str, Option<&
             None => c.env_remove(k),
         };
     }
-    c.output().unwrap()
+    c
 }
 
 /// The conformance suite's DSSE bundle (read in place), or `None` outside CI
 /// when the vectors are missing.
 fn conformance_dsse_bundle() -> Option<Value> {
-    let p: PathBuf =
-        root().join("../shared/vectors/sigstore-conformance/happy-path-intoto-in-dsse-v3/bundle.sigstore.json");
-    match std::fs::read(&p) {
-        Ok(b) => Some(serde_json::from_slice(&b).unwrap()),
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "the Sigstore conformance vectors are missing at {}: {e}",
-                p.display()
-            );
-            None
-        }
-    }
+    conformance_bundle("happy-path-intoto-in-dsse-v3")
 }
 
 /// Every key path of a JSON value, with the type at each leaf (arrays by
@@ -348,21 +347,8 @@ fn a_release_archive_signed_keylessly_verifies_as_a_blob() {
     std::fs::write(d.join(archive), b"an archive's bytes").unwrap();
     let sign_blob = |env: &[(&str, Option<&str>)]| {
         let mut c = bin();
-        c.current_dir(d)
-            .args(["sign-blob", archive, "--sigstore", "--trusted-root", "root.json"])
-            .args(["--fulcio-url", &s.fulcio_url(), "--rekor-url", &s.rekor_url()])
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_EVENT_NAME", "push")
-            .env_remove("GITHUB_EVENT_PATH")
-            .env("ACTIONS_ID_TOKEN_REQUEST_URL", s.token_url())
-            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
-        for (k, v) in env {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-        c.output().unwrap()
+        c.args(["sign-blob", archive, "--sigstore", "--trusted-root", "root.json"]);
+        in_signing_job(&mut c, d, &s, env).output().unwrap()
     };
     let bundle = d.join(format!("{archive}.sigstore.json"));
     let o = sign_blob(&[("GITHUB_EVENT_NAME", Some("pull_request"))]);

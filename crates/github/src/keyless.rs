@@ -101,14 +101,21 @@ pub struct Instance {
     pub urls: Option<(String, String)>,
 }
 
+impl Instance {
+    /// The signing context of this instance.
+    fn context(&self) -> Result<SigningContext, KeylessError> {
+        match &self.urls {
+            Some((fulcio, rekor)) => Ok(SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone()))),
+            None => SigningContext::from_embedded(SigstoreInstance::PublicGood).map_err(KeylessError::Sign),
+        }
+    }
+}
+
 /// Signs an in-toto `statement` with a short-lived certificate for
 /// `token`; returns the bundle's JSON (v0.3, DSSE envelope, logged in
 /// Rekor).
 pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
-    let context = match &instance.urls {
-        Some((fulcio, rekor)) => SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone())),
-        None => SigningContext::from_embedded(SigstoreInstance::PublicGood).map_err(KeylessError::Sign)?,
-    };
+    let context = instance.context()?;
     let bundle = crate::runtime()
         .map_err(KeylessError::Runtime)?
         .block_on(context.signer(token).sign_raw_statement(statement))
@@ -121,10 +128,7 @@ pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instanc
 /// logged in Rekor as a `hashedrekord`: the kind `cosign sign-blob --bundle`
 /// writes).
 pub fn sign_blob(blob: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
-    let context = match &instance.urls {
-        Some((fulcio, rekor)) => SigningContext::new(SigningServices::new(fulcio.clone(), rekor.clone())),
-        None => SigningContext::from_embedded(SigstoreInstance::PublicGood).map_err(KeylessError::Sign)?,
-    };
+    let context = instance.context()?;
     let bundle = crate::runtime()
         .map_err(KeylessError::Runtime)?
         .block_on(context.signer(token).sign(blob))
