@@ -190,9 +190,12 @@ if [ "$MODE" = sign ]; then
 fi
 
 # The comparison: in the job summary always; as a comment in mode comment,
-# or in mode bench when asked (that needs `pull-requests: write`).
+# or in mode bench when asked (that needs `pull-requests: write`). Its
+# verdict over every workload (slower, else faster, else inconclusive, else
+# no change) is an output, and the CI gate's input.
 if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; then
-  cargs=(github comment "${policy_args[@]}")
+  verdict_file="$reports/comparison.verdict"
+  cargs=(github comment "${policy_args[@]}" --verdict-out "$verdict_file")
   for i in "${!heads[@]}"; do cargs+=(--base "${bases[$i]}" --head "${heads[$i]}"); done
   if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cargs+=(--summary "$GITHUB_STEP_SUMMARY"); fi
   cargs+=(--comment-on "${COMMENT_ON:-always}")
@@ -213,21 +216,7 @@ if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; 
       summary "" "Comment: $url"
       ;;
   esac
-fi
-
-# The comparison's verdict over every workload (slower, else faster, else
-# inconclusive, else no change), and the CI gate on it.
-if [ ${#heads[@]} -gt 0 ] && { [ "$MODE" = bench ] || [ "$MODE" = comment ]; }; then
-  comparison=no-change
-  for i in "${!heads[@]}"; do
-    v=$(capsule compare "${bases[$i]}" "${heads[$i]}" --json "${policy_args[@]}" | jq -r '.verdict') ||
-      fail "comparing $(basename "${heads[$i]}") with its base failed (the reason is above)"
-    case "$v:$comparison" in
-      slower:*) comparison=slower ;;
-      faster:no-change | faster:inconclusive) comparison=faster ;;
-      inconclusive:no-change) comparison=inconclusive ;;
-    esac
-  done
+  comparison=$(cat "$verdict_file") || fail "the comparison wrote no verdict"
   output comparison "$comparison"
   summary "" "Comparison: **$comparison**."
   if [ "$MODE" = bench ] && [ "${FAIL_ON_REGRESSION:-false}" = true ] && [ "$comparison" = slower ]; then

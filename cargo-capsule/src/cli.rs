@@ -179,6 +179,7 @@ pub(crate) enum FailOn {
 }
 
 impl FailOn {
+    /// Whether verdict `v` is one this gate (or `comment-on`) acts on.
     pub(crate) fn fails(self, v: capsule::compare::Change) -> bool {
         use capsule::compare::Change;
         match self {
@@ -417,6 +418,14 @@ fn pack_name(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
 }
 
+/// Where `bench` writes packs.
+enum Dest {
+    /// `<dir>/<workload>.tgz` (and `-base.tgz`).
+    Dir(PathBuf),
+    /// This file, for a single workload (`--out`).
+    File(PathBuf),
+}
+
 /// One workload's run: its pack (and the baseline's, paired).
 struct WorkloadRun {
     base: Option<capsule_runner::BenchOutcome>,
@@ -459,15 +468,15 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             "`--out` and `--baseline-out` name one workload's pack; with several workloads use `--out-dir DIR`",
         ));
     }
-    let out_dir = match (&a.out_dir, &a.out) {
-        (Some(d), _) => Some(d.clone()),
-        (None, Some(_)) => None,
-        (None, None) => Some(ws.target_dir.join("capsule")),
+    // Packs go by workload id into a directory, unless `--out` names one.
+    let dest = match &a.out {
+        Some(file) => Dest::File(file.clone()),
+        None => Dest::Dir(a.out_dir.clone().unwrap_or_else(|| ws.target_dir.join("capsule"))),
     };
     // The directories made for the packs, removed again if the run writes
     // nothing into them: a failed run leaves nothing behind.
     let mut made: Vec<PathBuf> = Vec::new();
-    if let Some(d) = &out_dir {
+    if let Dest::Dir(d) = &dest {
         let mut missing = Some(d.as_path());
         while let Some(m) = missing.filter(|m| !m.as_os_str().is_empty() && !m.exists()) {
             made.push(m.to_path_buf());
@@ -489,23 +498,22 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
         std::env::current_exe().map_err(|source| CliError::Read { path: "current executable".into(), source })?;
     let mut runs = Vec::new();
     for id in &ids {
-        // The pack paths: as given for one workload, else by workload id.
-        let (out, baseline_out) = match (&out_dir, id) {
-            (Some(d), Some(id)) => {
-                (d.join(format!("{}.tgz", pack_name(id))), d.join(format!("{}-base.tgz", pack_name(id))))
+        // The pack paths: by workload id in the directory, else as given.
+        let (out, baseline_out) = match &dest {
+            Dest::Dir(d) => {
+                let name = match id {
+                    Some(id) => pack_name(id),
+                    None => ws.select(None).map_or_else(|_| "capsulepack".to_owned(), |w| pack_name(w.id())),
+                };
+                (d.join(format!("{name}.tgz")), d.join(format!("{name}-base.tgz")))
             }
-            (Some(d), None) => {
-                let id = ws.select(None).map(|w| w.id().to_owned()).unwrap_or_else(|_| "capsulepack".to_owned());
-                (d.join(format!("{}.tgz", pack_name(&id))), d.join(format!("{}-base.tgz", pack_name(&id))))
-            }
-            (None, _) => {
-                let out = a.out.clone().unwrap_or_else(|| PathBuf::from("capsulepack.tgz"));
+            Dest::File(out) => {
                 let base = a.baseline_out.clone().unwrap_or_else(|| {
                     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                     let stem = stem.strip_suffix(".tar").unwrap_or(&stem).to_owned();
                     out.with_file_name(format!("{stem}-base.tgz"))
                 });
-                (out, base)
+                (out.clone(), base)
             }
         };
         let opts = capsule_runner::BenchOptions {
@@ -621,9 +629,7 @@ fn compare(a: CompareArgs) -> Result<u8, CliError> {
     } else {
         output::comparison(&cmp)?;
         let git = |c: &capsule::verify::PackContents| {
-            c.manifests
-                .get(capsule::objects::ManifestKind::Git.path())
-                .and_then(|v| serde_json::from_value::<capsule::objects::GitManifestV1>(v.clone()).ok())
+            c.manifest(capsule::objects::ManifestKind::Git)
                 .map_or_else(|| "no git manifest".to_owned(), |g| output::git_line(&g))
         };
         output::line(&format!("base source  {}\nhead source  {}", git(&base.1), git(&head.1)))?;

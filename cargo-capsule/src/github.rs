@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use capsule::compare::Change;
-use capsule::objects::ManifestKind;
+use capsule::objects::{CiManifestV1, GitManifestV1, ManifestKind};
 use capsule::verify::{PackContents, Profile, VerifyOptions, verify_pack_file};
 use capsule_github::{Github, Repo};
 use clap::{Args, Subcommand};
@@ -62,6 +62,10 @@ pub(crate) struct CommentArgs {
     /// `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
+    /// Write the verdict over every pair to this file (`slower`, `faster`,
+    /// `inconclusive` or `no-change`, as in `compare --json`).
+    #[arg(long, value_name = "FILE")]
+    verdict_out: Option<PathBuf>,
     /// Print the comment instead of posting it.
     #[arg(long)]
     dry_run: bool,
@@ -88,22 +92,13 @@ impl CommentOn {
     }
 
     fn wants(self, v: Change) -> bool {
+        use crate::cli::FailOn;
         match self {
             CommentOn::Always => true,
-            CommentOn::Change => matches!(v, Change::Slower | Change::Faster),
-            CommentOn::Regression => v == Change::Slower,
+            CommentOn::Change => FailOn::Change.fails(v),
+            CommentOn::Regression => FailOn::Regression.fails(v),
         }
     }
-}
-
-/// The verdict over several comparisons: slower, else faster, else
-/// inconclusive, else no change.
-pub(crate) fn worst(verdicts: impl IntoIterator<Item = Change>) -> Change {
-    let all: Vec<Change> = verdicts.into_iter().collect();
-    [Change::Slower, Change::Faster, Change::Inconclusive]
-        .into_iter()
-        .find(|v| all.contains(v))
-        .unwrap_or(Change::NoChange)
 }
 
 #[derive(Debug, Args)]
@@ -227,19 +222,28 @@ fn annotation(s: &str) -> String {
 /// manifest must name the run (repository and run id, any attempt), and a
 /// head pack's git manifest the run's head commit.
 fn from_elsewhere(c: &PackContents, run: &TriggeringRun, is_head: bool) -> Option<String> {
-    let server = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".to_owned());
-    let want = format!("{}/{}/actions/runs/{}/attempts/", server.trim_end_matches('/'), run.repository, run.id);
-    let got = c.manifests.get(ManifestKind::Ci.path()).and_then(|m| m["run_uri"].as_str());
-    match got {
-        Some(uri) if uri.starts_with(&want) => {}
-        Some(uri) => return Some(format!("it was made by run {uri}, not run {} of {}", run.id, run.repository)),
+    let want = format!("{}/{}/actions/runs/{}/attempts/", server_url().trim_end_matches('/'), run.repository, run.id);
+    match c.manifest::<CiManifestV1>(ManifestKind::Ci) {
+        Some(ci) if ci.run_uri.starts_with(&want) => {}
+        Some(ci) => {
+            return Some(format!("it was made by run {}, not run {} of {}", ci.run_uri, run.id, run.repository));
+        }
         None => return Some("it records no CI run (no CI manifest)".to_owned()),
     }
-    let commit = c.manifests.get(ManifestKind::Git.path()).and_then(|m| m["commit"].as_str());
-    if is_head && commit != Some(run.head_sha.as_str()) {
-        return Some(format!("it measured commit {}, not the run's head {}", commit.unwrap_or("(none)"), run.head_sha));
+    let commit = c.manifest::<GitManifestV1>(ManifestKind::Git).and_then(|g| g.commit);
+    if is_head && commit.as_deref() != Some(run.head_sha.as_str()) {
+        return Some(format!(
+            "it measured commit {}, not the run's head {}",
+            commit.as_deref().unwrap_or("(none)"),
+            run.head_sha
+        ));
     }
     None
+}
+
+/// This GitHub server (`GITHUB_SERVER_URL`, default GitHub.com).
+fn server_url() -> String {
+    std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| capsule::trust::sigstore::GITHUB_SERVER.to_owned())
 }
 
 /// Where the comment links commits: the repository it comments on
@@ -255,7 +259,7 @@ fn link_base(a: &CommentArgs, run: Option<&TriggeringRun>) -> Option<String> {
     if !safe(owner) || !safe(name) {
         return None;
     }
-    let server = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".to_owned());
+    let server = server_url();
     let host = server.strip_prefix("https://")?.trim_end_matches('/');
     if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)) {
         return None;
@@ -269,7 +273,8 @@ fn link_base(a: &CommentArgs, run: Option<&TriggeringRun>) -> Option<String> {
 fn side_row(side: &str, c: &PackContents, reps: u64, link: Option<&str>) -> String {
     let m =
         |k: ManifestKind, f: &str| c.manifests.get(k.path()).and_then(|v| v[f].as_str()).unwrap_or_default().to_owned();
-    let commit = m(ManifestKind::Git, "commit");
+    let git = c.manifest::<GitManifestV1>(ManifestKind::Git);
+    let commit = git.as_ref().and_then(|g| g.commit.clone()).unwrap_or_default();
     let short = commit.get(..7).unwrap_or(&commit);
     let commit_cell = match link {
         Some(repo_url) if !commit.is_empty() => {
@@ -278,7 +283,7 @@ fn side_row(side: &str, c: &PackContents, reps: u64, link: Option<&str>) -> Stri
         _ if !commit.is_empty() => format!("`{}`", esc(short)),
         _ => "(no commit)".to_owned(),
     };
-    let dirty = c.manifests.get(ManifestKind::Git.path()).and_then(|v| v["dirty"].as_bool()).unwrap_or(false);
+    let dirty = git.is_some_and(|g| g.dirty);
     let hw = c.manifests.get(ManifestKind::Hardware.path());
     let cores = hw.and_then(|v| v["logical_cores"].as_u64()).unwrap_or(0);
     let runner = format!(
@@ -398,7 +403,7 @@ fn body(a: &CommentArgs, run: Option<&TriggeringRun>) -> Result<Result<(String, 
     md.push_str(capsule_github::DETAILS);
     md.push('\n');
     md.push_str(&sections.join("\n"));
-    let verdict = worst(comparisons.iter().map(|c| c.verdict));
+    let verdict = capsule::compare::overall(comparisons.iter().map(|c| c.verdict));
     Ok(Ok((md, verdict)))
 }
 
@@ -425,6 +430,10 @@ pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {
     if let Some(path) = &a.summary {
         append(path, &format!("{markdown}\n"))?;
     }
+    if let Some(path) = &a.verdict_out {
+        let word = serde_json::to_value(verdict).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        std::fs::write(path, format!("{word}\n")).map_err(|source| CliError::Write { path: path.clone(), source })?;
+    }
     if a.dry_run {
         output::line(&capsule_github::fold(&markdown))?;
         return Ok(ExitCode::OK);
@@ -439,15 +448,21 @@ pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {
         },
         (None, None) => event_pr()?,
     };
-    if !a.comment_on.wants(verdict) && gh.find_comment(&repo, pr, &a.author).map_err(CliError::Github)?.is_none() {
+    // A new comment only for the verdicts asked; an existing one is always
+    // brought up to date.
+    let posted = if a.comment_on.wants(verdict) {
+        Some(gh.upsert_comment(&repo, pr, &markdown, &a.author))
+    } else {
+        gh.update_existing_comment(&repo, pr, &markdown, &a.author).transpose()
+    };
+    let Some(c) = posted.transpose().map_err(CliError::Github)? else {
         output::line(&format!(
             "no comment: the comparison is {} and comment-on is {}",
             verdict.as_str(),
             a.comment_on.as_str()
         ))?;
         return Ok(ExitCode::OK);
-    }
-    let c = gh.upsert_comment(&repo, pr, &markdown, &a.author).map_err(CliError::Github)?;
+    };
     output::line(&format!("{} {}", if c.updated { "updated" } else { "created" }, c.html_url))?;
     Ok(ExitCode::OK)
 }

@@ -292,11 +292,7 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
     if let Some(d) = &st.public_inputs.result_digest {
         let _ = writeln!(s, "result       {d}");
     }
-    if let Some(g) = c
-        .manifests
-        .get(capsule::objects::ManifestKind::Git.path())
-        .and_then(|v| serde_json::from_value::<capsule::objects::GitManifestV1>(v.clone()).ok())
-    {
+    if let Some(g) = c.manifest(capsule::objects::ManifestKind::Git) {
         let _ = writeln!(s, "source       {} (self-reported)", git_line(&g));
     }
     let cm = &c.capsule.commitment;

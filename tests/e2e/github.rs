@@ -145,7 +145,7 @@ pub(super) fn script_in(
 
 /// The last value of output `name` in a `$GITHUB_OUTPUT` file (heredoc
 /// form).
-fn last_output(outputs: &str, name: &str) -> Option<String> {
+pub(super) fn last_output(outputs: &str, name: &str) -> Option<String> {
     let mut found = None;
     let mut lines = outputs.lines();
     while let Some(l) = lines.next() {

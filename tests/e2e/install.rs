@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
-use super::github::{file_sha256, script_in};
+use super::github::{file_sha256, last_output, script_in};
 use super::{root, stdout};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -141,22 +141,11 @@ fn install(action: &Path, ws: &Path, path: &str, vars: &[(&str, &str)]) -> Insta
     let all = [&[("PATH", path)][..], vars].concat();
     let o: Output = script_in(action, ws, "http://127.0.0.1:9", "install.sh", &all);
     let out = std::fs::read_to_string(&outputs).unwrap_or_default();
-    let value = |k: &str| {
-        let mut lines = out.lines();
-        let mut found = None;
-        while let Some(l) = lines.next() {
-            if let Some(d) = l.strip_prefix(&format!("{k}<<")) {
-                found = lines.next().map(str::to_owned);
-                let _ = lines.by_ref().find(|v| *v == d);
-            }
-        }
-        found
-    };
     Installed {
         code: o.status.code(),
         text: format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr)),
-        tool: value("tool"),
-        sha: value("tool-sha256"),
+        tool: last_output(&out, "tool"),
+        sha: last_output(&out, "tool-sha256"),
     }
 }
 

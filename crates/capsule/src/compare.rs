@@ -180,6 +180,16 @@ pub struct Comparison {
     pub verdict: Change,
 }
 
+/// The verdict over several (§4.8): slower if any is, else faster, else
+/// inconclusive, else no change.
+pub fn overall(verdicts: impl IntoIterator<Item = Change>) -> Change {
+    let all: Vec<Change> = verdicts.into_iter().collect();
+    [Change::Slower, Change::Faster, Change::Inconclusive]
+        .into_iter()
+        .find(|v| all.contains(v))
+        .unwrap_or(Change::NoChange)
+}
+
 /// Parses a decimal in [0, 1] with at most 6 places into parts per million.
 pub fn parse_ppm(field: &'static str, s: &str) -> Result<i64, CompareError> {
     let err = || CompareError::PolicyNumber { field, value: s.to_owned() };
@@ -281,11 +291,6 @@ fn interval(x: &Diffs, confidence_ppm: i64) -> (i64, [i64; 2], bool) {
     (clamp(median_i128(&x.d)), [clamp(lo), clamp(hi)], rank.is_some())
 }
 
-/// Whether the interval lies on one side of zero.
-fn significant(ci: [i64; 2]) -> bool {
-    ci[0] > 0 || ci[1] < 0
-}
-
 /// The verdict of a shift and its interval against threshold `t` (§4.6 of
 /// the comparison spec): a change only when the interval is on one side of
 /// zero and the shift's ratio reaches the threshold; no change only when
@@ -326,6 +331,32 @@ pub fn holm_level(c: i64, r: usize) -> i64 {
     1_000_000 - (1_000_000 - c) / r.max(1) as i64
 }
 
+/// What Holm's procedure needs of one member: its sample counts and how
+/// many differences lie on the weaker side of zero. Its interval at rank
+/// `k` excludes zero exactly when that count is below `k` (`d[k−1] > 0`
+/// when fewer than `k` differences are ≤ 0; `d[mn−k] < 0` when fewer than
+/// `k` are ≥ 0), so the differences need not be kept.
+#[derive(Clone, Copy, Debug)]
+struct Evidence {
+    m: u64,
+    n: u64,
+    against: u64,
+}
+
+impl Evidence {
+    fn of(x: &Diffs) -> Evidence {
+        let non_positive = x.d.partition_point(|v| *v <= 0) as u64;
+        let non_negative = (x.d.len() - x.d.partition_point(|v| *v < 0)) as u64;
+        Evidence { m: x.m, n: x.n, against: non_positive.min(non_negative) }
+    }
+
+    /// Whether [`interval`] at `level` has enough samples and lies on one
+    /// side of zero.
+    fn significant_at(self, level: i64) -> bool {
+        ci_rank(self.m, self.n, level).is_some_and(|k| self.against < k.min(self.m * self.n))
+    }
+}
+
 /// Holm's step-down over a family of metrics (the primary metric of every
 /// shared series): while some remain, every remaining one whose interval
 /// at confidence [`holm_level`] (for the number remaining) excludes zero is
@@ -333,7 +364,7 @@ pub fn holm_level(c: i64, r: usize) -> i64 {
 /// Returns each member's confidence level in ppm and whether it was found
 /// significant. Deterministic, and with one member it is the plain
 /// interval at `c`.
-fn holm(family: &[Diffs], c: i64) -> Vec<(i64, bool)> {
+fn holm(family: &[Evidence], c: i64) -> Vec<(i64, bool)> {
     let mut out: Vec<Option<(i64, bool)>> = vec![None; family.len()];
     loop {
         let remaining: Vec<usize> = (0..family.len()).filter(|i| out[*i].is_none()).collect();
@@ -341,14 +372,7 @@ fn holm(family: &[Diffs], c: i64) -> Vec<(i64, bool)> {
             break;
         }
         let level = holm_level(c, remaining.len());
-        let found: Vec<usize> = remaining
-            .iter()
-            .copied()
-            .filter(|i| {
-                let (_, ci, enough) = interval(&family[*i], level);
-                enough && significant(ci)
-            })
-            .collect();
+        let found: Vec<usize> = remaining.iter().copied().filter(|i| family[*i].significant_at(level)).collect();
         if found.is_empty() {
             for i in remaining {
                 out[i] = Some((level, false));
@@ -432,10 +456,7 @@ pub fn compare(
     let primary = &policy.measurement.primary_metric;
     let metrics = compare_tables(&base.measurements, &head.measurements, primary, threshold, confidence)?;
     let primaries: Vec<Change> = metrics.iter().filter(|m| &m.metric == primary).map(|m| m.verdict).collect();
-    let verdict = [Change::Slower, Change::Faster, Change::Inconclusive]
-        .into_iter()
-        .find(|v| primaries.contains(v))
-        .unwrap_or(Change::NoChange);
+    let verdict = overall(primaries);
     Ok(Comparison {
         schema: COMPARISON_SCHEMA,
         base: base_hash,
@@ -464,8 +485,9 @@ fn compare_tables(
 ) -> Result<Vec<MetricComparison>, CompareError> {
     // Every compared metric, in order: per shared series of base, the
     // primary metric first, then the rest in base's order, bookkeeping
-    // metrics left out.
-    let mut entries: Vec<(String, String, Diffs)> = Vec::new();
+    // metrics left out. Only the samples are kept: one metric's m·n
+    // differences exist at a time.
+    let mut entries: Vec<(String, String, Vec<u64>, Vec<u64>)> = Vec::new();
     for bs in &base.series {
         let Some(hs) = head.series.iter().find(|s| s.id == bs.id) else { continue };
         let mut names: Vec<&String> = bs.metrics.iter().filter(|m| *m == primary).collect();
@@ -477,8 +499,8 @@ fn compare_tables(
             if pairs > MAX_PAIRS {
                 return Err(CompareError::TooManyPairs { series: bs.id.clone(), pairs, limit: MAX_PAIRS });
             }
-            if let Some(x) = diffs(&b, &h) {
-                entries.push((bs.id.clone(), name.clone(), x));
+            if !b.is_empty() && !h.is_empty() {
+                entries.push((bs.id.clone(), name.clone(), b, h));
             }
         }
     }
@@ -486,16 +508,12 @@ fn compare_tables(
     // (Holm); every other metric is judged alone at the policy's confidence
     // and decides nothing.
     let family: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].1 == primary).collect();
-    let members: Vec<Diffs> = family
-        .iter()
-        .map(|i| {
-            let x = &entries[*i].2;
-            Diffs { d: x.d.clone(), m: x.m, n: x.n, base_median: x.base_median, head_median: x.head_median }
-        })
-        .collect();
+    let members: Vec<Evidence> =
+        family.iter().filter_map(|i| diffs(&entries[*i].2, &entries[*i].3)).map(|x| Evidence::of(&x)).collect();
     let levels = holm(&members, confidence);
     let mut out = Vec::with_capacity(entries.len());
-    for (i, (series, metric, x)) in entries.into_iter().enumerate() {
+    for (i, (series, metric, b, h)) in entries.into_iter().enumerate() {
+        let Some(x) = diffs(&b, &h) else { continue };
         // A change is claimed at the Holm level it was found at; a member
         // found unchanged is judged (no change, or inconclusive) at the
         // policy's confidence, so the correction guards claims of change.
@@ -756,6 +774,11 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Whether the interval lies on one side of zero.
+    fn significant(ci: [i64; 2]) -> bool {
+        ci[0] > 0 || ci[1] < 0
+    }
+
     #[test]
     fn decimal_policy_numbers() {
         for (s, ok) in [
@@ -884,10 +907,18 @@ mod tests {
             }
         }
         let borderline = borderline.expect("a shift significant at 95 % but not at the Holm level");
-        let family: Vec<Diffs> = std::iter::once(diffs(&base, &clear).unwrap())
+        let family: Vec<Evidence> = std::iter::once(diffs(&base, &clear).unwrap())
             .chain(std::iter::once(diffs(&base, &borderline).unwrap()))
             .chain((0..28).map(|_| diffs(&base, &base).unwrap()))
+            .map(|x| Evidence::of(&x))
             .collect();
+        // The summary agrees with the interval it stands for, at each level.
+        for x in [diffs(&base, &clear).unwrap(), diffs(&base, &borderline).unwrap(), diffs(&base, &base).unwrap()] {
+            for level in [950_000, holm_level(950_000, 29), holm_level(950_000, 30)] {
+                let (_, ci, enough) = interval(&x, level);
+                assert_eq!(Evidence::of(&x).significant_at(level), enough && significant(ci), "{level}");
+            }
+        }
         let levels = holm(&family, 950_000);
         assert_eq!(levels[0], (holm_level(950_000, 30), true), "the clear shift is found at the first step");
         assert_eq!(levels[1], (holm_level(950_000, 29), false), "the step-down stops before the borderline one");

@@ -215,15 +215,30 @@ impl Github {
     /// there that carries [`MARKER`] and was written by `author`. `body` is
     /// folded under GitHub's limit first.
     pub fn upsert_comment(&self, repo: &Repo, pr: u64, body: &str, author: &str) -> Result<Comment, GithubError> {
-        let body = fold(body);
-        match self.find_comment(repo, pr, author)? {
-            Some(c) => self.update_comment(repo, c.id, &body),
+        match self.update_existing_comment(repo, pr, body, author)? {
+            Some(c) => Ok(c),
             None => self.send(
                 "create the comment",
                 "POST",
                 &format!("/repos/{repo}/issues/{pr}/comments"),
-                &serde_json::json!({ "body": body }),
+                &serde_json::json!({ "body": fold(body) }),
             ),
+        }
+    }
+
+    /// Updates in place CapsuleBench's comment on pull request `pr` (see
+    /// [`Github::upsert_comment`]) with `body`, folded; `None`, creating
+    /// nothing, when there is none.
+    pub fn update_existing_comment(
+        &self,
+        repo: &Repo,
+        pr: u64,
+        body: &str,
+        author: &str,
+    ) -> Result<Option<Comment>, GithubError> {
+        match self.find_comment(repo, pr, author)? {
+            Some(c) => self.update_comment(repo, c.id, &fold(body)).map(Some),
+            None => Ok(None),
         }
     }
 

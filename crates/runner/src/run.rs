@@ -694,20 +694,17 @@ struct Side {
     out: PathBuf,
 }
 
-/// Loads the configuration, prepares the workload, collects manifests,
-/// refuses what the track or policy forbids, and opens the builder.
+/// Prepares the workload of the loaded configuration `ws`, collects
+/// manifests, refuses what the track or policy forbids, and opens the
+/// builder.
 fn start_side(
     opts: &BenchOptions,
+    mut ws: config::WorkspaceConfig,
     paired: bool,
-    target_dir: Option<&Path>,
     run_id: &str,
     events: Option<EventObserver>,
     observer: &mut dyn Observer,
 ) -> Result<Side, BenchError> {
-    let mut ws = config::load(opts.manifest_path.as_deref())?;
-    if let Some(t) = target_dir {
-        ws.target_dir = t.to_path_buf();
-    }
     let workload = ws.select(opts.workload.as_deref())?;
     writable_destination(&opts.out)?;
     let policy: PinnedPolicy = ws.policy()?;
@@ -1058,9 +1055,7 @@ fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<SeriesV1>) -> Re
     if !report.accepted() {
         return Err(BenchError::Rejected(Box::new(report)));
     }
-    let git = contents
-        .and_then(|c| c.manifests.get(capsule::objects::ManifestKind::Git.path()).cloned())
-        .and_then(|v| serde_json::from_value(v).ok());
+    let git = contents.and_then(|c| c.manifest(ManifestKind::Git));
     let outcome = BenchOutcome {
         pack: out,
         capsule_hash: sealed.hash,
@@ -1179,7 +1174,8 @@ pub fn bench(
     events: Option<EventObserver>,
 ) -> Result<BenchOutcome, BenchError> {
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
-    let mut side = start_side(opts, false, None, &run_id, events, observer)?;
+    let ws = config::load(opts.manifest_path.as_deref())?;
+    let mut side = start_side(opts, ws, false, &run_id, events, observer)?;
     if matches!(side.prepared.exec, Exec::Adapter(_)) {
         return prove_side(side, observer)?.persist();
     }
@@ -1268,7 +1264,8 @@ pub fn bench_paired(
     }
     let run_id = opts.run_id.clone().unwrap_or_else(run_id);
     // The baseline must name a commit before anything of head is built.
-    let config::WorkspaceConfig { root: ws_root, target_dir, .. } = config::load(opts.manifest_path.as_deref())?;
+    let head_ws = config::load(opts.manifest_path.as_deref())?;
+    let ws_root = head_ws.root.clone();
     let bad_ref = |why: &str| BenchError::Baseline { reference: baseline.to_owned(), why: why.to_owned() };
     let toplevel = manifest::run("git", &["rev-parse", "--show-toplevel"], Some(&ws_root))
         .map(PathBuf::from)
@@ -1277,8 +1274,8 @@ pub fn bench_paired(
         manifest::run("git", &["rev-parse", "--verify", "--quiet", &format!("{baseline}^{{commit}}")], Some(&ws_root))
             .ok_or_else(|| bad_ref("not a commit in this repository"))?;
     writable_destination(baseline_out)?;
-    prune_stale_worktrees(&toplevel, &target_dir.join("capsule-baseline"));
-    let mut head = start_side(opts, true, None, &run_id, events, observer)?;
+    prune_stale_worktrees(&toplevel, &head_ws.target_dir.join("capsule-baseline"));
+    let mut head = start_side(opts, head_ws, true, &run_id, events, observer)?;
     let root = std::fs::canonicalize(&head.ws.root).unwrap_or_else(|_| head.ws.root.clone());
     let rel = root
         .strip_prefix(std::fs::canonicalize(&toplevel).unwrap_or(toplevel.clone()))
@@ -1314,7 +1311,11 @@ pub fn bench_paired(
         out: baseline_out.to_path_buf(),
         ..opts.clone()
     };
-    let mut base = start_side(&base_opts, true, Some(&base_target), &run_id, None, &mut Quiet)?;
+    let base_ws = config::WorkspaceConfig {
+        target_dir: base_target.clone(),
+        ..config::load(base_opts.manifest_path.as_deref())?
+    };
+    let mut base = start_side(&base_opts, base_ws, true, &run_id, None, &mut Quiet)?;
     if base.policy.hash != head.policy.hash {
         return Err(bad_ref("its workspace configures a different policy; paired packs must share one"));
     }

@@ -143,6 +143,14 @@ pub struct PackContents {
     pub manifests: BTreeMap<&'static str, Value>,
 }
 
+impl PackContents {
+    /// The manifest of `kind` as its typed object, when present (integrity
+    /// has checked its shape).
+    pub fn manifest<T: serde::de::DeserializeOwned>(&self, kind: crate::objects::ManifestKind) -> Option<T> {
+        self.manifests.get(kind.path()).and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
 /// What the streaming pass gathered about one member.
 struct Got {
     size: u64,
