@@ -115,12 +115,7 @@ impl Instance {
 /// `token`; returns the bundle's JSON (v0.3, DSSE envelope, logged in
 /// Rekor).
 pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
-    let context = instance.context()?;
-    let bundle = crate::runtime()
-        .map_err(KeylessError::Runtime)?
-        .block_on(context.signer(token).sign_raw_statement(statement))
-        .map_err(KeylessError::Sign)?;
-    bundle.to_json().map(String::into_bytes).map_err(KeylessError::Bundle)
+    signed(token, instance, |s| async move { s.sign_raw_statement(statement).await })
 }
 
 /// Signs `blob` with a short-lived certificate for `token`; returns the
@@ -128,11 +123,18 @@ pub fn sign_statement(statement: &[u8], token: IdentityToken, instance: &Instanc
 /// logged in Rekor as a `hashedrekord`: the kind `cosign sign-blob --bundle`
 /// writes).
 pub fn sign_blob(blob: &[u8], token: IdentityToken, instance: &Instance) -> Result<Vec<u8>, KeylessError> {
-    let context = instance.context()?;
-    let bundle = crate::runtime()
-        .map_err(KeylessError::Runtime)?
-        .block_on(context.signer(token).sign(blob))
-        .map_err(KeylessError::Sign)?;
+    signed(token, instance, |s| async move { s.sign(blob).await })
+}
+
+/// Runs `sign` with a signer for `token` on `instance`, and returns the
+/// bundle it makes as JSON.
+fn signed<F, Fut>(token: IdentityToken, instance: &Instance, sign: F) -> Result<Vec<u8>, KeylessError>
+where
+    F: FnOnce(sigstore_sign::Signer) -> Fut,
+    Fut: std::future::Future<Output = Result<sigstore_sign::types::Bundle, sigstore_sign::Error>>,
+{
+    let signer = instance.context()?.signer(token);
+    let bundle = crate::runtime().map_err(KeylessError::Runtime)?.block_on(sign(signer)).map_err(KeylessError::Sign)?;
     bundle.to_json().map(String::into_bytes).map_err(KeylessError::Bundle)
 }
 
