@@ -1,0 +1,382 @@
+//! Turning a workload's configuration into something to run: its trace
+//! spec, rows, statement parameters and how it executes ([`Exec`]), and
+//! refusing before anything runs a workload whose pack the policy would
+//! reject.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use capsule::digest::{Digest, Tag, TaggedHasher};
+use capsule::objects::TraceSpecV1;
+use capsule::standard::PinnedPolicy;
+use capsule::verify::BackendRegistry;
+use capsule_adapter::{AdapterError, AdapterInfo, Execution, ProcessAdapter, PublicOutputs, TraceAdapter};
+use serde_json::Value;
+
+use crate::builtin::{BuiltinError, MerkleParams, STARK, merkle_build_open, merkle_trace_spec};
+use crate::config::{self, WorkloadConfig};
+use crate::manifest;
+use crate::measure;
+
+use super::{BenchError, BenchOptions};
+
+/// The workload input hash: for each input, sorted by path, the path's
+/// UTF-8 bytes, `0x00`, and the 32-byte SHA-256 of the file, all under the
+/// workload-input tag. No inputs hash the empty string.
+pub fn input_hash(root: &Path, inputs: &[String]) -> Result<Digest, BenchError> {
+    let mut sorted = inputs.to_vec();
+    sorted.sort();
+    let mut h = TaggedHasher::new(Tag::WorkloadInput);
+    for p in &sorted {
+        let bytes = std::fs::read(root.join(p)).map_err(|source| BenchError::Input { path: p.clone(), source })?;
+        h.update(p.as_bytes());
+        h.update(&[0]);
+        h.update(&capsule::digest::plain(&bytes).0);
+    }
+    Ok(h.finish())
+}
+
+/// How a workload executes.
+pub(super) enum Exec {
+    /// Fresh-process repetitions measured with `wait4` (builtin, command).
+    Repeat {
+        command: Command,
+        program: String,
+        /// For builtins: the result computed in-process for the trace.
+        expected_result: Option<Digest>,
+    },
+    /// One criterion run.
+    Criterion { bench: String, package: Option<String>, args: Vec<String>, features: Vec<String> },
+    /// One hyperfine run.
+    Hyperfine { command: String, shell: bool },
+    /// A Trace Adapter process per repetition: execute, prove for the
+    /// locked statement, verify.
+    Adapter(Box<AdapterRun>),
+}
+
+/// How to start a Trace Adapter, and what its first execution reported.
+pub(super) struct AdapterRun {
+    pub(super) program: PathBuf,
+    pub(super) args: Vec<String>,
+    pub(super) cwd: PathBuf,
+    /// The workload id the statement records: a built-in backend proves
+    /// one workload under its own name (whatever the configuration calls
+    /// it); an external adapter's workload is the configured id, which a
+    /// reader pins to a program.
+    pub(super) statement_workload: String,
+    pub(super) info: AdapterInfo,
+    pub(super) execution: Execution,
+    pub(super) outputs: PublicOutputs,
+}
+
+impl AdapterRun {
+    pub(super) fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args).current_dir(&self.cwd);
+        c
+    }
+}
+
+/// The proof backends a run's own verification trusts: the built-in STARK.
+pub fn default_backends() -> BackendRegistry {
+    let mut r = BackendRegistry::default();
+    r.register(Arc::new(capsule_stark::StarkBackend));
+    r
+}
+
+pub(super) struct Prepared {
+    pub(super) spec: TraceSpecV1,
+    pub(super) rows: Vec<u8>,
+    pub(super) exec: Exec,
+    pub(super) parameters: std::collections::BTreeMap<String, Value>,
+    /// The backends the written pack is verified with.
+    pub(super) backends: BackendRegistry,
+}
+
+pub(crate) fn command_spec() -> TraceSpecV1 {
+    TraceSpecV1 {
+        schema: Default::default(),
+        format_id: "capsulebench/no-trace/v1".to_owned(),
+        record_schema: "capsulebench/no-trace/row/v1".to_owned(),
+        encoding_id: "none".to_owned(),
+        field_id: None,
+        row_width: 64,
+    }
+}
+
+/// Starts the adapter once: describes it, executes the workload with the
+/// policy's proof parameters for its backend, and collects the trace rows
+/// and public outputs (before the statement is locked).
+pub(super) fn prepare_adapter(
+    id: &str,
+    program: PathBuf,
+    args: Vec<String>,
+    ws: &config::WorkspaceConfig,
+    parameters: std::collections::BTreeMap<String, Value>,
+    policy: &PinnedPolicy,
+    external: bool,
+) -> Result<Prepared, BenchError> {
+    let failed = |source| BenchError::Adapter { workload: id.to_owned(), source };
+    let mut run = AdapterRun {
+        program,
+        args,
+        cwd: ws.root.clone(),
+        statement_workload: if external { id.to_owned() } else { STARK.to_owned() },
+        info: AdapterInfo {
+            backend_id: String::new(),
+            program_id: String::new(),
+            trace_spec: command_spec(),
+            examples: Vec::new(),
+        },
+        execution: Execution::default(),
+        outputs: PublicOutputs { row_count: 0, result_digest: Digest::ZERO, values: Value::Null },
+    };
+    let mut a = ProcessAdapter::spawn(&mut run.command()).map_err(failed)?;
+    run.info = a.describe().map_err(failed)?;
+    run.execution = Execution {
+        parameters: parameters.clone(),
+        proof_params: policy.policy.proof.backends.get(&run.info.backend_id).cloned(),
+    };
+    let mut rows = Vec::new();
+    a.execute(&run.execution, Some(&mut rows)).map_err(failed)?;
+    run.outputs = a.public_outputs().map_err(failed)?;
+    a.close().map_err(failed)?;
+    let width = u64::from(run.info.trace_spec.row_width);
+    if width == 0 || rows.len() as u64 != run.outputs.row_count.saturating_mul(width) {
+        return Err(failed(AdapterError::Process {
+            program: run.program.display().to_string(),
+            why: format!(
+                "it wrote {} bytes of rows for {} rows of {width} bytes (its trace spec's row width)",
+                rows.len(),
+                run.outputs.row_count
+            ),
+        }));
+    }
+    let mut backends = default_backends();
+    if external {
+        // The run checks its own pack with the adapter it ran, pinned to
+        // the program the adapter described; a reader pins their own.
+        backends.register(Arc::new(capsule_adapter::ProcessBackend {
+            backend_id: run.info.backend_id.clone(),
+            program: run.program.clone(),
+            args: run.args.clone(),
+            time_limit: capsule_adapter::ProcessBackend::TIME_LIMIT,
+        }));
+        backends.pin(id, &run.info.program_id);
+    }
+    Ok(Prepared { spec: run.info.trace_spec.clone(), rows, exec: Exec::Adapter(Box::new(run)), parameters, backends })
+}
+
+pub(super) fn prepare(
+    w: &WorkloadConfig,
+    opts: &BenchOptions,
+    ws: &config::WorkspaceConfig,
+    policy: &PinnedPolicy,
+) -> Result<Prepared, BenchError> {
+    match w {
+        WorkloadConfig::Builtin { id, builtin, parameters, .. } if builtin == STARK => {
+            let workload = capsule_stark::Workload::parse(parameters)
+                .map_err(|why| BuiltinError::Invalid { builtin: builtin.clone(), why })?;
+            let args = ["capsule", "__adapter", STARK].map(str::to_owned).to_vec();
+            prepare_adapter(id, opts.self_exe.clone(), args, ws, workload.to_parameters(), policy, false)
+        }
+        WorkloadConfig::Adapter { id, command, parameters, .. } => {
+            let Some((prog, rest)) = command.split_first() else {
+                return Err(BenchError::EmptyCommand(id.clone()));
+            };
+            let program = if prog.contains('/') { ws.root.join(prog) } else { PathBuf::from(prog) };
+            prepare_adapter(id, program, rest.to_vec(), ws, parameters.clone(), policy, true)
+        }
+        WorkloadConfig::Builtin { builtin, parameters, .. } => {
+            let p = MerkleParams::parse(builtin, parameters)?;
+            let out = merkle_build_open(p)?;
+            let mut cmd = Command::new(&opts.self_exe);
+            // The statement records every parameter, defaults included.
+            let parameters = &p.to_parameters();
+            let params = serde_json::to_string(parameters).unwrap_or_default();
+            cmd.args(["capsule", "__builtin", builtin, &params]);
+            Ok(Prepared {
+                spec: merkle_trace_spec(),
+                rows: out.rows,
+                exec: Exec::Repeat {
+                    command: cmd,
+                    program: format!("builtin {builtin}"),
+                    expected_result: Some(out.result),
+                },
+                parameters: parameters.clone(),
+                backends: default_backends(),
+            })
+        }
+        WorkloadConfig::Command { id, bin, package, args, features, parameters, .. } => {
+            let parameters =
+                &with_invocation(parameters, bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" "))]));
+            let (mut cmd, program) = match bin {
+                Some(bin) => {
+                    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+                    build
+                        .args(["build", "--release", "--bin", bin])
+                        .env("CARGO_TARGET_DIR", &ws.target_dir)
+                        .current_dir(&ws.root);
+                    manifest::with_rustflags(&mut build, &ws.rustflags);
+                    if let Some(p) = package {
+                        build.args(["--package", p]);
+                    }
+                    if !features.is_empty() {
+                        build.args(["--features", &features.join(",")]);
+                    }
+                    if opts.quiet {
+                        build.arg("--quiet");
+                    }
+                    let status = build.status().map_err(|source| BenchError::Spawn {
+                        workload: id.clone(),
+                        program: "cargo".into(),
+                        source,
+                    })?;
+                    if !status.success() {
+                        return Err(BenchError::Build { bin: bin.clone(), code: status.code() });
+                    }
+                    let exe = ws.target_dir.join("release").join(bin);
+                    let mut c = Command::new(&exe);
+                    c.args(args);
+                    (c, bin.clone())
+                }
+                None => {
+                    let Some((prog, rest)) = args.split_first() else {
+                        return Err(BenchError::EmptyCommand(id.clone()));
+                    };
+                    let mut c = Command::new(prog);
+                    c.args(rest);
+                    (c, prog.clone())
+                }
+            };
+            // A cargo the command runs builds with the recorded flags.
+            manifest::with_rustflags(cmd.current_dir(&ws.root), &ws.rustflags);
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                exec: Exec::Repeat { command: cmd, program, expected_result: None },
+                parameters: parameters.clone(),
+                backends: default_backends(),
+            })
+        }
+        WorkloadConfig::Criterion { bench, package, args, features, parameters, .. } => {
+            let parameters = &with_invocation(parameters, [("bench", bench.clone()), ("args", args.join(" "))]);
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                exec: Exec::Criterion {
+                    bench: bench.clone(),
+                    package: package.clone(),
+                    args: args.clone(),
+                    features: features.clone(),
+                },
+                parameters: parameters.clone(),
+                backends: default_backends(),
+            })
+        }
+        WorkloadConfig::Hyperfine { command, shell, parameters, .. } => {
+            let parameters = &with_invocation(parameters, [("command", command.clone())]);
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                exec: Exec::Hyperfine { command: command.clone(), shell: *shell },
+                parameters: parameters.clone(),
+                backends: default_backends(),
+            })
+        }
+    }
+}
+
+/// The parameters a statement records: the user's, or, when there are
+/// none, the invocation itself (so a changed command line is a different
+/// workload, visible in the statement).
+pub(super) fn with_invocation<'a>(
+    user: &std::collections::BTreeMap<String, Value>,
+    invocation: impl IntoIterator<Item = (&'a str, String)>,
+) -> std::collections::BTreeMap<String, Value> {
+    if !user.is_empty() {
+        return user.clone();
+    }
+    let home = std::env::var("HOME").ok();
+    invocation
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), Value::from(manifest::redact_home(&v, home.as_deref()))))
+        .collect()
+}
+
+/// Refuses a run whose measurements the policy would reject: a required
+/// proof the workload does not make, or a required metric this kind of
+/// workload does not produce.
+pub(super) fn preflight_measurements(
+    id: &str,
+    policy: &PinnedPolicy,
+    prepared: &Prepared,
+    opts: &BenchOptions,
+) -> Result<(), BenchError> {
+    let p = &policy.policy;
+    let proving = matches!(prepared.exec, Exec::Adapter(_));
+    if proving && opts.measure_instructions {
+        return Err(BenchError::ProvingUnsupported {
+            workload: id.to_owned(),
+            what: "`--measure instructions`".to_owned(),
+        });
+    }
+    if p.proof.required && !proving {
+        return Err(BenchError::PolicyRequires {
+            policy: p.id.clone(),
+            anchor: "proof".to_owned(),
+            why: "this workload kind does not prove; choose a policy that does not require a proof".to_owned(),
+        });
+    }
+    let mut produced = match prepared.exec {
+        Exec::Repeat { .. } => vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"],
+        Exec::Adapter(_) => ADAPTER_METRICS.to_vec(),
+        Exec::Criterion { .. } | Exec::Hyperfine { .. } => vec!["wall_ns"],
+    };
+    if opts.measure_instructions {
+        // Find the counter now, not after the timed repetitions.
+        measure::instruction_counter()?;
+        produced.push("instructions_count");
+    }
+    let mut needed: Vec<&String> = vec![&p.measurement.primary_metric];
+    if matches!(prepared.exec, Exec::Repeat { .. } | Exec::Adapter(_)) {
+        needed.extend(&p.required_metrics);
+    }
+    if proving {
+        needed.extend(&p.proof.required_metrics);
+    }
+    if let Some(m) = needed.into_iter().find(|m| !produced.contains(&m.as_str())) {
+        return Err(BenchError::PolicyRequires {
+            policy: p.id.clone(),
+            anchor: format!("metric {m}"),
+            why: format!("this workload kind measures only {}", produced.join(", ")),
+        });
+    }
+    Ok(())
+}
+
+/// What a proving repetition measures: the adapter process (`wait4`),
+/// then the prove and verify calls and the proof's size.
+pub(super) const ADAPTER_METRICS: [&str; 7] =
+    ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes", "prove_ns", "proof_bytes", "verify_ns"];
+
+/// The cargo profile a workload's code is built with.
+pub(super) fn profile_of(w: &WorkloadConfig) -> &'static str {
+    match w {
+        WorkloadConfig::Adapter { .. } => "none",
+        WorkloadConfig::Builtin { .. } => {
+            if cfg!(debug_assertions) {
+                "dev"
+            } else {
+                "release"
+            }
+        }
+        // A command line is run as found: nothing of it is built here.
+        WorkloadConfig::Command { bin: None, .. } => "none",
+        WorkloadConfig::Command { .. } => "release",
+        WorkloadConfig::Criterion { .. } => "bench",
+        WorkloadConfig::Hyperfine { .. } => "none",
+    }
+}

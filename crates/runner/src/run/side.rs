@@ -1,0 +1,199 @@
+//! One side of a run: its configuration loaded, manifests collected, the
+//! track's and policy's refusals checked, the workload prepared and the
+//! capsule builder opened, before anything is measured.
+
+use std::path::{Path, PathBuf};
+
+use capsule::builder::{CapsuleBuilder, EventObserver, system_clock};
+use capsule::digest::Digest;
+use capsule::objects::{AnchorsV1, ManifestKind};
+use capsule::standard::PinnedPolicy;
+use capsule::verify::track_violations;
+use serde_json::json;
+
+use crate::config;
+use crate::manifest;
+
+use super::prepare::{Prepared, input_hash, preflight_measurements, prepare, profile_of};
+use super::{BenchError, BenchOptions, Observer, Progress};
+
+/// 32 bytes of the operating system's randomness, as 64 lowercase hex
+/// digits: the run's nonce, locked into its statement.
+pub(super) fn run_nonce() -> Result<String, BenchError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| BenchError::Randomness(e.to_string()))?;
+    Ok(Digest(b).to_hex())
+}
+
+/// One side of a run: its configuration, prepared workload and open builder.
+pub(super) struct Side {
+    pub(super) measure_instructions: bool,
+    pub(super) ws: config::WorkspaceConfig,
+    pub(super) id: String,
+    pub(super) policy: PinnedPolicy,
+    pub(super) track: String,
+    pub(super) procedure: capsule::objects::MeasurementProcedureV1,
+    pub(super) prepared: Prepared,
+    pub(super) b: CapsuleBuilder,
+    pub(super) out: PathBuf,
+}
+
+/// Prepares the workload of the loaded configuration `ws`, collects
+/// manifests, refuses what the track or policy forbids, and opens the
+/// builder.
+pub(super) fn start_side(
+    opts: &BenchOptions,
+    mut ws: config::WorkspaceConfig,
+    paired: bool,
+    run_id: &str,
+    events: Option<EventObserver>,
+    observer: &mut dyn Observer,
+) -> Result<Side, BenchError> {
+    let workload = ws.select(opts.workload.as_deref())?;
+    writable_destination(&opts.out)?;
+    let policy: PinnedPolicy = ws.policy()?;
+    let track =
+        opts.track.clone().or_else(|| ws.table.default_track.clone()).unwrap_or_else(|| "baseline_no_accel".to_owned());
+    let Some(rules) = policy.policy.tracks.get(&track) else {
+        return Err(BenchError::UnknownTrack {
+            track,
+            policy: policy.policy.id.clone(),
+            known: policy.policy.tracks.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    };
+    let id = workload.id().to_owned();
+    let mut procedure = policy.policy.measurement.clone();
+    // A paired run takes the policy's paired repetitions unless told
+    // otherwise (never fewer than the measurement minimum).
+    let paired_default = policy.policy.comparison.paired_repetitions.filter(|_| paired);
+    if let Some(n) = opts.repetitions.or(paired_default.map(|n| n.max(procedure.min_repetitions))) {
+        if n < procedure.min_repetitions {
+            return Err(BenchError::TooFewRepetitions {
+                requested: n,
+                policy: policy.policy.id.clone(),
+                minimum: procedure.min_repetitions,
+            });
+        }
+        procedure.min_repetitions = n;
+    }
+    observer.progress(Progress::Plan {
+        workload: &id,
+        embedded_default: ws.workloads.is_empty() && id == config::DEFAULT_WORKLOAD,
+        track: &track,
+        policy: &policy.policy.id,
+        warmups: procedure.warmups,
+        repetitions: procedure.min_repetitions,
+    });
+
+    observer.progress(Progress::Phase("collecting manifests"));
+    // The track's rules are checked before anything is built or run.
+    let (features, accelerators) = ws.build_settings(&workload);
+    let flags = manifest::build_flags(&ws.root)
+        .map_err(|why| BenchError::CargoConfig { root: ws.root.display().to_string(), why })?;
+    let toolchain = manifest::toolchain(&flags, &features, profile_of(&workload), &accelerators);
+    if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
+        return Err(BenchError::TrackViolation { track, setting });
+    }
+    // A wrapper between cargo and rustc, or per-profile rustflags, can pass
+    // flags the run never sees; a track that forbids flags cannot be
+    // claimed through them.
+    if !rules.forbidden_rustflags.is_empty()
+        && let Some(w) = flags.unseen.first()
+    {
+        return Err(BenchError::TrackViolation {
+            track,
+            setting: format!("{w} could pass rustc flags this run cannot record; remove it"),
+        });
+    }
+    // Every cargo the run starts (its own builds, and any a workload's
+    // command runs) gets exactly the recorded flags.
+    ws.rustflags = flags.rustflags.clone();
+    let prepared = prepare(&workload, opts, &ws, &policy)?;
+    preflight_measurements(&id, &policy, &prepared, opts)?;
+    let input = input_hash(&ws.root, workload.inputs())?;
+    let git = manifest::git(&ws.root);
+    let ci = manifest::ci();
+    // Refuse, before running anything, a run whose pack the policy would
+    // reject for an anchor this machine cannot provide.
+    for a in &policy.policy.required_anchors {
+        use capsule::objects::AnchorName as A;
+        let missing = match a {
+            A::WorkloadCommit => git
+                .commit
+                .is_none()
+                .then(|| git.note.clone().unwrap_or_else(|| "the workspace has no git commit".to_owned())),
+            A::WorkflowCommit => ci
+                .as_ref()
+                .is_none_or(|c| c.workflow_commit.is_empty())
+                .then(|| "not running in GitHub Actions (or GITHUB_SHA is empty)".to_owned()),
+            A::ContainerImageDigest => Some("the runner did not launch a container".to_owned()),
+            A::ImportedSourceHash => Some(
+                "it is the import policy: `bench` measures; use `cargo capsule import` for a harness's output"
+                    .to_owned(),
+            ),
+            A::HardwareManifestHash | A::OsFingerprintHash | A::ToolchainHash | A::WorkloadInputHash => None,
+        };
+        if let Some(why) = missing {
+            return Err(BenchError::PolicyRequires {
+                policy: policy.policy.id.clone(),
+                anchor: a.as_str().to_owned(),
+                why,
+            });
+        }
+    }
+
+    let mut b = CapsuleBuilder::new(
+        run_id,
+        json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION")}),
+        prepared.spec.clone(),
+        policy.clone(),
+        system_clock(),
+    )?;
+    if let Some(e) = events {
+        b.observe(e)?;
+    }
+    b.manifest(ManifestKind::Hardware, &manifest::hardware())?;
+    b.manifest(ManifestKind::Os, &manifest::os())?;
+    b.manifest(ManifestKind::Toolchain, &toolchain)?;
+    b.manifest(ManifestKind::Git, &git)?;
+    if let Some(ci) = &ci {
+        b.manifest(ManifestKind::Ci, ci)?;
+    }
+    b.anchors(AnchorsV1 {
+        workload_commit: git.commit.clone(),
+        workflow_commit: ci.as_ref().map(|c| c.workflow_commit.clone()).filter(|c| !c.is_empty()),
+        run_uri: ci.as_ref().map(|c| c.run_uri.clone()),
+        run_attempt: ci.as_ref().map(|c| c.run_attempt),
+        run_nonce: Some(run_nonce()?),
+        workload_input_hash: Some(input),
+        ..AnchorsV1::default()
+    });
+    let total = procedure.warmups + procedure.min_repetitions;
+    b.event(
+        "phase",
+        json!({"phase_id": "measure", "phase_label": "Running the workload", "progress": {"done": 0, "total": total, "unit": "repetitions"}}),
+    )?;
+    Ok(Side {
+        measure_instructions: opts.measure_instructions,
+        ws,
+        id,
+        policy,
+        track,
+        procedure,
+        prepared,
+        b,
+        out: opts.out.clone(),
+    })
+}
+
+/// Fails unless a file can be created beside `out` (where the pack is
+/// written before it is renamed into place), before anything is built or
+/// measured.
+pub(super) fn writable_destination(out: &Path) -> Result<(), BenchError> {
+    let dir = capsule::pack::parent_dir(out);
+    tempfile::Builder::new()
+        .prefix(".capsule-write-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| BenchError::Output { path: out.display().to_string(), source })
+}
