@@ -135,11 +135,27 @@ if [ "$MODE" = bench ]; then
   # Every configured workload unless WORKLOADS names some: one pack each
   # (`<workload>.tgz`, paired `<workload>-base.tgz`) in PACKS_DIR.
   read -r -a workloads <<<"${WORKLOADS:-}"
-  args=(bench --out-dir "$PACKS_DIR" --quiet)
+  # The packs are written outside the checkout and moved into PACKS_DIR
+  # afterwards: a pack in the tree would make every later workload's
+  # source tree dirty.
+  staging="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/capsulebench-staging"
+  rm -rf "$staging" && mkdir -p "$staging" || fail "cannot create \`$staging\`"
+  args=(bench --out-dir "$staging" --quiet)
   for w in "${workloads[@]}"; do args+=(--workload "$w"); done
   if [ -n "${TRACK:-}" ]; then args+=(--track "$TRACK"); fi
+  if [ -n "${REPETITIONS:-}" ]; then
+    [[ "$REPETITIONS" =~ ^[1-9][0-9]{0,5}$ ]] || fail "repetitions must be a positive whole number, not \`$REPETITIONS\`"
+    args+=(--repetitions "$REPETITIONS")
+  fi
   if [ -n "$baseline" ]; then args+=(--baseline "$baseline"); fi
-  bench_capsule "${args[@]}" || fail "\`cargo capsule bench\` failed (its error is above)"
+  bench_capsule "${args[@]}"
+  benched=$?
+  # What was written, even when a later workload failed, is kept.
+  for p in "$staging"/*.tgz; do
+    [ -e "$p" ] || continue
+    mv -f "$p" "$PACKS_DIR/" || fail "cannot move \`$p\` into \`$PACKS_DIR\`"
+  done
+  [ "$benched" -eq 0 ] || fail "\`cargo capsule bench\` failed (its error is above)"
 fi
 case "$MODE" in
   bench | comment) ;;

@@ -703,7 +703,12 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
         c.threshold,
         c.confidence
     );
-    let _ = writeln!(s, "result       {}", if c.result_digest_equal { "equal" } else { "DIFFERS" });
+    let result = match (c.result_digest_equal, c.added.is_empty() && c.removed.is_empty()) {
+        (true, _) => "equal",
+        (false, true) => "DIFFERS",
+        (false, false) => "differs (another set of series)",
+    };
+    let _ = writeln!(s, "result       {result}");
     if !c.environment_mismatch.is_empty() {
         let _ = writeln!(s, "environment  differs: {}", c.environment_mismatch.join(", "));
     }

@@ -601,3 +601,83 @@ fn init_writes_the_fork_safe_workflows() {
     insta::assert_snapshot!("init_differs", diff.replace(dir, "[DIR]"));
     assert_eq!(std::fs::read_to_string(wf.join("capsulebench.yml")).unwrap(), edited);
 }
+
+/// A pull request's whole benchmark suite through the Action's scripts, as
+/// the workflows `init` writes run them: a fresh crate with a criterion
+/// bench of 20 functions, a command and a hyperfine workload; the pull
+/// request slows one function (twice the work) and adds another. The bench
+/// job pairs every workload with the merge base (criterion by rounds of
+/// each side's bench executable); the `workflow_run` job comments: the
+/// slowed function slower, every other one no change, the new one listed.
+#[test]
+fn a_pull_requests_benchmark_suite_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = super::bench::workspace(tmp.path(), Some(&root().join("fixtures/suite")));
+    let head_commit = |ws: &std::path::Path| {
+        let o = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(ws).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    let base_sha = head_commit(&ws);
+    let bench = std::fs::read_to_string(ws.join("benches/suite.rs")).unwrap();
+    let slowed = bench
+        .replace("(\"checksum\", 600)", "(\"checksum\", 1200)")
+        .replace("(\"deserialize\", 1400),", "(\"deserialize\", 1400),\n    (\"decode_block\", 500),");
+    assert_ne!(slowed, bench);
+    std::fs::write(ws.join("benches/suite.rs"), slowed).unwrap();
+    super::bench::git(&ws, &["commit", "-qam", "checksum does twice the work; decode_block is new"]);
+    let head_sha = head_commit(&ws);
+    let f = fake::start();
+    f.state.lock().unwrap().pulls = vec![fake::pull(7, "open", "forker/r", "feature", &head_sha)];
+    // The criterion build is shared with the other tests of criterion
+    // workloads (the same dependency versions).
+    let target = root().join("target/fixture-workspace");
+    let in_actions = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_RUN_ID", "4343"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+        ("GITHUB_SHA", head_sha.as_str()),
+        ("RUNNER_ENVIRONMENT", "github-hosted"),
+        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+        ("MODE", "bench"),
+        ("PR_BASE_SHA", base_sha.as_str()),
+        ("REPETITIONS", "30"),
+    ];
+    let o = action(&ws, &f.base, &in_actions);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    for pack in ["suite", "suite-base", "work", "work-base", "script", "script-base"] {
+        assert!(ws.join(format!("capsulepacks/{pack}.tgz")).exists(), "{pack}");
+    }
+    // The comment job: only the checked prebuilt tool, on what the run
+    // uploaded.
+    let real = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+    let digest = file_sha256(real);
+    workflow_run_event(tmp.path(), 4343, &head_sha, "success");
+    let comment = [
+        ("CAPSULE_BIN", real.to_str().unwrap()),
+        ("TOOL_SHA256", digest.as_str()),
+        ("MODE", "comment"),
+        ("RUN_CONCLUSION", "success"),
+    ];
+    let o = action(&ws, &f.base, &comment);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.comments.len(), 1);
+    let body = s.comments[0]["body"].as_str().unwrap();
+    assert!(body.contains("### CapsuleBench: 3 workloads:"), "{body}");
+    assert!(body.contains("### CapsuleBench: suite on baseline\\_no\\_accel: 🔴 slower"), "{body}");
+    assert!(body.contains("Added in head (not compared): `decode\\_block`."), "{body}");
+    assert!(body.contains("20 series (wall\\_ns corrected for 20 comparisons, Holm): 🔴 1 slower"), "{body}");
+    // Every compared function's primary row: the slowed one slower, the
+    // other nineteen no change.
+    let folded = body.split("<summary>All ").nth(1).and_then(|f| f.split("</details>").next()).unwrap_or_default();
+    let rows: Vec<&str> = folded.lines().filter(|l| l.contains(" | wall\\_ns | ")).collect();
+    assert_eq!(rows.len(), 20, "{body}");
+    for row in rows {
+        let want = if row.starts_with("| checksum |") { "| slower |" } else { "| no change |" };
+        assert!(row.ends_with(want), "{row}\n{body}");
+    }
+    // The packs were written outside the checkout: no later workload saw a
+    // dirty tree.
+    assert!(!body.contains("dirty tree"), "{body}");
+}

@@ -749,8 +749,10 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     }
     s.push_str(if c.result_digest_equal {
         "Result digest: equal.\n"
-    } else {
+    } else if c.added.is_empty() && c.removed.is_empty() {
         "⚠️ Result digest differs: head computes a different result.\n"
+    } else {
+        "Result digest differs: head measures another set of series (above).\n"
     });
     if !c.environment_mismatch.is_empty() {
         s.push_str(&format!(

@@ -177,38 +177,23 @@ pub struct CriterionRun<'a> {
     pub args: &'a [String],
 }
 
-/// Runs a criterion bench target and imports every benchmark it measured.
-pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut base = vec!["bench".to_owned(), "--bench".to_owned(), r.bench.to_owned()];
-    if let Some(p) = r.package {
-        base.extend(["--package".to_owned(), p.to_owned()]);
-    }
-    if !r.features.is_empty() {
-        base.extend(["--features".to_owned(), r.features.join(",")]);
-    }
-    // Build first, so the timed run below starts from a built target.
-    let mut build = Command::new(&cargo);
-    with_rustflags(build.args(&base).arg("--no-run").current_dir(r.root), r.rustflags);
-    run_checked(&mut build, &format!("cargo {} --no-run", base.join(" ")))?;
-    let home = tempfile::Builder::new()
-        .prefix("capsule-criterion-")
-        .tempdir_in(r.target_dir)
-        .or_else(|_| tempfile::tempdir())
-        .map_err(|e| HarnessError::Output { path: r.target_dir.display().to_string(), why: e.to_string() })?;
-    let mut run = Command::new(&cargo);
-    with_rustflags(run.args(&base).arg("--").args(r.args).current_dir(r.root), r.rustflags)
-        .env("CRITERION_HOME", home.path());
-    let shown = format!("cargo {} -- {}", base.join(" "), r.args.join(" "));
-    run_checked(&mut run, &shown)?;
-    let dir = home.path();
+/// One benchmark criterion measured: its `full_id` and its raw samples,
+/// each `(iterations, total time in ns)` exactly as written.
+struct Measured {
+    id: String,
+    samples: Vec<(u64, Decimal)>,
+}
+
+/// Reads every benchmark criterion wrote under its home `dir`, in ascending
+/// order of id; none is an error naming `shown`.
+fn read_home(dir: &Path, shown: &str) -> Result<Vec<Measured>, HarnessError> {
     let mut found = Vec::new();
     measured_benchmarks(dir, &mut found);
     found.sort();
     if found.is_empty() {
-        return Err(HarnessError::Empty { command: shown, dir: dir.display().to_string() });
+        return Err(HarnessError::Empty { command: shown.to_owned(), dir: dir.display().to_string() });
     }
-    let mut series = Vec::new();
+    let mut out = Vec::with_capacity(found.len());
     for new in found {
         let b: CriterionBenchmark = read_json(&new.join("benchmark.json"))?;
         let s: CriterionSample = read_json(&new.join("sample.json"))?;
@@ -220,33 +205,221 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
             return Err(bad("`iters` and `times` differ in length or are empty"));
         }
         let mut samples = Vec::with_capacity(s.iters.len());
-        for (i, (it, t)) in s.iters.iter().zip(&s.times).enumerate() {
+        for (it, t) in s.iters.iter().zip(&s.times) {
             let iters = decimal_to_u64(it.get(), 0)
                 .filter(|n| *n > 0)
                 .ok_or_else(|| bad("an iteration count is not a positive integer"))?;
-            let total = decimal_to_u64(t.get(), 0).ok_or_else(|| bad("a time is not a non-negative number"))?;
-            // Per-iteration time from the exact decimal, rounded to ns.
-            let per = parse_decimal(t.get())
-                .and_then(|d| d.checked_div(Decimal::from(iters)))
-                .and_then(round_u64)
+            let time = parse_decimal(t.get())
+                .filter(|d| !d.is_sign_negative())
                 .ok_or_else(|| bad("a time is not a non-negative number"))?;
-            samples.push(SampleV1 {
-                rep: i as u32,
-                warmup: false,
-                values: vec![per, total, iters],
-                proof_digest: None,
-            });
+            samples.push((iters, time));
         }
-        series.push(SeriesV1 {
-            id: b.full_id,
-            class: ValueClass::HarnessReported,
-            metrics: vec!["wall_ns".to_owned(), "sample_total_ns".to_owned(), "sample_iters_count".to_owned()],
-            samples,
+        out.push(Measured { id: b.full_id, samples });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(w) = out.windows(2).find(|w| w[0].id == w[1].id) {
+        return Err(HarnessError::Output {
+            path: dir.display().to_string(),
+            why: format!("benchmark id `{}` was measured twice", w[0].id),
         });
     }
+    Ok(out)
+}
+
+/// One criterion sample's three values: time per iteration (the total
+/// divided by the iterations, in decimal arithmetic, rounded half away from
+/// zero), the total time rounded likewise, and the iteration count.
+fn sample_values(iters: u64, time: Decimal) -> Option<Vec<u64>> {
+    let per = time.checked_div(Decimal::from(iters)).and_then(round_u64)?;
+    Some(vec![per, round_u64(time)?, iters])
+}
+
+/// The metrics of a criterion series.
+fn criterion_metrics() -> Vec<String> {
+    ["wall_ns", "sample_total_ns", "sample_iters_count"].map(str::to_owned).to_vec()
+}
+
+/// The result digest of a criterion run: the benchmark ids, sorted, joined
+/// by line feeds.
+fn criterion_result<'a>(ids: impl IntoIterator<Item = &'a str>) -> Digest {
+    tagged(Tag::Result, ids.into_iter().collect::<Vec<_>>().join("\n").as_bytes())
+}
+
+/// The arguments common to building and running: `bench --bench B
+/// [--package P] [--features F]`.
+fn criterion_base_args(r: &CriterionRun<'_>) -> Vec<String> {
+    let mut base = vec!["bench".to_owned(), "--bench".to_owned(), r.bench.to_owned()];
+    if let Some(p) = r.package {
+        base.extend(["--package".to_owned(), p.to_owned()]);
+    }
+    if !r.features.is_empty() {
+        base.extend(["--features".to_owned(), r.features.join(",")]);
+    }
+    base
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A fresh criterion home in the target directory (or the system's
+/// temporary directory), removed when dropped.
+pub fn criterion_home(target_dir: &Path) -> Result<tempfile::TempDir, HarnessError> {
+    tempfile::Builder::new()
+        .prefix("capsule-criterion-")
+        .tempdir_in(target_dir)
+        .or_else(|_| tempfile::tempdir())
+        .map_err(|e| HarnessError::Output { path: target_dir.display().to_string(), why: e.to_string() })
+}
+
+/// Runs a criterion bench target and imports every benchmark it measured.
+pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
+    let base = criterion_base_args(r);
+    // Build first, so the timed run below starts from a built target.
+    let mut build = Command::new(cargo());
+    with_rustflags(build.args(&base).arg("--no-run").current_dir(r.root), r.rustflags);
+    run_checked(&mut build, &format!("cargo {} --no-run", base.join(" ")))?;
+    let home = criterion_home(r.target_dir)?;
+    let mut run = Command::new(cargo());
+    with_rustflags(run.args(&base).arg("--").args(r.args).current_dir(r.root), r.rustflags)
+        .env("CRITERION_HOME", home.path());
+    let shown = format!("cargo {} -- {}", base.join(" "), r.args.join(" "));
+    run_checked(&mut run, &shown)?;
+    let measured = read_home(home.path(), &shown)?;
+    let mut series = Vec::with_capacity(measured.len());
+    for m in measured {
+        let mut samples = Vec::with_capacity(m.samples.len());
+        for (i, (iters, time)) in m.samples.into_iter().enumerate() {
+            let values = sample_values(iters, time).ok_or_else(|| HarnessError::Output {
+                path: home.path().display().to_string(),
+                why: format!("a time of benchmark `{}` is out of range", m.id),
+            })?;
+            samples.push(SampleV1 { rep: i as u32, warmup: false, values, proof_digest: None });
+        }
+        series.push(SeriesV1 { id: m.id, class: ValueClass::HarnessReported, metrics: criterion_metrics(), samples });
+    }
+    let result = criterion_result(series.iter().map(|s| s.id.as_str()));
+    Ok((series, result))
+}
+
+/// A criterion bench target built once for paired rounds: its executable
+/// and the package directory cargo would run it in.
+#[derive(Clone, Debug)]
+pub struct CriterionBinary {
+    /// The bench executable.
+    pub exe: PathBuf,
+    /// Its package's directory (the working directory of a round).
+    pub package_dir: PathBuf,
+}
+
+/// The settings a paired round gives criterion unless the workload's own
+/// `args` set them: a short measurement of every benchmark per round (the
+/// rounds, not criterion's samples, are the paired samples).
+pub const ROUND_SETTINGS: [(&str, &str); 4] =
+    [("--sample-size", "10"), ("--warm-up-time", "0.01"), ("--measurement-time", "0.02"), ("--nresamples", "1000")];
+
+/// Builds a criterion bench target (`cargo bench --no-run
+/// --message-format json-render-diagnostics`, into `r.target_dir`) and
+/// finds its executable in cargo's messages.
+pub fn criterion_build(r: &CriterionRun<'_>, quiet: bool) -> Result<CriterionBinary, HarnessError> {
+    use cargo_metadata::{Message, TargetKind};
+    let base = criterion_base_args(r);
+    let shown = format!("cargo {} --no-run", base.join(" "));
+    let mut build = Command::new(cargo());
+    build
+        .args(&base)
+        .args(["--no-run", "--message-format", "json-render-diagnostics"])
+        .env("CARGO_TARGET_DIR", r.target_dir)
+        .current_dir(r.root);
+    if quiet {
+        build.arg("--quiet");
+    }
+    with_rustflags(&mut build, r.rustflags);
+    let out = build.output().map_err(|source| HarnessError::Spawn { command: shown.clone(), source })?;
+    if !out.status.success() {
+        return Err(HarnessError::Failed { command: shown, status: format!("{}", out.status), tail: tail(&out) });
+    }
+    let found = Message::parse_stream(&out.stdout[..]).flatten().find_map(|m| match m {
+        Message::CompilerArtifact(a)
+            if a.target.name == r.bench && a.target.kind.contains(&TargetKind::Bench) && a.executable.is_some() =>
+        {
+            let package_dir = a.manifest_path.parent().map(|d| d.as_std_path().to_path_buf())?;
+            Some(CriterionBinary { exe: a.executable?.into_std_path_buf(), package_dir })
+        }
+        _ => None,
+    });
+    found.ok_or_else(|| HarnessError::Empty { command: shown, dir: r.target_dir.display().to_string() })
+}
+
+/// The command of one paired round: the bench executable in bench mode,
+/// without plots, writing into `home`, with the workload's `args` and then
+/// every [`ROUND_SETTINGS`] entry they do not set.
+pub fn criterion_round_command(bin: &CriterionBinary, args: &[String], home: &Path) -> Command {
+    let mut cmd = Command::new(&bin.exe);
+    cmd.args(["--bench", "--noplot"]).args(args);
+    for (flag, value) in ROUND_SETTINGS {
+        let set = args.iter().any(|a| a == flag || a.strip_prefix(flag).is_some_and(|rest| rest.starts_with('=')));
+        if !set {
+            cmd.args([flag, value]);
+        }
+    }
+    cmd.current_dir(&bin.package_dir).env("CRITERION_HOME", home).env("CARGO_MANIFEST_DIR", &bin.package_dir);
+    cmd
+}
+
+/// One benchmark's figures in one round: its samples summed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoundValue {
+    /// The benchmark's `full_id`.
+    pub id: String,
+    /// `[wall_ns, sample_total_ns, sample_iters_count]`: the round's total
+    /// time divided by its total iterations (decimal arithmetic, rounded
+    /// half away from zero), its total time, its total iterations.
+    pub values: Vec<u64>,
+}
+
+/// Reads what one round wrote under `home`: per benchmark, every sample's
+/// iterations and time summed, in ascending order of id.
+pub fn criterion_round_values(home: &Path, shown: &str) -> Result<Vec<RoundValue>, HarnessError> {
+    let measured = read_home(home, shown)?;
+    let mut out = Vec::with_capacity(measured.len());
+    for m in measured {
+        let (mut iters, mut time) = (0u64, Decimal::ZERO);
+        let overflow = || HarnessError::Output {
+            path: home.display().to_string(),
+            why: format!("the samples of benchmark `{}` sum out of range", m.id),
+        };
+        for (i, t) in m.samples {
+            iters = iters.checked_add(i).ok_or_else(overflow)?;
+            time = time.checked_add(t).ok_or_else(overflow)?;
+        }
+        let values = sample_values(iters, time).ok_or_else(overflow)?;
+        out.push(RoundValue { id: m.id, values });
+    }
+    Ok(out)
+}
+
+/// The result digest and series of paired criterion rounds: one series per
+/// benchmark, one sample per kept round.
+pub fn criterion_round_series(rounds: Vec<Vec<RoundValue>>) -> (Vec<SeriesV1>, Digest) {
+    let mut series: Vec<SeriesV1> = Vec::new();
+    for (rep, round) in rounds.into_iter().enumerate() {
+        for v in round {
+            let sample = SampleV1 { rep: rep as u32, warmup: false, values: v.values, proof_digest: None };
+            match series.iter_mut().find(|s| s.id == v.id) {
+                Some(s) => s.samples.push(sample),
+                None => series.push(SeriesV1 {
+                    id: v.id,
+                    class: ValueClass::HarnessReported,
+                    metrics: criterion_metrics(),
+                    samples: vec![sample],
+                }),
+            }
+        }
+    }
     series.sort_by(|a, b| a.id.cmp(&b.id));
-    let ids: Vec<&str> = series.iter().map(|s| s.id.as_str()).collect();
-    Ok((series.clone(), tagged(Tag::Result, ids.join("\n").as_bytes())))
+    let result = criterion_result(series.iter().map(|s| s.id.as_str()));
+    (series, result)
 }
 
 #[derive(Deserialize)]
@@ -311,6 +484,53 @@ pub fn hyperfine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The workload's own settings win; every other round setting is
+    /// added once.
+    #[test]
+    fn round_settings_defer_to_the_workloads_args() {
+        let bin = CriterionBinary { exe: "/b/suite".into(), package_dir: "/p".into() };
+        for (args, want) in [
+            (vec![], "--bench --noplot --sample-size 10 --warm-up-time 0.01 --measurement-time 0.02 --nresamples 1000"),
+            (
+                vec!["--sample-size", "20", "--measurement-time=0.5", "fnv"],
+                "--bench --noplot --sample-size 20 --measurement-time=0.5 fnv --warm-up-time 0.01 --nresamples 1000",
+            ),
+        ] {
+            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+            let cmd = criterion_round_command(&bin, &args, Path::new("/home"));
+            let got: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            assert_eq!(got.join(" "), want);
+            assert_eq!(cmd.get_current_dir(), Some(Path::new("/p")));
+        }
+    }
+
+    /// A round's samples sum exactly; rounds become one sample each, per
+    /// benchmark, in id order.
+    #[test]
+    fn rounds_become_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        for (id, iters, times) in [("b/two", "[1.0, 2.0]", "[10.4, 20.6]"), ("a", "[3]", "[1e3]")] {
+            let new = dir.path().join(id).join("new");
+            std::fs::create_dir_all(&new).unwrap();
+            std::fs::write(new.join("benchmark.json"), format!(r#"{{"full_id": "{id}"}}"#)).unwrap();
+            std::fs::write(new.join("sample.json"), format!(r#"{{"iters": {iters}, "times": {times}}}"#)).unwrap();
+        }
+        let round = criterion_round_values(dir.path(), "suite").unwrap();
+        assert_eq!(
+            round,
+            vec![
+                RoundValue { id: "a".into(), values: vec![333, 1000, 3] },
+                RoundValue { id: "b/two".into(), values: vec![10, 31, 3] },
+            ]
+        );
+        let (series, result) = criterion_round_series(vec![round.clone(), round]);
+        assert_eq!(series.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b/two"]);
+        assert!(series.iter().all(|s| s.samples.iter().map(|x| x.rep).eq(0..2)));
+        assert_eq!(result, tagged(Tag::Result, b"a\nb/two"));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(criterion_round_values(empty.path(), "suite"), Err(HarnessError::Empty { .. })));
+    }
 
     #[test]
     fn exact_decimals() {

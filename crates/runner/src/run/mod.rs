@@ -266,7 +266,7 @@ pub enum BenchError {
     },
     /// Paired mode needs fresh-process repetitions.
     #[error(
-        "workload `{0}` runs criterion or proves; paired mode needs a non-proving builtin, a command or a hyperfine workload (criterion pairing is not there yet: run it unpaired with `--workload`)"
+        "workload `{0}` cannot be paired: it proves, or the baseline configures it as another kind; paired mode needs the same non-proving kind (builtin, command, criterion or hyperfine) on both sides (run it unpaired with `--workload`)"
     )]
     PairedUnsupported(String),
     /// A Trace Adapter (built-in or external) failed or broke the protocol.

@@ -11,10 +11,11 @@ use capsule::digest::Digest;
 use capsule::objects::{SampleV1, SeriesV1, ValueClass};
 
 use crate::config;
+use crate::harness::{self, CriterionBinary, RoundValue};
 use crate::manifest;
 use crate::measure;
 
-use super::execute::{one_repetition, repeated_series};
+use super::execute::{one_repetition, repeated_series, status_text};
 use super::prepare::Exec;
 use super::seal::finish_side;
 use super::side::{Side, start_side, writable_destination};
@@ -156,6 +157,9 @@ pub fn bench_paired(
             (repeated_series(&base, base_reps)?, repeated_series(&head, head_reps)?)
         }
         (Exec::Hyperfine { .. }, Exec::Hyperfine { .. }) => paired_hyperfine(&base, &head, total, observer)?,
+        (Exec::Criterion { .. }, Exec::Criterion { .. }) => {
+            paired_criterion(&base, &head, total, opts.quiet, observer)?
+        }
         _ => return Err(BenchError::PairedUnsupported(head.id.clone())),
     };
     // Both packs verify before either is renamed into place.
@@ -184,8 +188,7 @@ pub(super) fn paired_hyperfine(
         if crate::interrupt::interrupted() {
             return Err(BenchError::Interrupted);
         }
-        let (series, result) =
-            crate::harness::hyperfine(&side.ws.root, &side.ws.rustflags, &side.id, command, *shell, 0, 1)?;
+        let (series, result) = harness::hyperfine(&side.ws.root, &side.ws.rustflags, &side.id, command, *shell, 0, 1)?;
         let ns = series.first().and_then(|s| s.samples.first()).and_then(|x| x.values.first()).copied();
         Ok((ns.unwrap_or_default(), result))
     };
@@ -210,4 +213,110 @@ pub(super) fn paired_hyperfine(
         samples,
     };
     Ok(((vec![series(base, b_samples)], b_result), (vec![series(head, h_samples)], h_result)))
+}
+
+/// A side's criterion bench target, built once before the rounds.
+fn build_criterion(side: &Side, quiet: bool) -> Result<CriterionBinary, BenchError> {
+    let Exec::Criterion { bench, package, args, features } = &side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
+    };
+    Ok(harness::criterion_build(
+        &harness::CriterionRun {
+            root: &side.ws.root,
+            target_dir: &side.ws.target_dir,
+            rustflags: &side.ws.rustflags,
+            bench,
+            package: package.as_deref(),
+            features,
+            args,
+        },
+        quiet,
+    )?)
+}
+
+/// Runs one round of a side's criterion bench executable (a fresh process
+/// measured and ended like a repetition, writing into a fresh criterion
+/// home) and reads every benchmark's figures; returns them and the
+/// process's wall time.
+fn criterion_round(
+    side: &Side,
+    bin: &CriterionBinary,
+    index: u32,
+    warmup: bool,
+) -> Result<(Vec<RoundValue>, u64), BenchError> {
+    let Exec::Criterion { args, .. } = &side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
+    };
+    if crate::interrupt::interrupted() {
+        return Err(BenchError::Interrupted);
+    }
+    let home = harness::criterion_home(&side.ws.target_dir)?;
+    let mut cmd = harness::criterion_round_command(bin, args, home.path());
+    let s = measure::run(&mut cmd).map_err(|source| BenchError::Spawn {
+        workload: side.id.clone(),
+        program: bin.exe.display().to_string(),
+        source,
+    })?;
+    if crate::interrupt::interrupted() {
+        return Err(BenchError::Interrupted);
+    }
+    if !s.success() {
+        return Err(BenchError::Failed {
+            workload: side.id.clone(),
+            index,
+            warmup,
+            status: status_text(&s),
+            stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+        });
+    }
+    let shown = format!("{} --bench", bin.exe.display());
+    Ok((harness::criterion_round_values(home.path(), &shown)?, s.wall_ns))
+}
+
+/// Paired criterion: both sides' bench executables are built once; then in
+/// each of `total` rounds the baseline's executable runs once and then
+/// head's, each measuring every benchmark briefly
+/// ([`harness::ROUND_SETTINGS`]); each benchmark's samples in a round
+/// sum to one paired sample a side. The first `warmups` rounds are
+/// discarded. Every round of a side must measure the same benchmarks.
+fn paired_criterion(
+    base: &Side,
+    head: &Side,
+    total: u32,
+    quiet: bool,
+    observer: &mut dyn Observer,
+) -> Result<(SideResult, SideResult), BenchError> {
+    observer.progress(Progress::Phase("building the baseline's and head's criterion benches"));
+    let bins = [build_criterion(base, quiet)?, build_criterion(head, quiet)?];
+    observer.progress(Progress::Phase("running baseline and head criterion rounds interleaved"));
+    let warmups = head.procedure.warmups;
+    let mut kept: [Vec<Vec<RoundValue>>; 2] = [Vec::new(), Vec::new()];
+    for index in 0..total {
+        let warmup = index < warmups;
+        let mut head_wall = 0;
+        for (k, side) in [base, head].into_iter().enumerate() {
+            let (values, wall) = criterion_round(side, &bins[k], index, warmup)?;
+            let ids = |r: &[RoundValue]| r.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+            if let Some(first) = kept[k].first()
+                && ids(first) != ids(&values)
+            {
+                return Err(BenchError::Harness(harness::HarnessError::Output {
+                    path: bins[k].exe.display().to_string(),
+                    why: format!(
+                        "round {index} measured other benchmarks than the first kept round ({} against {}): \
+                         every round must measure the same ones",
+                        ids(&values).join(", "),
+                        ids(first).join(", ")
+                    ),
+                }));
+            }
+            if !warmup {
+                kept[k].push(values);
+            }
+            head_wall = wall;
+        }
+        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: head_wall });
+    }
+    let [b, h] = kept;
+    Ok((harness::criterion_round_series(b), harness::criterion_round_series(h)))
 }
