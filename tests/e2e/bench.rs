@@ -658,3 +658,34 @@ fn hyperfine_workloads_run_paired() {
     let r = verify_policy(&ws, &head);
     assert_eq!(r["verdict"], "accepted");
 }
+
+/// A paired run that is inconclusive after the policy's rounds takes more,
+/// doubling up to four times as many, unless `--repetitions` fixed the
+/// count: identical commands whose time varies from 0 to 8 ms cannot be
+/// told within 2 % of each other, so the run stops at the cap, and
+/// `compare` recomputes the same verdict from every kept round.
+#[test]
+fn inconclusive_paired_runs_take_more_rounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let noisy =
+        "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"noisy\"\nargs = ['sh', 'noisy.sh']\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest + noisy).unwrap();
+    std::fs::write(ws.join("noisy.sh"), "sleep 0.00$(( $$ % 9 ))\necho done\n").unwrap();
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-qm", "a noisy workload"]);
+    let o = capsule(&ws, &["bench", "--baseline", "HEAD", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let (base, head) = (default_pack(tmp.path(), "noisy-base"), default_pack(tmp.path(), "noisy"));
+    let c = json(&capsule(&ws, &["compare", &base, &head, "--json"]));
+    let n = |side: &str| c["metrics"][0][side].as_u64().unwrap();
+    assert_eq!((n("n_base"), n("n_head")), (400, 400), "{c}");
+    assert_eq!(c["metrics"][0]["verdict"], "inconclusive", "{c}");
+    assert!(stdout(&o).contains("verdict      inconclusive"), "{}", stdout(&o));
+    // A fixed count is kept.
+    let o = capsule(&ws, &["bench", "--baseline", "HEAD", "--repetitions", "20", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = json(&capsule(&ws, &["compare", &base, &head, "--json"]));
+    assert_eq!(c["metrics"][0]["n_head"], 20, "{c}");
+}

@@ -55,7 +55,23 @@ fn main() -> ExitCode {
         Some("codegen") => codegen(&root()),
         Some("bench-signal") => {
             let n = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1))?.parse().ok();
-            signal::signal(n("--aa").unwrap_or(500), n("--slowed").unwrap_or(200), n("--repetitions").map(|r| r as u32))
+            let kind = match args.iter().position(|a| a == "--kind").and_then(|i| args.get(i + 1)).map(String::as_str) {
+                None | Some("command") => Ok(signal::Kind::Command),
+                Some("criterion") => Ok(signal::Kind::Criterion),
+                Some(other) => Err(format!("--kind must be command or criterion, not `{other}`")),
+            };
+            kind.and_then(|kind| {
+                signal::signal(
+                    &root(),
+                    &signal::Options {
+                        kind,
+                        aa_trials: n("--aa").unwrap_or(500),
+                        slow_trials: n("--slowed").unwrap_or(200),
+                        reps: n("--repetitions").map(|r| r as u32),
+                        load: args.iter().any(|a| a == "--load"),
+                    },
+                )
+            })
         }
         Some("bench-overhead") => signal::overhead(50),
         Some("bench-install") => {
@@ -94,7 +110,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--aa N] [--slowed N] [--repetitions N] | bench-overhead | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
                 .to_owned(),
         ),
     };

@@ -6,10 +6,25 @@
 //! Signal: a fixed CPU-bound child (`cargo xtask spin N`, about 10 ms) is
 //! run interleaved ABAB as `bench --baseline` runs it under `standard-v1`
 //! (its warmups, then its `paired_repetitions` measured repetitions per
-//! side; `--repetitions N` for another count) and compared at that policy's
-//! threshold and confidence. A/A trials run identical work on
+//! side, then more while the verdict is inconclusive, by the runner's own
+//! rule, up to four times as many; `--repetitions N` fixes the count, as it
+//! does for `bench`) and compared at that policy's threshold and
+//! confidence. A/A trials run identical work on
 //! both sides; slowed trials give head 3 % more iterations (extra CPU work,
 //! not sleep). Each rate is printed with its 95 % Clopper–Pearson interval.
+//!
+//! `--kind criterion` pairs a criterion bench instead: `fixtures/suite`'s
+//! `signal` bench (one function, `CAPSULE_SIGNAL_ITERS` iterations of the
+//! same loop, about 1.2 µs), built once with the runner's own
+//! `harness::criterion_build`, then run in rounds exactly as a paired
+//! criterion workload is (`harness::criterion_round_command`, the default
+//! round settings, one sample per round from `criterion_round_values`);
+//! slowed trials give head 3 % more iterations.
+//!
+//! `--load` runs a background load during every trial: one thread
+//! alternating busy and idle spells of 10–200 ms (a deterministic
+//! sequence), so one of the machine's cores is taken at times, as when
+//! other jobs share a runner.
 //!
 //! Overhead: the same child, N times through the runner's measurement, and N
 //! times through `hyperfine -N`; the ratio of mean wall times is printed.
@@ -18,7 +33,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use capsule::compare::{Change, compare_samples, parse_ppm};
-use capsule_runner::measure;
+use capsule_runner::run::{ADAPTIVE_CAP_FACTOR, more_rounds};
+use capsule_runner::{harness, measure};
 use statrs::distribution::{Beta, ContinuousCDF};
 
 use crate::say;
@@ -67,6 +83,8 @@ struct Procedure {
     reps: u32,
     threshold: i64,
     confidence: i64,
+    /// Whether the count was given (`--repetitions`): fixed, as in `bench`.
+    fixed: bool,
 }
 
 impl Procedure {
@@ -78,52 +96,209 @@ impl Procedure {
             reps: reps.unwrap_or_else(|| p.comparison.paired_repetitions.map_or(min, |n| n.max(min))),
             threshold: parse_ppm("threshold", &p.comparison.threshold).map_err(|e| e.to_string())?,
             confidence: parse_ppm("confidence", &p.comparison.confidence).map_err(|e| e.to_string())?,
+            fixed: reps.is_some(),
         })
     }
 }
 
-fn trial(base_iters: u64, head_iters: u64, p: &Procedure) -> Result<Change, String> {
-    let (mut base, mut head) = (Vec::new(), Vec::new());
-    let mut b = spin_cmd(base_iters)?;
-    let mut h = spin_cmd(head_iters)?;
-    for rep in 0..p.warmups + p.reps {
-        let sb = measure::run(&mut b).map_err(|e| e.to_string())?;
-        let sh = measure::run(&mut h).map_err(|e| e.to_string())?;
-        if rep >= p.warmups {
-            base.push(sb.wall_ns);
-            head.push(sh.wall_ns);
-        }
+/// One paired trial as `bench --baseline` runs it: the warmup rounds, then
+/// the policy's rounds, then (unless the count was fixed) more rounds while
+/// the verdict is inconclusive, by the runner's own rule
+/// ([`capsule_runner::run::more_rounds`]). Returns the verdict and the
+/// kept rounds.
+fn paired_trial(p: &Procedure, mut round: impl FnMut() -> Result<(u64, u64), String>) -> Result<(Change, u32), String> {
+    for _ in 0..p.warmups {
+        round()?;
     }
-    compare_samples(&base, &head, p.threshold, p.confidence).map(|(_, _, v)| v).ok_or_else(|| "no samples".to_owned())
+    let cap = if p.fixed { p.reps } else { p.reps.saturating_mul(ADAPTIVE_CAP_FACTOR) };
+    let (mut base, mut head) = (Vec::new(), Vec::new());
+    let mut kept = p.reps;
+    loop {
+        while base.len() < kept as usize {
+            let (b, h) = round()?;
+            base.push(b);
+            head.push(h);
+        }
+        let v = compare_samples(&base, &head, p.threshold, p.confidence)
+            .map(|(_, _, v)| v)
+            .ok_or_else(|| "no samples".to_owned())?;
+        let more = more_rounds(kept, cap, &[v]);
+        if more == 0 {
+            return Ok((v, kept));
+        }
+        kept += more;
+    }
 }
 
-pub(crate) fn signal(aa_trials: u64, slow_trials: u64, reps: Option<u32>) -> Result<(), String> {
-    let p = Procedure::standard(reps)?;
-    let iters = calibrate(10.0);
-    let slowed = iters + iters * 3 / 100;
-    say(&format!(
-        "paired signal quality: spin {iters} iterations (~10 ms), {} warmups + {} repetitions per side, ABAB, \
-         threshold {} ppm, confidence {} ppm",
-        p.warmups, p.reps, p.threshold, p.confidence
-    ));
+fn trial(base_iters: u64, head_iters: u64, p: &Procedure) -> Result<(Change, u32), String> {
+    let mut b = spin_cmd(base_iters)?;
+    let mut h = spin_cmd(head_iters)?;
+    paired_trial(p, || {
+        let sb = measure::run(&mut b).map_err(|e| e.to_string())?;
+        let sh = measure::run(&mut h).map_err(|e| e.to_string())?;
+        Ok((sb.wall_ns, sh.wall_ns))
+    })
+}
+
+/// One round of the criterion signal bench with `iters` iterations of
+/// work: its `wall_ns` (time per iteration).
+fn criterion_round(bin: &harness::CriterionBinary, iters: u64) -> Result<u64, String> {
+    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut cmd = harness::criterion_round_command(bin, &[], home.path());
+    cmd.env("CAPSULE_SIGNAL_ITERS", iters.to_string());
+    let s = measure::run(&mut cmd).map_err(|e| e.to_string())?;
+    if !s.success() {
+        return Err(format!("the signal bench failed: {}", String::from_utf8_lossy(&s.stderr_tail)));
+    }
+    let values = harness::criterion_round_values(home.path(), "signal").map_err(|e| e.to_string())?;
+    values.first().and_then(|v| v.values.first().copied()).ok_or_else(|| "no benchmark measured".to_owned())
+}
+
+fn criterion_trial(
+    bin: &harness::CriterionBinary,
+    base_iters: u64,
+    head_iters: u64,
+    p: &Procedure,
+) -> Result<(Change, u32), String> {
+    paired_trial(p, || Ok((criterion_round(bin, base_iters)?, criterion_round(bin, head_iters)?)))
+}
+
+/// A background load: one thread alternating busy and idle spells of
+/// 10–200 ms (xorshift from a fixed seed) until dropped.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start() -> Load {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let mut next_ms = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                10 + x % 191
+            };
+            while !flag.load(Ordering::Relaxed) {
+                let busy = Instant::now();
+                let spell = std::time::Duration::from_millis(next_ms());
+                while busy.elapsed() < spell {
+                    std::hint::black_box(spin(10_000));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(next_ms()));
+            }
+        });
+        Load { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One trial: base and head iteration counts to the verdict and kept rounds.
+type Trial = dyn Fn(u64, u64) -> Result<(Change, u32), String>;
+
+/// What `bench-signal` pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A fresh-process command (`cargo xtask spin`).
+    Command,
+    /// A criterion bench in rounds.
+    Criterion,
+}
+
+/// `bench-signal`'s options.
+pub(crate) struct Options {
+    pub(crate) kind: Kind,
+    pub(crate) aa_trials: u64,
+    pub(crate) slow_trials: u64,
+    pub(crate) reps: Option<u32>,
+    pub(crate) load: bool,
+}
+
+pub(crate) fn signal(root: &std::path::Path, o: &Options) -> Result<(), String> {
+    let p = Procedure::standard(o.reps)?;
+    let p_reps = p.reps;
+    let load = if o.load { "with a background load (one thread, busy and idle spells of 10-200 ms)" } else { "quiet" };
+    let (base_iters, head_iters, run): (u64, u64, Box<Trial>) = match o.kind {
+        Kind::Command => {
+            let iters = calibrate(10.0);
+            say(&format!(
+                "paired signal quality, command: spin {iters} iterations (~10 ms), {} warmups + {} repetitions per side, ABAB, \
+                 threshold {} ppm, confidence {} ppm, {load}",
+                p.warmups, p.reps, p.threshold, p.confidence
+            ));
+            let q = Procedure { ..p };
+            (iters, iters + iters * 3 / 100, Box::new(move |b, h| trial(b, h, &q)))
+        }
+        Kind::Criterion => {
+            let suite = root.join("fixtures/suite");
+            let target = root.join("target/fixture-workspace");
+            let bin = harness::criterion_build(
+                &harness::CriterionRun {
+                    root: &suite,
+                    target_dir: &target,
+                    rustflags: &[],
+                    bench: "signal",
+                    package: None,
+                    features: &[],
+                    args: &[],
+                },
+                true,
+            )
+            .map_err(|e| e.to_string())?;
+            let iters = 1000;
+            say(&format!(
+                "paired signal quality, criterion: one function of spin {iters} iterations, {} warmup + {} kept rounds per side, \
+                 ABAB, round settings {:?}, threshold {} ppm, confidence {} ppm, {load}",
+                p.warmups,
+                p.reps,
+                harness::ROUND_SETTINGS,
+                p.threshold,
+                p.confidence
+            ));
+            let q = Procedure { ..p };
+            (iters, iters + iters * 3 / 100, Box::new(move |b, h| criterion_trial(&bin, b, h, &q)))
+        }
+    };
+    let _load = o.load.then(Load::start);
     let rate = |label: &str, head: u64, trials: u64, hit: &dyn Fn(Change) -> bool, goal: &str| -> Result<(), String> {
-        let mut hits = 0;
+        let (mut hits, mut rounds, mut extended) = (0, 0u64, 0);
+        let start = Instant::now();
         for _ in 0..trials {
-            if hit(trial(iters, head, &p)?) {
+            let (v, kept) = run(base_iters, head)?;
+            if hit(v) {
                 hits += 1;
+            }
+            rounds += u64::from(kept);
+            if kept > p_reps {
+                extended += 1;
             }
         }
         let (lo, hi) = clopper_pearson(hits, trials);
         say(&format!(
-            "  {label} in {hits} of {trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal {goal})",
+            "  {label} in {hits} of {trials} trials = {:.2} % (95 % CI {:.2} %..{:.2} %; goal {goal}); \
+             {extended} trials took more rounds, {:.1} kept rounds and {:.1} s a trial on average",
             100.0 * hits as f64 / trials as f64,
             100.0 * lo,
-            100.0 * hi
+            100.0 * hi,
+            rounds as f64 / trials.max(1) as f64,
+            start.elapsed().as_secs_f64() / trials.max(1) as f64
         ));
         Ok(())
     };
-    rate("A/A: a change called", iters, aa_trials, &|v| matches!(v, Change::Slower | Change::Faster), "<= 1 %")?;
-    rate("+3 % CPU work: called slower", slowed, slow_trials, &|v| v == Change::Slower, ">= 95 %")?;
+    rate("A/A: a change called", base_iters, o.aa_trials, &|v| matches!(v, Change::Slower | Change::Faster), "<= 1 %")?;
+    rate("+3 % CPU work: called slower", head_iters, o.slow_trials, &|v| v == Change::Slower, ">= 95 %")?;
     Ok(())
 }
 

@@ -476,6 +476,23 @@ pub fn compare(
     })
 }
 
+/// The verdict of every shared series' primary metric (Holm-corrected as in
+/// [`compare`]), in base's series order: what a paired run judges when it
+/// decides whether to take more rounds.
+pub fn primary_verdicts(
+    base: &MeasurementsV1,
+    head: &MeasurementsV1,
+    primary: &str,
+    threshold: i64,
+    confidence: i64,
+) -> Result<Vec<Change>, CompareError> {
+    Ok(compare_tables(base, head, primary, threshold, confidence)?
+        .into_iter()
+        .filter(|m| m.metric == primary)
+        .map(|m| m.verdict)
+        .collect())
+}
+
 fn compare_tables(
     base: &MeasurementsV1,
     head: &MeasurementsV1,

@@ -38,7 +38,7 @@ use prepare::Exec;
 use seal::{finish_side, prove_side};
 use side::start_side;
 
-pub use paired::bench_paired;
+pub use paired::{ADAPTIVE_CAP_FACTOR, bench_paired, more_rounds};
 pub(crate) use prepare::command_spec;
 pub use prepare::{default_backends, input_hash};
 

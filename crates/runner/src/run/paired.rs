@@ -145,22 +145,39 @@ pub fn bench_paired(
     if base.policy.hash != head.policy.hash {
         return Err(bad_ref("its workspace configures a different policy; paired packs must share one"));
     }
+    let mut rounds = Rounds::start(&base, &head, opts.quiet, observer)?;
     observer.progress(Progress::Phase("running baseline and head interleaved"));
-    let total = head.procedure.warmups + head.procedure.min_repetitions;
-    let ((bs, br), (hs, hr)) = match (&head.prepared.exec, &base.prepared.exec) {
-        (Exec::Repeat { .. }, Exec::Repeat { .. }) => {
-            let (mut base_reps, mut head_reps) = (Vec::new(), Vec::new());
-            for index in 0..total {
-                base_reps.push(one_repetition(&mut base, index, &mut Quiet)?);
-                head_reps.push(one_repetition(&mut head, index, observer)?);
-            }
-            (repeated_series(&base, base_reps)?, repeated_series(&head, head_reps)?)
+    let warmups = head.procedure.warmups;
+    let first = head.procedure.min_repetitions;
+    // An explicit `--repetitions` is a fixed count; otherwise rounds are
+    // added while some verdict is inconclusive, up to the cap.
+    let cap = if opts.repetitions.is_some() { first } else { first.saturating_mul(ADAPTIVE_CAP_FACTOR) };
+    let comparison = &head.policy.policy.comparison;
+    let threshold = capsule::compare::parse_ppm("threshold", &comparison.threshold)
+        .map_err(|e| bad_ref(&format!("its policy's comparison is unusable: {e}")))?;
+    let confidence = capsule::compare::parse_ppm("confidence", &comparison.confidence)
+        .map_err(|e| bad_ref(&format!("its policy's comparison is unusable: {e}")))?;
+    let primary = head.policy.policy.measurement.primary_metric.clone();
+    let mut done = 0;
+    let ((bs, br), (hs, hr)) = loop {
+        let to = warmups + head.procedure.min_repetitions;
+        rounds.run(&mut base, &mut head, done..to, observer)?;
+        done = to;
+        let (b, h) = rounds.series(&base, &head)?;
+        let table = |series: &[SeriesV1]| capsule::objects::MeasurementsV1 {
+            schema: Default::default(),
+            series: series.to_vec(),
+        };
+        let verdicts = capsule::compare::primary_verdicts(&table(&b.0), &table(&h.0), &primary, threshold, confidence)
+            .map_err(|e| bad_ref(&format!("its rounds cannot be compared: {e}")))?;
+        let more = more_rounds(head.procedure.min_repetitions, cap, &verdicts);
+        if more == 0 {
+            break (b, h);
         }
-        (Exec::Hyperfine { .. }, Exec::Hyperfine { .. }) => paired_hyperfine(&base, &head, total, observer)?,
-        (Exec::Criterion { .. }, Exec::Criterion { .. }) => {
-            paired_criterion(&base, &head, total, opts.quiet, observer)?
+        observer.progress(Progress::Phase("some verdict is inconclusive: taking more rounds"));
+        for side in [&mut base, &mut head] {
+            side.procedure.min_repetitions += more;
         }
-        _ => return Err(BenchError::PairedUnsupported(head.id.clone())),
     };
     // Both packs verify before either is renamed into place.
     let base_out = finish_side(base, bs, br, &mut Quiet)?;
@@ -168,51 +185,154 @@ pub fn bench_paired(
     Ok((base_out.persist()?, head_out.persist()?))
 }
 
+/// How many times the first count of kept rounds a paired run may grow to
+/// when it does not fix the count (§12 of the configuration reference).
+pub const ADAPTIVE_CAP_FACTOR: u32 = 4;
+
+/// How many more rounds a paired run takes after `kept` rounds, given the
+/// primary verdicts so far: none when no verdict is inconclusive or `cap`
+/// is reached; otherwise as many again (the count doubles), up to `cap`.
+/// The rule looks only at the verdicts, and `compare` recomputes every
+/// verdict from all the kept rounds.
+pub fn more_rounds(kept: u32, cap: u32, verdicts: &[capsule::compare::Change]) -> u32 {
+    if kept >= cap || !verdicts.contains(&capsule::compare::Change::Inconclusive) { 0 } else { kept.min(cap - kept) }
+}
+
 /// One side's series and result digest.
 pub(super) type SideResult = (Vec<SeriesV1>, Digest);
 
-/// Paired hyperfine: in each of `total` rounds, hyperfine times the
-/// baseline's command once, then head's, each in its own tree; the first
-/// `warmups` rounds are discarded (a harness series records no warmups), so
-/// every kept round gives one paired sample a side.
-pub(super) fn paired_hyperfine(
-    base: &Side,
-    head: &Side,
-    total: u32,
-    observer: &mut dyn Observer,
-) -> Result<(SideResult, SideResult), BenchError> {
-    let once = |side: &Side| -> Result<(u64, Digest), BenchError> {
-        let Exec::Hyperfine { command, shell } = &side.prepared.exec else {
-            return Err(BenchError::PairedUnsupported(side.id.clone()));
-        };
-        if crate::interrupt::interrupted() {
-            return Err(BenchError::Interrupted);
-        }
-        let (series, result) = harness::hyperfine(&side.ws.root, &side.ws.rustflags, &side.id, command, *shell, 0, 1)?;
-        let ns = series.first().and_then(|s| s.samples.first()).and_then(|x| x.values.first()).copied();
-        Ok((ns.unwrap_or_default(), result))
-    };
-    let warmups = head.procedure.warmups;
-    let (mut b_samples, mut h_samples) = (Vec::new(), Vec::new());
-    let (mut b_result, mut h_result) = (Digest::default(), Digest::default());
-    for index in 0..total {
-        let (b, br) = once(base)?;
-        let (h, hr) = once(head)?;
-        (b_result, h_result) = (br, hr);
-        observer.progress(Progress::Repetition { index, total, warmup: index < warmups, wall_ns: h });
-        if index >= warmups {
-            let rep = index - warmups;
-            b_samples.push(SampleV1 { rep, warmup: false, values: vec![b], proof_digest: None });
-            h_samples.push(SampleV1 { rep, warmup: false, values: vec![h], proof_digest: None });
-        }
+/// What a paired run has measured so far, by kind; rounds are run in
+/// stretches (the first count, then more while a verdict is inconclusive).
+enum Rounds {
+    /// Fresh-process repetitions, alternated.
+    Repeat { base: Vec<(SampleV1, Digest)>, head: Vec<(SampleV1, Digest)> },
+    /// Hyperfine, once a side per round: kept wall times, last results.
+    Hyperfine { base: Vec<SampleV1>, head: Vec<SampleV1>, results: [Digest; 2] },
+    /// Criterion bench executables, once a side per round.
+    Criterion { bins: Box<[CriterionBinary; 2]>, kept: [Vec<Vec<RoundValue>>; 2] },
+}
+
+impl Rounds {
+    /// Prepares the kind both sides share (a criterion side's bench target
+    /// is built here).
+    fn start(base: &Side, head: &Side, quiet: bool, observer: &mut dyn Observer) -> Result<Rounds, BenchError> {
+        Ok(match (&head.prepared.exec, &base.prepared.exec) {
+            (Exec::Repeat { .. }, Exec::Repeat { .. }) => Rounds::Repeat { base: Vec::new(), head: Vec::new() },
+            (Exec::Hyperfine { .. }, Exec::Hyperfine { .. }) => {
+                Rounds::Hyperfine { base: Vec::new(), head: Vec::new(), results: [Digest::default(); 2] }
+            }
+            (Exec::Criterion { .. }, Exec::Criterion { .. }) => {
+                observer.progress(Progress::Phase("building the baseline's and head's criterion benches"));
+                let bins = Box::new([build_criterion(base, quiet)?, build_criterion(head, quiet)?]);
+                Rounds::Criterion { bins, kept: [Vec::new(), Vec::new()] }
+            }
+            _ => return Err(BenchError::PairedUnsupported(head.id.clone())),
+        })
     }
-    let series = |side: &Side, samples| SeriesV1 {
-        id: side.id.clone(),
-        class: ValueClass::HarnessReported,
-        metrics: vec!["wall_ns".to_owned()],
-        samples,
+
+    /// Runs rounds `range` (indices from the first warmup), the baseline
+    /// first in each; warmup rounds are discarded.
+    fn run(
+        &mut self,
+        base: &mut Side,
+        head: &mut Side,
+        range: std::ops::Range<u32>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), BenchError> {
+        let warmups = head.procedure.warmups;
+        let total = range.end;
+        for index in range {
+            let warmup = index < warmups;
+            match self {
+                Rounds::Repeat { base: b, head: h } => {
+                    b.push(one_repetition(base, index, &mut Quiet)?);
+                    h.push(one_repetition(head, index, observer)?);
+                }
+                Rounds::Hyperfine { base: b, head: h, results } => {
+                    let (bv, br) = hyperfine_once(base)?;
+                    let (hv, hr) = hyperfine_once(head)?;
+                    *results = [br, hr];
+                    observer.progress(Progress::Repetition { index, total, warmup, wall_ns: hv });
+                    if !warmup {
+                        let rep = index - warmups;
+                        b.push(SampleV1 { rep, warmup: false, values: vec![bv], proof_digest: None });
+                        h.push(SampleV1 { rep, warmup: false, values: vec![hv], proof_digest: None });
+                    }
+                }
+                Rounds::Criterion { bins, kept } => {
+                    let mut head_wall = 0;
+                    for (k, side) in [&*base, &*head].into_iter().enumerate() {
+                        let (values, wall) = criterion_round(side, &bins[k], index, warmup)?;
+                        same_benchmarks(&bins[k], index, kept[k].first(), &values)?;
+                        if !warmup {
+                            kept[k].push(values);
+                        }
+                        head_wall = wall;
+                    }
+                    observer.progress(Progress::Repetition { index, total, warmup, wall_ns: head_wall });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Both sides' series and results from every round so far.
+    fn series(&self, base: &Side, head: &Side) -> Result<(SideResult, SideResult), BenchError> {
+        Ok(match self {
+            Rounds::Repeat { base: b, head: h } => {
+                (repeated_series(base, b.clone())?, repeated_series(head, h.clone())?)
+            }
+            Rounds::Hyperfine { base: b, head: h, results } => {
+                let series = |side: &Side, samples: &[SampleV1]| SeriesV1 {
+                    id: side.id.clone(),
+                    class: ValueClass::HarnessReported,
+                    metrics: vec!["wall_ns".to_owned()],
+                    samples: samples.to_vec(),
+                };
+                ((vec![series(base, b)], results[0]), (vec![series(head, h)], results[1]))
+            }
+            Rounds::Criterion { kept, .. } => {
+                (harness::criterion_round_series(kept[0].clone()), harness::criterion_round_series(kept[1].clone()))
+            }
+        })
+    }
+}
+
+/// Hyperfine times a side's command once (`--runs 1`, no warmup): its wall
+/// time and result.
+fn hyperfine_once(side: &Side) -> Result<(u64, Digest), BenchError> {
+    let Exec::Hyperfine { command, shell } = &side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
     };
-    Ok(((vec![series(base, b_samples)], b_result), (vec![series(head, h_samples)], h_result)))
+    if crate::interrupt::interrupted() {
+        return Err(BenchError::Interrupted);
+    }
+    let (series, result) = harness::hyperfine(&side.ws.root, &side.ws.rustflags, &side.id, command, *shell, 0, 1)?;
+    let ns = series.first().and_then(|s| s.samples.first()).and_then(|x| x.values.first()).copied();
+    Ok((ns.unwrap_or_default(), result))
+}
+
+/// Every kept round of a side must measure the benchmarks its first kept
+/// round did.
+fn same_benchmarks(
+    bin: &CriterionBinary,
+    index: u32,
+    first: Option<&Vec<RoundValue>>,
+    values: &[RoundValue],
+) -> Result<(), BenchError> {
+    let ids = |r: &[RoundValue]| r.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+    match first {
+        Some(first) if ids(first) != ids(values) => Err(BenchError::Harness(harness::HarnessError::Output {
+            path: bin.exe.display().to_string(),
+            why: format!(
+                "round {index} measured other benchmarks than the first kept round ({} against {}): \
+                 every round must measure the same ones",
+                ids(values).join(", "),
+                ids(first).join(", ")
+            ),
+        })),
+        _ => Ok(()),
+    }
 }
 
 /// A side's criterion bench target, built once before the rounds.
@@ -273,50 +393,27 @@ fn criterion_round(
     Ok((harness::criterion_round_values(home.path(), &shown)?, s.wall_ns))
 }
 
-/// Paired criterion: both sides' bench executables are built once; then in
-/// each of `total` rounds the baseline's executable runs once and then
-/// head's, each measuring every benchmark briefly
-/// ([`harness::ROUND_SETTINGS`]); each benchmark's samples in a round
-/// sum to one paired sample a side. The first `warmups` rounds are
-/// discarded. Every round of a side must measure the same benchmarks.
-fn paired_criterion(
-    base: &Side,
-    head: &Side,
-    total: u32,
-    quiet: bool,
-    observer: &mut dyn Observer,
-) -> Result<(SideResult, SideResult), BenchError> {
-    observer.progress(Progress::Phase("building the baseline's and head's criterion benches"));
-    let bins = [build_criterion(base, quiet)?, build_criterion(head, quiet)?];
-    observer.progress(Progress::Phase("running baseline and head criterion rounds interleaved"));
-    let warmups = head.procedure.warmups;
-    let mut kept: [Vec<Vec<RoundValue>>; 2] = [Vec::new(), Vec::new()];
-    for index in 0..total {
-        let warmup = index < warmups;
-        let mut head_wall = 0;
-        for (k, side) in [base, head].into_iter().enumerate() {
-            let (values, wall) = criterion_round(side, &bins[k], index, warmup)?;
-            let ids = |r: &[RoundValue]| r.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
-            if let Some(first) = kept[k].first()
-                && ids(first) != ids(&values)
-            {
-                return Err(BenchError::Harness(harness::HarnessError::Output {
-                    path: bins[k].exe.display().to_string(),
-                    why: format!(
-                        "round {index} measured other benchmarks than the first kept round ({} against {}): \
-                         every round must measure the same ones",
-                        ids(&values).join(", "),
-                        ids(first).join(", ")
-                    ),
-                }));
-            }
-            if !warmup {
-                kept[k].push(values);
-            }
-            head_wall = wall;
+#[cfg(test)]
+mod tests {
+    use capsule::compare::Change::{Faster, Inconclusive, NoChange, Slower};
+
+    use super::more_rounds;
+
+    /// Rounds double while a verdict is inconclusive, and never pass the
+    /// cap.
+    #[test]
+    fn rounds_double_while_inconclusive_up_to_the_cap() {
+        for (kept, cap, verdicts, more) in [
+            (100, 400, vec![NoChange, Slower], 0),
+            (100, 400, vec![Faster], 0),
+            (100, 400, vec![NoChange, Inconclusive], 100),
+            (200, 400, vec![Inconclusive], 200),
+            (300, 400, vec![Inconclusive], 100),
+            (400, 400, vec![Inconclusive], 0),
+            (100, 100, vec![Inconclusive], 0),
+            (100, 400, vec![], 0),
+        ] {
+            assert_eq!(more_rounds(kept, cap, &verdicts), more, "{kept} {cap} {verdicts:?}");
         }
-        observer.progress(Progress::Repetition { index, total, warmup, wall_ns: head_wall });
     }
-    let [b, h] = kept;
-    Ok((harness::criterion_round_series(b), harness::criterion_round_series(h)))
 }
