@@ -341,6 +341,13 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
             }
         }
     }
+    let procedure = &c.policy.measurement;
+    let empty = capsule::objects::MeasurementsV1 { schema: Default::default(), series: Vec::new() };
+    if let Some(w) =
+        capsule::compare::worst_case(&empty, &c.measurements, &procedure.primary_metric, &procedure.worst_case)
+    {
+        let _ = writeln!(s, "  worst case: {} (by {})", worst_case_values(&w), w.statistic);
+    }
     let _ = writeln!(
         s,
         "\nat a glance: proven: nothing until `verify` checks a proof; signed: nobody; self-reported: anchors, manifests, measurements"
@@ -608,6 +615,17 @@ pub(crate) fn bench_run_summary(
     out(&s)
 }
 
+/// A pack's worst series and its worst-case statistics (head's values):
+/// `block_19 (wall_ns): p95 1.203 ms, max 1.250 ms`.
+fn worst_case_values(w: &capsule::compare::WorstCaseComparison) -> String {
+    let values: Vec<String> = w
+        .values
+        .iter()
+        .map(|v| format!("{} {}", v.statistic, capsule::compare::human_value(&w.metric, v.head)))
+        .collect();
+    format!("{} ({}): {}", w.series, w.metric, values.join(", "))
+}
+
 /// The `bench` summary table for people (stderr when stdout carries events).
 pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -> Result<(), CliError> {
     let mut s = String::new();
@@ -645,6 +663,9 @@ pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -
     }
     if let Some(a) = get("peak_rss_bytes") {
         let _ = writeln!(s, "peak RSS     {:.1} MiB (worst)", a.max as f64 / (1u64 << 20) as f64);
+    }
+    if let Some(w) = &o.worst_case {
+        let _ = writeln!(s, "worst case   {}", worst_case_values(w));
     }
     let _ = writeln!(s, "result       {}", o.result_digest);
     let _ = writeln!(s, "pack         {}", o.pack.display());
@@ -711,6 +732,9 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
     let _ = writeln!(s, "result       {result}");
     if !c.environment_mismatch.is_empty() {
         let _ = writeln!(s, "environment  differs: {}", c.environment_mismatch.join(", "));
+    }
+    if let Some(w) = &c.worst_case {
+        let _ = writeln!(s, "worst case   {}", capsule::compare::worst_case_line(w, false));
     }
     if !c.added.is_empty() {
         let _ = writeln!(s, "added        {} (head only, not compared)", c.added.join(", "));

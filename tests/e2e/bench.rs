@@ -689,3 +689,70 @@ fn inconclusive_paired_runs_take_more_rounds() {
     let c = json(&capsule(&ws, &["compare", &base, &head, "--json"]));
     assert_eq!(c["metrics"][0]["n_head"], 20, "{c}");
 }
+
+/// Worst cases: a command workload with several inputs (one series each)
+/// under a policy that requires p95 and max: the summary, `inspect`,
+/// `verify` and `compare` show the worst input and its figures; a policy
+/// whose percentile needs more samples than the run takes is refused
+/// before anything runs.
+#[test]
+fn worst_cases_are_first_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let mut policy: Value =
+        serde_json::from_str(include_str!("../../crates/capsule/policies/standard-v1.json")).unwrap();
+    policy["id"] = "worst-case-test".into();
+    policy["measurement"]["min_repetitions"] = 20.into();
+    policy["measurement"]["worst_case"] = serde_json::json!(["p95", "max"]);
+    std::fs::write(ws.join("policy.json"), serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    policy["id"] = "p99-test".into();
+    policy["measurement"]["worst_case"] = serde_json::json!(["p99"]);
+    std::fs::write(ws.join("p99.json"), serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let blocks = r#"
+[workspace.metadata.capsule]
+policy = "policy.json"
+
+[[workspace.metadata.capsule.workloads]]
+kind = "command"
+id = "blocks"
+args = ["sh", "block.sh"]
+cases = [{ id = "small", args = ["1"] }, { id = "worst_block", args = ["9"] }, { id = "medium", args = ["4"] }]
+"#;
+    std::fs::write(ws.join("Cargo.toml"), manifest + blocks).unwrap();
+    std::fs::write(ws.join("block.sh"), "sleep 0.00$1\necho \"block $1\"\n").unwrap();
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-qm", "a workload with three inputs"]);
+    let o = capsule(&ws, &["bench", "--out", "blocks.tgz"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("worst case   worst_block (wall_ns): p95 "), "{out}");
+    assert!(out.contains(", max "), "{out}");
+    // One series per input, in configured order.
+    let r = json(&capsule(&ws, &["verify", "blocks.tgz", "--policy", "policy.json", "--json"]));
+    assert_eq!(r["verdict"], "accepted", "{r}");
+    let names: Vec<&str> = r["values"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    for want in ["small.wall_ns.median", "worst_block.wall_ns.p95", "worst_block.wall_ns.max", "medium.wall_ns.p95"] {
+        assert!(names.contains(&want), "{want}: {names:?}");
+    }
+    let i = stdout(&capsule(&ws, &["inspect", "blocks.tgz"]));
+    assert!(i.contains("worst case: worst_block (wall_ns): p95 ") && i.contains("(by p95)"), "{i}");
+    let c = capsule(&ws, &["compare", "blocks.tgz", "blocks.tgz", "--policy", "policy.json"]);
+    assert!(
+        stdout(&c).contains("worst case   Worst case (p95 of wall_ns, base → head): worst_block: p95 "),
+        "{}",
+        stdout(&c)
+    );
+    let cj = json(&capsule(&ws, &["compare", "blocks.tgz", "blocks.tgz", "--policy", "policy.json", "--json"]));
+    assert_eq!(cj["worst_case"]["series"], "worst_block", "{cj}");
+    assert_eq!(cj["worst_case"]["values"][0]["statistic"], "p95", "{cj}");
+    let md = stdout(&capsule(&ws, &["compare", "blocks.tgz", "blocks.tgz", "--policy", "policy.json", "--markdown"]));
+    assert!(md.contains("Worst case (p95 of wall\\_ns, base → head): worst\\_block: p95 "), "{md}");
+    // p99 needs 100 measured samples; the policy's 20 are refused up front.
+    let m = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap().replace("\"policy.json\"", "\"p99.json\"");
+    std::fs::write(ws.join("Cargo.toml"), m).unwrap();
+    let o = capsule(&ws, &["bench", "--out", "p99.tgz"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("worst-case statistic p99") && stderr(&o).contains("at least 100"), "{}", stderr(&o));
+    assert!(!ws.join("p99.tgz").exists());
+}

@@ -666,7 +666,7 @@ fn a_pull_requests_benchmark_suite_end_to_end() {
     let body = s.comments[0]["body"].as_str().unwrap();
     assert!(body.contains("### CapsuleBench: 3 workloads:"), "{body}");
     assert!(body.contains("### CapsuleBench: suite on baseline\\_no\\_accel: 🔴 slower"), "{body}");
-    assert!(body.contains("Added in head (not compared): `decode\\_block`."), "{body}");
+    assert!(body.contains("Added in head (not compared): decode\\_block."), "{body}");
     assert!(body.contains("20 series (wall\\_ns corrected for 20 comparisons, Holm): 🔴 1 slower"), "{body}");
     // Every compared function's primary row: the slowed one slower, the
     // other nineteen no change.

@@ -178,6 +178,73 @@ pub struct Comparison {
     /// The verdict of the primary metrics (slower wins over faster, either
     /// over inconclusive).
     pub verdict: Change,
+    /// The worst case, when the policy names worst-case statistics (§4.10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_case: Option<WorstCaseComparison>,
+}
+
+/// Head's worst series by the policy's first worst-case statistic of the
+/// primary metric, with every worst-case statistic on both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorstCaseComparison {
+    /// The primary metric.
+    pub metric: String,
+    /// The statistic that picks the series (the policy's first).
+    pub statistic: String,
+    /// Head's series with the largest value of it (the first in head's
+    /// order on a tie).
+    pub series: String,
+    /// Every worst-case statistic of the policy on that series.
+    pub values: Vec<WorstCaseValue>,
+}
+
+/// One worst-case statistic of the worst series.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorstCaseValue {
+    /// Its name (`max`, `p95`).
+    pub statistic: String,
+    /// Base's value, when base has the series.
+    pub base: Option<u64>,
+    /// Head's value.
+    pub head: u64,
+}
+
+/// The worst case of head against base (§4.10): `None` when the policy
+/// names no well-formed worst-case statistic or head has no measured
+/// sample of the primary metric.
+pub fn worst_case(
+    base: &MeasurementsV1,
+    head: &MeasurementsV1,
+    primary: &str,
+    names: &[String],
+) -> Option<WorstCaseComparison> {
+    use crate::objects::WorstCase;
+    let stats: Vec<WorstCase> = names.iter().filter_map(|n| WorstCase::parse(n)).collect();
+    let first = *stats.first()?;
+    let sorted = |s: &SeriesV1| s.metric_index(primary).and_then(|i| s.measured_sorted(i)).filter(|v| !v.is_empty());
+    let mut worst: Option<(&SeriesV1, Vec<u64>)> = None;
+    for s in &head.series {
+        if let Some(v) = sorted(s)
+            && worst.as_ref().is_none_or(|(_, w)| first.of_sorted(&v) > first.of_sorted(w))
+        {
+            worst = Some((s, v));
+        }
+    }
+    let (s, head_sorted) = worst?;
+    let base_sorted = base.series.iter().find(|b| b.id == s.id).and_then(sorted);
+    Some(WorstCaseComparison {
+        metric: primary.to_owned(),
+        statistic: first.name(),
+        series: s.id.clone(),
+        values: stats
+            .iter()
+            .map(|w| WorstCaseValue {
+                statistic: w.name(),
+                base: base_sorted.as_deref().map(|b| w.of_sorted(b)),
+                head: w.of_sorted(&head_sorted),
+            })
+            .collect(),
+    })
 }
 
 /// The verdict over several (§4.8): slower if any is, else faster, else
@@ -457,6 +524,7 @@ pub fn compare(
     let metrics = compare_tables(&base.measurements, &head.measurements, primary, threshold, confidence)?;
     let primaries: Vec<Change> = metrics.iter().filter(|m| &m.metric == primary).map(|m| m.verdict).collect();
     let verdict = overall(primaries);
+    let worst_case = worst_case(&base.measurements, &head.measurements, primary, &policy.measurement.worst_case);
     Ok(Comparison {
         schema: COMPARISON_SCHEMA,
         base: base_hash,
@@ -473,6 +541,7 @@ pub fn compare(
         removed,
         metrics,
         verdict,
+        worst_case,
     })
 }
 
@@ -595,6 +664,11 @@ fn escape_markdown_char(out: &mut String, c: char) {
     }
 }
 
+/// A value of `metric` for people, in its unit (`1.203 ms`, `13.9 MiB`).
+pub fn human_value(metric: &str, v: u64) -> String {
+    human(metric, i128::from(v))
+}
+
 fn human(metric: &str, v: i128) -> String {
     let a = v.unsigned_abs() as f64;
     let sign = if v < 0 { "-" } else { "" };
@@ -630,6 +704,26 @@ fn level(confidence: &str) -> String {
 
 /// A metric's table cells: base and head medians, the shift's ratio and
 /// its interval.
+/// One line on the worst case: `Worst case (p95 of wall_ns, base → head):
+/// id: p95 1.2 ms → 1.3 ms, max …` (base `—` when base lacks the series);
+/// the series id and metric escaped for Markdown when `markdown`.
+pub fn worst_case_line(w: &WorstCaseComparison, markdown: bool) -> String {
+    let values: Vec<String> = w
+        .values
+        .iter()
+        .map(|v| {
+            let base = v.base.map_or_else(|| "—".to_owned(), |b| human(&w.metric, i128::from(b)));
+            format!("{} {base} → {}", v.statistic, human(&w.metric, i128::from(v.head)))
+        })
+        .collect();
+    let (series, metric) = if markdown {
+        (escape_markdown(&w.series), escape_markdown(&w.metric))
+    } else {
+        (w.series.clone(), w.metric.clone())
+    };
+    format!("Worst case ({} of {metric}, base → head): {series}: {}.", w.statistic, values.join(", "))
+}
+
 fn measured_cells(m: &MetricComparison) -> String {
     format!(
         "{} | {} | {} | [{}, {}]",
@@ -709,7 +803,9 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
         escape_markdown(&c.workload_id),
         escape_markdown(&c.track)
     ));
-    let list = |ids: &[String]| ids.iter().map(|i| format!("`{}`", escape_markdown(i))).collect::<Vec<_>>().join(", ");
+    // Escaped text, not code spans: a backslash escape inside a code span
+    // would show literally.
+    let list = |ids: &[String]| ids.iter().map(|i| escape_markdown(i)).collect::<Vec<_>>().join(", ");
     if !c.added.is_empty() {
         s.push_str(&format!("Added in head (not compared): {}.\n\n", list(&c.added)));
     }
@@ -771,6 +867,9 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     } else {
         "Result digest differs: head measures another set of series (above).\n"
     });
+    if let Some(w) = &c.worst_case {
+        s.push_str(&format!("{}\n", worst_case_line(w, true)));
+    }
     if !c.environment_mismatch.is_empty() {
         s.push_str(&format!(
             "⚠️ Environments differ ({}); compared anyway at the caller's request.\n",
@@ -853,6 +952,7 @@ mod tests {
     #[test]
     fn the_summary_counts_verdicts_and_keeps_a_row_per_workload() {
         let c = |id: &str, verdict: Change| Comparison {
+            worst_case: None,
             schema: COMPARISON_SCHEMA,
             base: Digest([1; 32]),
             head: Digest([2; 32]),

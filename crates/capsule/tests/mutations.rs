@@ -535,3 +535,34 @@ fn policy_teeth() {
     assert!(has(&r, "policy-repetitions"), "{:?}", r.codes());
     assert!(has(&r, "policy-anchor-missing"), "{:?}", r.codes());
 }
+
+/// A policy's worst-case statistics: a percentile is never just the
+/// largest sample (p95 needs 20 measured samples; the sample run has 10),
+/// an unknown statistic is unsupported, and the accepted ones are
+/// recomputed into the report.
+#[test]
+fn worst_case_statistics_need_enough_samples() {
+    let with = |stats: &[&str]| {
+        let mut p = capsule::standard::standard_policy("standard-v1").unwrap().policy.clone();
+        p.id = format!("worst-{}", stats.join("-"));
+        p.measurement.worst_case = stats.iter().map(|s| s.to_string()).collect();
+        let pinned = capsule::standard::PinnedPolicy::new(p).unwrap();
+        let run = SampleRun { rows: 10, policy: pinned.clone(), ..SampleRun::default() };
+        let bytes = build(&run).unwrap().write_to(Vec::new()).unwrap();
+        let opts = VerifyOptions {
+            pins: vec![capsule::verify::PolicyPin { hash: pinned.hash, source: "test".to_owned() }],
+            ..VerifyOptions::default()
+        };
+        verify_pack(&bytes[..], &opts).0
+    };
+    let r = with(&["p95"]);
+    assert!(has(&r, "policy-worst-case"), "{:?}", r.codes());
+    assert!(r.findings.iter().any(|f| f.detail.contains("`p95` needs at least 20")), "{:?}", r.findings);
+    let r = with(&["p101"]);
+    assert!(has(&r, "policy-unsupported"), "{:?}", r.codes());
+    let r = with(&["p50", "max"]);
+    assert!(r.accepted(), "{:?}", r.codes());
+    let names: Vec<&str> = r.values.iter().map(|v| v.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.ends_with(".wall_ns.p50")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".wall_ns.max")), "{names:?}");
+}

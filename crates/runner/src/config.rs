@@ -93,6 +93,17 @@ pub struct CapsuleTable {
     pub workloads: Vec<WorkloadConfig>,
 }
 
+/// One input of a `command` workload with several: its own series.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseConfig {
+    /// The case's id: its series id (unique in the workload).
+    pub id: String,
+    /// Arguments appended to the workload's for this case.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
 /// One workload, by kind.
 #[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -137,6 +148,11 @@ pub enum WorkloadConfig {
         /// Input files whose hashes form the workload input hash.
         #[serde(default)]
         inputs: Vec<String>,
+        /// Inputs to run one by one, each its own series (the worst case
+        /// among them shown): `[{ id = "worst_block", args = ["blocks/19.bin"] }]`.
+        /// A case's `args` follow the workload's.
+        #[serde(default)]
+        cases: Vec<CaseConfig>,
     },
     /// A criterion bench target; every benchmark id becomes a series of
     /// harness-reported raw samples.
@@ -334,6 +350,25 @@ fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<Capsule
                     key: format!("workloads[{i}].inputs[{j}]"),
                     message: format!("`{input}` must be a relative path inside the workspace"),
                 });
+            }
+        }
+        if let WorkloadConfig::Command { cases, .. } = w {
+            for (j, c) in cases.iter().enumerate() {
+                let why = if c.id.is_empty() {
+                    Some("a case id must not be empty".to_owned())
+                } else if cases[..j].iter().any(|o| o.id == c.id) {
+                    Some(format!("case id `{}` is used twice", c.id))
+                } else {
+                    None
+                };
+                if let Some(message) = why {
+                    return Err(ConfigError::Invalid {
+                        table,
+                        manifest: manifest.to_owned(),
+                        key: format!("workloads[{i}].cases[{j}].id"),
+                        message,
+                    });
+                }
             }
         }
         for (k, p) in w.parameters() {

@@ -100,7 +100,82 @@ pub fn median_of_sorted(sorted: &[u64]) -> u64 {
     }
 }
 
+/// The nearest-rank percentile `p` (1 to 100) of sorted values: the value
+/// at rank ⌈p·n/100⌉ (1-based), so always one of the values, computed
+/// exactly on integers. 0 for no values.
+pub fn percentile_of_sorted(sorted: &[u64], p: u32) -> u64 {
+    let n = sorted.len() as u64;
+    if n == 0 {
+        return 0;
+    }
+    let rank = (u64::from(p.min(100)) * n).div_ceil(100).max(1);
+    sorted[(rank - 1) as usize]
+}
+
+/// A worst-case statistic a policy asks for beside the median
+/// (`measurement.worst_case`): the largest value, or a nearest-rank
+/// percentile from p50 to p99.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorstCase {
+    /// `max`: the largest measured value.
+    Max,
+    /// `pNN`: the nearest-rank percentile NN.
+    Percentile(u32),
+}
+
+impl WorstCase {
+    /// Parses `max` or `p50` to `p99` (two digits).
+    pub fn parse(s: &str) -> Option<WorstCase> {
+        if s == "max" {
+            return Some(WorstCase::Max);
+        }
+        let digits = s.strip_prefix('p')?;
+        if digits.len() != 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let p: u32 = digits.parse().ok()?;
+        (50..=99).contains(&p).then_some(WorstCase::Percentile(p))
+    }
+
+    /// Its name (`max`, `p95`).
+    pub fn name(self) -> String {
+        match self {
+            WorstCase::Max => "max".to_owned(),
+            WorstCase::Percentile(p) => format!("p{p}"),
+        }
+    }
+
+    /// The least measured samples for which it is more than the largest
+    /// value: ⌈100 / (100 − NN)⌉ for `pNN` (20 for p95, 100 for p99), 1
+    /// for `max`.
+    pub fn min_samples(self) -> u64 {
+        match self {
+            WorstCase::Max => 1,
+            WorstCase::Percentile(p) => 100u64.div_ceil(100 - u64::from(p.min(99))),
+        }
+    }
+
+    /// Its value over sorted measured values.
+    pub fn of_sorted(self, sorted: &[u64]) -> u64 {
+        match self {
+            WorstCase::Max => sorted.last().copied().unwrap_or(0),
+            WorstCase::Percentile(p) => percentile_of_sorted(sorted, p),
+        }
+    }
+}
+
 impl SeriesV1 {
+    /// The measured (non-warmup) values of metric `metric`, sorted; `None`
+    /// when a sample lacks the value.
+    pub fn measured_sorted(&self, metric: usize) -> Option<Vec<u64>> {
+        let mut vals = Vec::with_capacity(self.samples.len());
+        for s in self.samples.iter().filter(|s| !s.warmup) {
+            vals.push(*s.values.get(metric)?);
+        }
+        vals.sort_unstable();
+        Some(vals)
+    }
+
     /// Recomputes the aggregates of metric `metric` (by position). `None`
     /// when the series has no measured sample or a sample lacks the value.
     pub fn aggregates(&self, metric: usize) -> Option<AggregatesV1> {
@@ -154,6 +229,36 @@ impl MeasurementsV1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nearest rank: always a sample, never interpolated.
+    #[test]
+    fn percentiles_are_exact_ranks() {
+        let v: Vec<u64> = (1..=20).collect();
+        for (p, want) in [(50, 10), (90, 18), (95, 19), (99, 20), (100, 20), (1, 1)] {
+            assert_eq!(percentile_of_sorted(&v, p), want, "p{p}");
+        }
+        assert_eq!(percentile_of_sorted(&[7], 95), 7);
+        assert_eq!(percentile_of_sorted(&[], 95), 0);
+        let hundred: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile_of_sorted(&hundred, 99), 99);
+        for (s, want) in [
+            ("max", Some(WorstCase::Max)),
+            ("p95", Some(WorstCase::Percentile(95))),
+            ("p50", Some(WorstCase::Percentile(50))),
+            ("p100", None),
+            ("p9", None),
+            ("p49", None),
+            ("p+9", None),
+            ("median", None),
+        ] {
+            assert_eq!(WorstCase::parse(s), want, "{s}");
+        }
+        assert_eq!(
+            [WorstCase::Max, WorstCase::Percentile(95), WorstCase::Percentile(99), WorstCase::Percentile(50)]
+                .map(WorstCase::min_samples),
+            [1, 20, 100, 2]
+        );
+    }
 
     fn series(vals: &[(bool, u64)]) -> SeriesV1 {
         SeriesV1 {

@@ -17,7 +17,9 @@ pub use manifest::{
     CiManifestV1, ContainerManifestV1, GitManifestV1, HardwareManifestV1, ManifestKind, OsManifestV1,
     ToolchainManifestV1,
 };
-pub use measurement::{AggregatesV1, ClaimV1, MeasurementsV1, SampleV1, SeriesV1, median_of_sorted};
+pub use measurement::{
+    AggregatesV1, ClaimV1, MeasurementsV1, SampleV1, SeriesV1, WorstCase, median_of_sorted, percentile_of_sorted,
+};
 pub use policy::{
     AnchorName, ComparisonV1, MeasurementProcedureV1, PolicyV1, ProofPolicyV1, PublicInputName, TrackRulesV1,
 };

@@ -115,6 +115,12 @@ pub struct MeasurementProcedureV1 {
     pub aggregation: String,
     /// The metric comparisons use (`wall_ns`).
     pub primary_metric: String,
+    /// Worst-case statistics of the primary metric every summary shows
+    /// beside the median (`max`, `p50` to `p99`: nearest rank); each series
+    /// must have enough measured samples for each (`pNN` needs
+    /// ⌈100 / (100 − NN)⌉). Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst_case: Vec<String>,
 }
 
 /// Proof rules.

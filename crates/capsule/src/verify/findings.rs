@@ -96,6 +96,7 @@ codes! {
     PolicyWarmups = "policy-warmups", Policy, "the warmups are not the policy's count, or are not the first repetitions";
     PolicyRepetitions = "policy-repetitions", Policy, "fewer measured repetitions than the policy requires";
     PolicyMetricMissing = "policy-metric-missing", Policy, "a metric the policy requires is not measured";
+    PolicyWorstCase = "policy-worst-case", Policy, "a series has too few measured samples for a worst-case statistic the policy requires (`pNN` needs ⌈100 / (100 − NN)⌉)";
     PolicyUnsupported = "policy-unsupported", Policy, "the policy asks for a rule this verifier does not implement";
     PolicyProofRequired = "policy-proof-required", Policy, "the policy requires a proof and the pack has none";
     ProofBackendUnknown = "proof-backend-unknown", Policy, "the proof's backend is not configured in this verifier";

@@ -1063,6 +1063,13 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
     if c.measurements.series.is_empty() {
         rep.reject(error(Code::PolicyRepetitions, "the measurement table has no series"));
     }
+    let mut worst_case = Vec::new();
+    for w in &proc_.worst_case {
+        match crate::objects::WorstCase::parse(w) {
+            Some(w) => worst_case.push(w),
+            None => rep.reject(error(Code::PolicyUnsupported, format!("worst-case statistic `{w}`"))),
+        }
+    }
     let proving = loaded.capsule.proof.is_some();
     for s in &c.measurements.series {
         // The runner records its warmups; a harness (criterion, hyperfine)
@@ -1090,6 +1097,17 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
                 format!(
                     "series `{}`: {measured} measured repetitions, policy requires {}",
                     s.id, proc_.min_repetitions
+                ),
+            ));
+        }
+        if let Some(w) = worst_case.iter().find(|w| measured < w.min_samples()) {
+            rep.reject(error(
+                Code::PolicyWorstCase,
+                format!(
+                    "series `{}`: {measured} measured samples; `{}` needs at least {}",
+                    s.id,
+                    w.name(),
+                    w.min_samples()
                 ),
             ));
         }

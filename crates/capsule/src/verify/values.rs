@@ -80,9 +80,30 @@ pub(super) fn describe(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
                     a.count, a.warmups, a.min, a.max, a.mad
                 );
                 v.push(ReportValue::new(&format!("{}.{m}.median", s.id), a.median.into(), s.class).note(&note));
+                if *m == c.policy.measurement.primary_metric {
+                    worst_case_values(s, i, &c.policy.measurement.worst_case, &mut v);
+                }
             }
         }
     }
     v.append(&mut rep.values);
     rep.values = v;
+}
+
+/// The policy's worst-case statistics of a series' primary metric
+/// (`<series>.<metric>.max`, `.p95`), recomputed from its samples.
+fn worst_case_values(s: &crate::objects::SeriesV1, metric: usize, names: &[String], v: &mut Vec<ReportValue>) {
+    let Some(sorted) = s.measured_sorted(metric) else { return };
+    for w in names.iter().filter_map(|n| crate::objects::WorstCase::parse(n)) {
+        let note = match w {
+            crate::objects::WorstCase::Max => format!("the largest of {} measured samples", sorted.len()),
+            crate::objects::WorstCase::Percentile(p) => format!(
+                "nearest-rank percentile {p} of {} measured samples (rank {})",
+                sorted.len(),
+                (u64::from(p) * sorted.len() as u64).div_ceil(100).max(1)
+            ),
+        };
+        let name = format!("{}.{}.{}", s.id, s.metrics[metric], w.name());
+        v.push(ReportValue::new(&name, w.of_sorted(&sorted).into(), s.class).note(&note));
+    }
 }

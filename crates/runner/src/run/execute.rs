@@ -20,15 +20,20 @@ pub(super) fn status_text(s: &Sample) -> String {
     }
 }
 
-/// Runs one fresh-process repetition of a side, recording its event.
+/// Runs one fresh-process repetition of a side's case `case` (its only
+/// one when it configures none), recording its event.
 pub(super) fn one_repetition(
     side: &mut Side,
+    case: usize,
     index: u32,
     observer: &mut dyn Observer,
 ) -> Result<(SampleV1, Digest), BenchError> {
     let warmup = index < side.procedure.warmups;
     let total = side.procedure.warmups + side.procedure.min_repetitions;
-    let Exec::Repeat { command, program, .. } = &mut side.prepared.exec else {
+    let Exec::Repeat { cases, with_cases, program, .. } = &mut side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
+    };
+    let Some((series, command)) = cases.get_mut(case) else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));
     };
     if crate::interrupt::interrupted() {
@@ -42,19 +47,24 @@ pub(super) fn one_repetition(
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
+    let case_id = with_cases.then(|| series.clone());
     if !s.success() {
         return Err(BenchError::Failed {
-            workload: side.id.clone(),
+            workload: match &case_id {
+                Some(c) => format!("{} (case `{c}`)", side.id),
+                None => side.id.clone(),
+            },
             index,
             warmup,
             status: status_text(&s),
             stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
         });
     }
-    side.b.event(
-        "repetition",
-        json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes}),
-    )?;
+    let mut event = json!({"index": index, "warmup": warmup, "wall_ns": s.wall_ns, "peak_rss_bytes": s.peak_rss_bytes});
+    if let Some(c) = case_id {
+        event["series"] = c.into();
+    }
+    side.b.event("repetition", event)?;
     observer.progress(Progress::Repetition { index, total, warmup, wall_ns: s.wall_ns });
     let sample = SampleV1 {
         rep: index,
@@ -65,65 +75,95 @@ pub(super) fn one_repetition(
     Ok((sample, tagged(Tag::Result, &s.stdout)))
 }
 
-/// Counts the instructions of every repetition, after the timed ones (an
-/// instrumented run must not disturb a timed one), adding the metric
-/// `instructions_count` to each sample.
+/// Counts the instructions of every repetition of every case, after the
+/// timed ones (an instrumented run must not disturb a timed one), adding
+/// the metric `instructions_count` to each sample.
 pub(super) fn count_series_instructions(
     side: &Side,
-    series: &mut SeriesV1,
+    series: &mut [SeriesV1],
     observer: &mut dyn Observer,
 ) -> Result<(), BenchError> {
     let counter = measure::instruction_counter()?;
-    let Exec::Repeat { command, .. } = &side.prepared.exec else {
+    let Exec::Repeat { cases, .. } = &side.prepared.exec else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));
     };
     observer.progress(Progress::Phase(match counter {
         measure::InstructionCounter::Perf => "counting instructions (perf)",
         measure::InstructionCounter::Callgrind => "counting instructions (callgrind)",
     }));
-    series.metrics.push("instructions_count".to_owned());
-    for sample in &mut series.samples {
-        sample.values.push(measure::count_instructions(counter, command)?);
+    for (s, (_, command)) in series.iter_mut().zip(cases) {
+        s.metrics.push("instructions_count".to_owned());
+        for sample in &mut s.samples {
+            sample.values.push(measure::count_instructions(counter, command)?);
+        }
     }
     Ok(())
 }
 
-/// Folds repetitions into the runner-measured series and its result: every
-/// repetition must print the same result, and a builtin's printed result
-/// must be the one computed in-process for the trace.
+/// The number of series (cases) a repeated side measures.
+pub(super) fn case_count(side: &Side) -> usize {
+    match &side.prepared.exec {
+        Exec::Repeat { cases, .. } => cases.len(),
+        _ => 0,
+    }
+}
+
+/// Folds each case's repetitions into its runner-measured series, and the
+/// cases' printed results into the side's result: every repetition of a
+/// case must print the same result; a builtin's printed result must be the
+/// one computed in-process for the trace; with configured cases, the
+/// result binds each case's id and printed-result digest, in order.
 pub(super) fn repeated_series(
     side: &Side,
-    reps: Vec<(SampleV1, Digest)>,
+    reps: Vec<Vec<(SampleV1, Digest)>>,
 ) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
-    let mut samples = Vec::with_capacity(reps.len());
-    let mut printed = None;
-    for (sample, digest) in reps {
-        match printed {
-            None => printed = Some(digest),
-            Some(p) if p != digest => {
-                return Err(BenchError::Nondeterministic { workload: side.id.clone(), index: sample.rep });
+    let Exec::Repeat { cases, with_cases, expected_result, .. } = &side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(side.id.clone()));
+    };
+    let mut series = Vec::with_capacity(cases.len());
+    let mut results = Vec::with_capacity(cases.len());
+    for ((id, _), reps) in cases.iter().zip(reps) {
+        let mut samples = Vec::with_capacity(reps.len());
+        let mut printed = None;
+        for (sample, digest) in reps {
+            match printed {
+                None => printed = Some(digest),
+                Some(p) if p != digest => {
+                    let workload = if *with_cases { format!("{} (case `{id}`)", side.id) } else { side.id.clone() };
+                    return Err(BenchError::Nondeterministic { workload, index: sample.rep });
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
+            samples.push(sample);
         }
-        samples.push(sample);
+        results.push((id.clone(), printed.unwrap_or_default()));
+        series.push(SeriesV1 {
+            id: id.clone(),
+            class: ValueClass::Measured,
+            metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
+            samples,
+        });
     }
-    let printed = printed.unwrap_or_default();
-    let result = match &side.prepared.exec {
-        Exec::Repeat { expected_result: Some(expected), .. } => {
-            if printed != tagged(Tag::Result, format!("{expected}\n").as_bytes()) {
+    let result = match (expected_result, results.as_slice()) {
+        (Some(expected), [(_, printed)]) => {
+            if *printed != tagged(Tag::Result, format!("{expected}\n").as_bytes()) {
                 return Err(BenchError::BuiltinMismatch { workload: side.id.clone() });
             }
             *expected
         }
-        _ => printed,
+        (_, [(_, printed)]) if !*with_cases => *printed,
+        _ => {
+            let mut bytes = Vec::new();
+            for (id, printed) in &results {
+                bytes.extend_from_slice(id.as_bytes());
+                bytes.push(0);
+                bytes.extend_from_slice(printed.to_hex().as_bytes());
+                bytes.push(b'\n');
+            }
+            tagged(Tag::Result, &bytes)
+        }
     };
-    let series = SeriesV1 {
-        id: side.id.clone(),
-        class: ValueClass::Measured,
-        metrics: ["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"].map(str::to_owned).to_vec(),
-        samples,
-    };
-    Ok((vec![series], result))
+    Ok((series, result))
 }
 
 pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
@@ -131,13 +171,15 @@ pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(V
     let (procedure, id) = (side.procedure.clone(), side.id.clone());
     match &side.prepared.exec {
         Exec::Repeat { .. } => {
-            let mut reps = Vec::new();
-            for index in 0..procedure.warmups + procedure.min_repetitions {
-                reps.push(one_repetition(side, index, observer)?);
+            let mut reps = vec![Vec::new(); case_count(side)];
+            for (case, case_reps) in reps.iter_mut().enumerate() {
+                for index in 0..procedure.warmups + procedure.min_repetitions {
+                    case_reps.push(one_repetition(side, case, index, observer)?);
+                }
             }
             let (mut series, result) = repeated_series(side, reps)?;
             if side.measure_instructions {
-                count_series_instructions(side, &mut series[0], observer)?;
+                count_series_instructions(side, &mut series, observer)?;
             }
             Ok((series, result))
         }

@@ -130,6 +130,9 @@ pub struct BenchOutcome {
     pub git: Option<capsule::objects::GitManifestV1>,
     /// The sealed event log (the live stream continues it after sealing).
     pub events: EventLog,
+    /// The worst series by the policy's worst-case statistics (head values
+    /// only), when the policy names any.
+    pub worst_case: Option<capsule::compare::WorstCaseComparison>,
 }
 
 /// Why a run failed. Nothing is written at the destination on failure.

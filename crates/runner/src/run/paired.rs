@@ -15,7 +15,7 @@ use crate::harness::{self, CriterionBinary, RoundValue};
 use crate::manifest;
 use crate::measure;
 
-use super::execute::{one_repetition, repeated_series, status_text};
+use super::execute::{case_count, one_repetition, repeated_series, status_text};
 use super::prepare::Exec;
 use super::seal::finish_side;
 use super::side::{Side, start_side, writable_destination};
@@ -145,6 +145,17 @@ pub fn bench_paired(
     if base.policy.hash != head.policy.hash {
         return Err(bad_ref("its workspace configures a different policy; paired packs must share one"));
     }
+    let cases = |side: &Side| match &side.prepared.exec {
+        Exec::Repeat { cases, .. } => cases.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    if cases(&base) != cases(&head) {
+        return Err(bad_ref(&format!(
+            "its workload runs other cases ({}) than head's ({}); a paired run measures the same cases on both sides",
+            cases(&base).join(", "),
+            cases(&head).join(", ")
+        )));
+    }
     let mut rounds = Rounds::start(&base, &head, opts.quiet, observer)?;
     observer.progress(Progress::Phase("running baseline and head interleaved"));
     let warmups = head.procedure.warmups;
@@ -204,8 +215,8 @@ pub(super) type SideResult = (Vec<SeriesV1>, Digest);
 /// What a paired run has measured so far, by kind; rounds are run in
 /// stretches (the first count, then more while a verdict is inconclusive).
 enum Rounds {
-    /// Fresh-process repetitions, alternated.
-    Repeat { base: Vec<(SampleV1, Digest)>, head: Vec<(SampleV1, Digest)> },
+    /// Fresh-process repetitions, alternated, per case.
+    Repeat { base: Vec<Vec<(SampleV1, Digest)>>, head: Vec<Vec<(SampleV1, Digest)>> },
     /// Hyperfine, once a side per round: kept wall times, last results.
     Hyperfine { base: Vec<SampleV1>, head: Vec<SampleV1>, results: [Digest; 2] },
     /// Criterion bench executables, once a side per round.
@@ -217,7 +228,9 @@ impl Rounds {
     /// is built here).
     fn start(base: &Side, head: &Side, quiet: bool, observer: &mut dyn Observer) -> Result<Rounds, BenchError> {
         Ok(match (&head.prepared.exec, &base.prepared.exec) {
-            (Exec::Repeat { .. }, Exec::Repeat { .. }) => Rounds::Repeat { base: Vec::new(), head: Vec::new() },
+            (Exec::Repeat { .. }, Exec::Repeat { .. }) => {
+                Rounds::Repeat { base: vec![Vec::new(); case_count(base)], head: vec![Vec::new(); case_count(head)] }
+            }
             (Exec::Hyperfine { .. }, Exec::Hyperfine { .. }) => {
                 Rounds::Hyperfine { base: Vec::new(), head: Vec::new(), results: [Digest::default(); 2] }
             }
@@ -245,8 +258,11 @@ impl Rounds {
             let warmup = index < warmups;
             match self {
                 Rounds::Repeat { base: b, head: h } => {
-                    b.push(one_repetition(base, index, &mut Quiet)?);
-                    h.push(one_repetition(head, index, observer)?);
+                    // Each case of the round: the baseline's, then head's.
+                    for case in 0..b.len() {
+                        b[case].push(one_repetition(base, case, index, &mut Quiet)?);
+                        h[case].push(one_repetition(head, case, index, observer)?);
+                    }
                 }
                 Rounds::Hyperfine { base: b, head: h, results } => {
                     let (bv, br) = hyperfine_once(base)?;

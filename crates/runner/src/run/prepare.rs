@@ -41,7 +41,12 @@ pub fn input_hash(root: &Path, inputs: &[String]) -> Result<Digest, BenchError> 
 pub(super) enum Exec {
     /// Fresh-process repetitions measured with `wait4` (builtin, command).
     Repeat {
-        command: Command,
+        /// One command per series: the workload's, or one per configured
+        /// case (series id, command), in configured order.
+        cases: Vec<(String, Command)>,
+        /// Whether the workload configures cases (its result then binds
+        /// every case's, §5.2 of the configuration reference).
+        with_cases: bool,
         program: String,
         /// For builtins: the result computed in-process for the trace.
         expected_result: Option<Digest>,
@@ -188,7 +193,7 @@ pub(super) fn prepare(
             let program = if prog.contains('/') { ws.root.join(prog) } else { PathBuf::from(prog) };
             prepare_adapter(id, program, rest.to_vec(), ws, parameters.clone(), policy, true)
         }
-        WorkloadConfig::Builtin { builtin, parameters, .. } => {
+        WorkloadConfig::Builtin { id, builtin, parameters, .. } => {
             let p = MerkleParams::parse(builtin, parameters)?;
             let out = merkle_build_open(p)?;
             let mut cmd = Command::new(&opts.self_exe);
@@ -200,7 +205,8 @@ pub(super) fn prepare(
                 spec: merkle_trace_spec(),
                 rows: out.rows,
                 exec: Exec::Repeat {
-                    command: cmd,
+                    cases: vec![(id.clone(), cmd)],
+                    with_cases: false,
                     program: format!("builtin {builtin}"),
                     expected_result: Some(out.result),
                 },
@@ -208,10 +214,13 @@ pub(super) fn prepare(
                 backends: default_backends(),
             })
         }
-        WorkloadConfig::Command { id, bin, package, args, features, parameters, .. } => {
-            let parameters =
-                &with_invocation(parameters, bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" "))]));
-            let (mut cmd, program) = match bin {
+        WorkloadConfig::Command { id, bin, package, args, features, parameters, cases, .. } => {
+            let listed: Vec<String> = cases.iter().map(|c| format!("{}: {}", c.id, c.args.join(" "))).collect();
+            let parameters = &with_invocation(
+                parameters,
+                bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" ")), ("cases", listed.join("; "))]),
+            );
+            let (exe, base_args, program) = match bin {
                 Some(bin) => {
                     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
                     build
@@ -236,26 +245,31 @@ pub(super) fn prepare(
                     if !status.success() {
                         return Err(BenchError::Build { bin: bin.clone(), code: status.code() });
                     }
-                    let exe = ws.target_dir.join("release").join(bin);
-                    let mut c = Command::new(&exe);
-                    c.args(args);
-                    (c, bin.clone())
+                    (ws.target_dir.join("release").join(bin).into_os_string(), args.as_slice(), bin.clone())
                 }
                 None => {
                     let Some((prog, rest)) = args.split_first() else {
                         return Err(BenchError::EmptyCommand(id.clone()));
                     };
-                    let mut c = Command::new(prog);
-                    c.args(rest);
-                    (c, prog.clone())
+                    (prog.into(), rest, prog.clone())
                 }
             };
-            // A cargo the command runs builds with the recorded flags.
-            manifest::with_rustflags(cmd.current_dir(&ws.root), &ws.rustflags);
+            let command = |extra: &[String]| {
+                let mut c = Command::new(&exe);
+                c.args(base_args).args(extra);
+                // A cargo the command runs builds with the recorded flags.
+                manifest::with_rustflags(c.current_dir(&ws.root), &ws.rustflags);
+                c
+            };
+            let commands = if cases.is_empty() {
+                vec![(id.clone(), command(&[]))]
+            } else {
+                cases.iter().map(|c| (c.id.clone(), command(&c.args))).collect()
+            };
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
-                exec: Exec::Repeat { command: cmd, program, expected_result: None },
+                exec: Exec::Repeat { cases: commands, with_cases: !cases.is_empty(), program, expected_result: None },
                 parameters: parameters.clone(),
                 backends: default_backends(),
             })

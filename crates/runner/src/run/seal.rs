@@ -81,6 +81,13 @@ pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<Serie
             }
         }
     }
+    let procedure = &policy.policy.measurement;
+    let worst_case = capsule::compare::worst_case(
+        &MeasurementsV1 { schema: Default::default(), series: Vec::new() },
+        &table,
+        &procedure.primary_metric,
+        &procedure.worst_case,
+    );
     locked.measurements(table)?;
     let mut sealed = locked.seal()?;
 
@@ -108,6 +115,7 @@ pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<Serie
         report,
         git,
         events: sealed.events().clone(),
+        worst_case,
     };
     Ok(Verified { outcome, tmp })
 }

@@ -76,6 +76,26 @@ pub(super) fn start_side(
         }
         procedure.min_repetitions = n;
     }
+    // A worst-case statistic the policy requires needs enough samples; the
+    // runner knows its own count (a harness's is the harness's).
+    let runner_counted = matches!(
+        workload,
+        config::WorkloadConfig::Builtin { .. }
+            | config::WorkloadConfig::Command { .. }
+            | config::WorkloadConfig::Adapter { .. }
+    );
+    let mut worst = procedure.worst_case.iter().filter_map(|w| capsule::objects::WorstCase::parse(w));
+    if let Some(w) = worst.find(|w| runner_counted && u64::from(procedure.min_repetitions) < w.min_samples()) {
+        return Err(BenchError::PolicyRequires {
+            policy: policy.policy.id.clone(),
+            anchor: format!("worst-case statistic {}", w.name()),
+            why: format!(
+                "it needs at least {} measured repetitions and this run takes {}; raise `--repetitions` or the policy's `min_repetitions`",
+                w.min_samples(),
+                procedure.min_repetitions
+            ),
+        });
+    }
     observer.progress(Progress::Plan {
         workload: &id,
         embedded_default: ws.workloads.is_empty() && id == config::DEFAULT_WORKLOAD,
