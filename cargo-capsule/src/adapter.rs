@@ -41,9 +41,6 @@ pub(crate) struct CheckArgs {
     /// file or a standard policy name.
     #[arg(long, value_name = "POLICY", default_value = "standard-proof-v1")]
     policy: String,
-    /// Print the outcome as JSON.
-    #[arg(long)]
-    json: bool,
     /// Arguments for the adapter.
     #[arg(last = true)]
     args: Vec<String>,
@@ -123,7 +120,7 @@ pub(crate) fn run(c: AdapterCommand) -> Result<u8, CliError> {
     let proof_params = policy.policy.proof.backends.get(&info.backend_id).cloned();
     let report = conformance::check(&mut adapter, first, second, proof_params).map_err(CliError::Adapter)?;
     adapter.close().map_err(CliError::Adapter)?;
-    if a.json {
+    if output::json_mode() {
         output::json(&report)?;
     } else {
         output::conformance(&report)?;

@@ -16,6 +16,18 @@ use crate::output;
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How to print results: `human`, or `json` (one JSON document on
+    /// standard output: the command's object, or `capsulebench/messages/v1`
+    /// for commands that only report what they did).
+    #[arg(long, value_enum, global = true, default_value = "human")]
+    message_format: MessageFormat,
+    /// Alias of `--message-format json`.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Colour verdicts and errors: `auto` (a terminal, `NO_COLOR` unset and
+    /// `TERM` not `dumb`), `always` or `never`.
+    #[arg(long, value_enum, global = true, default_value = "auto")]
+    color: crate::output::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,9 +131,6 @@ struct BenchArgs {
     /// Print only the summary (cargo's build output quieted too).
     #[arg(long, short)]
     quiet: bool,
-    /// How to print the summary.
-    #[arg(long, value_enum, default_value = "human")]
-    message_format: MessageFormat,
     /// Use this run id (paired runs share one).
     #[arg(long, hide = true)]
     run_id: Option<String>,
@@ -148,12 +157,10 @@ struct CompareArgs {
     base: PathBuf,
     /// The head pack.
     head: PathBuf,
-    /// Print the Markdown a pull-request comment shows.
-    #[arg(long, conflicts_with = "json")]
-    markdown: bool,
-    /// Print the comparison as JSON (`capsulebench/comparison/v2`).
+    /// Print the Markdown a pull-request comment shows (not with
+    /// `--message-format json`, which prints `capsulebench/comparison/v2`).
     #[arg(long)]
-    json: bool,
+    markdown: bool,
     /// Compare packs from different environments (flagged in the output).
     #[arg(long)]
     allow_env_mismatch: bool,
@@ -240,9 +247,6 @@ struct VerifyArgs {
     /// Reject the pack unless its capsule hash is this one.
     #[arg(long, value_name = "HASH")]
     expect_capsule: Option<String>,
-    /// Print the JSON report (`capsulebench/verify-report/v1`).
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -277,9 +281,6 @@ struct ImportArgs {
 struct PackArgs {
     /// The capsulepack.
     pack: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +307,16 @@ enum PolicyCommand {
 }
 
 impl Cli {
+    /// Whether results are printed as JSON.
+    pub(crate) fn json(&self) -> bool {
+        self.json || self.message_format == MessageFormat::Json
+    }
+
+    /// The `--color` choice.
+    pub(crate) fn color(&self) -> crate::output::ColorChoice {
+        self.color
+    }
+
     pub(crate) fn run(self) -> Result<u8, CliError> {
         match self.command {
             Command::Bench(a) => bench(a),
@@ -339,25 +350,21 @@ impl Cli {
                 }
                 readable(&a.pack)?;
                 let (report, _) = verify_pack_file(&a.pack, &opts);
-                if a.json {
-                    output::json(&report)?;
-                } else {
-                    output::report(&report)?;
-                }
+                output::report(&report)?;
                 Ok(if report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
             }
             Command::Inspect(a) => {
                 readable(&a.pack)?;
                 let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
                 let (report, contents) = verify_pack_file(&a.pack, &opts);
-                output::inspect(&report, contents.as_ref(), a.json)?;
+                output::inspect(&report, contents.as_ref(), output::json_mode())?;
                 Ok(if report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
             }
             Command::Replay(a) => {
                 readable(&a.pack)?;
                 let opts = VerifyOptions { profile: Profile::Integrity, ..VerifyOptions::default() };
                 let (report, contents) = verify_pack_file(&a.pack, &opts);
-                output::replay(&report, contents.as_ref(), a.json)?;
+                output::replay(&report, contents.as_ref(), output::json_mode())?;
                 Ok(if report.accepted() { ExitCode::OK } else { ExitCode::REJECTED })
             }
             Command::Unpack(a) => {
@@ -382,7 +389,16 @@ impl Cli {
             }
             Command::Policy(PolicyCommand::Hash { file }) => {
                 let p = read_policy(&file)?;
-                output::line(&format!("{}  {} {}", p.hash, p.policy.id, p.policy.version))?;
+                if output::json_mode() {
+                    output::json(&serde_json::json!({
+                        "schema": "capsulebench/policy-hash/v1",
+                        "hash": p.hash,
+                        "id": p.policy.id,
+                        "version": p.policy.version,
+                    }))?;
+                } else {
+                    output::line(&format!("{}  {} {}", p.hash, p.policy.id, p.policy.version))?;
+                }
                 Ok(ExitCode::OK)
             }
             Command::Policy(PolicyCommand::Registry(c)) => crate::trust::registry(c),
@@ -434,7 +450,7 @@ struct WorkloadRun {
 
 fn bench(a: BenchArgs) -> Result<u8, CliError> {
     let events_to_stdout = a.events.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    if events_to_stdout && a.message_format == MessageFormat::Json {
+    if events_to_stdout && output::json_mode() {
         return Err(CliError::Usage(
             "`--events -` and `--message-format json` both want stdout; send events to a file",
         ));
@@ -547,7 +563,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
                 s.emit(&e, h);
             }
         }
-        if a.message_format == MessageFormat::Human {
+        if !output::json_mode() {
             if let Some(b) = &run.base {
                 output::bench_summary(b, events_to_stdout)?;
             }
@@ -560,7 +576,7 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
         }
         runs.push(run);
     }
-    if a.message_format == MessageFormat::Json {
+    if output::json_mode() {
         let one = |r: &WorkloadRun| {
             let mut v = output::bench_json(&r.head);
             if let Some(b) = &r.base {
@@ -596,6 +612,9 @@ fn paired_verdict(b: &capsule_runner::BenchOutcome, h: &capsule_runner::BenchOut
 }
 
 fn compare(a: CompareArgs) -> Result<u8, CliError> {
+    if a.markdown && output::json_mode() {
+        return Err(CliError::Usage("`--markdown` and `--message-format json` both choose the output; use one"));
+    }
     let opts = VerifyOptions { pins: pins(&a.policy, &a.policy_hash)?, ..verify_options() };
     let mut sides = Vec::new();
     for p in [&a.base, &a.head] {
@@ -618,7 +637,7 @@ fn compare(a: CompareArgs) -> Result<u8, CliError> {
         capsule::compare::CompareOptions { allow_env_mismatch: a.allow_env_mismatch },
     )
     .map_err(CliError::Compare)?;
-    if a.json {
+    if output::json_mode() {
         output::json(&cmp)?;
     } else if a.markdown {
         output::line(&capsule::compare::markdown(

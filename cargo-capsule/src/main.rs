@@ -32,7 +32,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.run() {
+    output::set_mode(cli.json(), cli.color());
+    let outcome = cli.run();
+    // In JSON mode, what a command said for people goes out as one document.
+    let finished = output::finish();
+    match outcome.and_then(|code| finished.map(|()| code)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             output::error(&e);

@@ -29,9 +29,136 @@ fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(s)
 }
 
+/// How results are printed: `--message-format` and `--color`, set once by
+/// [`set_mode`] before any output.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mode {
+    json: bool,
+    color_stdout: bool,
+    color_stderr: bool,
+}
+
+static MODE: std::sync::OnceLock<Mode> = std::sync::OnceLock::new();
+/// Whether a JSON document has been printed (JSON mode).
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Text a command printed for people while in JSON mode: it goes out as
+/// one `capsulebench/messages/v1` document instead ([`finish`]).
+static MESSAGES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// Colour when the stream is a terminal, `NO_COLOR` is unset or empty
+    /// and `TERM` is not `dumb`.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Sets how results are printed, once, before anything is printed.
+pub(crate) fn set_mode(json: bool, color: ColorChoice) {
+    use std::io::IsTerminal;
+    let env_allows = || {
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+    };
+    let colors = |terminal: bool| match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && env_allows(),
+    };
+    let _ = MODE.set(Mode {
+        json,
+        color_stdout: colors(std::io::stdout().is_terminal()),
+        color_stderr: colors(std::io::stderr().is_terminal()),
+    });
+}
+
+fn mode() -> Mode {
+    MODE.get().copied().unwrap_or_default()
+}
+
+/// Whether results are printed as JSON (`--message-format json`).
+pub(crate) fn json_mode() -> bool {
+    mode().json
+}
+
+/// In JSON mode, prints what a command said for people as one
+/// `capsulebench/messages/v1` document (`messages`: its lines), unless it
+/// printed a JSON document of its own.
+pub(crate) fn finish() -> Result<(), CliError> {
+    if !json_mode() || JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let messages = std::mem::take(&mut *MESSAGES.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    if messages.is_empty() {
+        return Ok(());
+    }
+    json(&serde_json::json!({"schema": "capsulebench/messages/v1", "messages": messages}))
+}
+
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const BOLD_RED: &str = "\x1b[1;31m";
+const RESET: &str = "\x1b[0m";
+
+/// The colour of a verdict word the tool prints.
+fn verdict_color(word: &str) -> Option<&'static str> {
+    match word {
+        "REJECTED" | "slower" | "larger" | "higher" | "FAILED" => Some(RED),
+        "ACCEPTED" | "verified" | "faster" | "smaller" | "lower" | "passed" => Some(GREEN),
+        "inconclusive" | "DIFFERS" => Some(YELLOW),
+        _ => None,
+    }
+}
+
+/// Colours the verdict words of lines the tool writes (`verdict …`,
+/// `verify …`, `error[…]`, a comparison row's last word). Applied after
+/// [`sanitize`], so text from a pack can carry no escape of its own; a
+/// word is only coloured where the tool puts a verdict.
+fn paint(text: &str) -> String {
+    let mut s = String::with_capacity(text.len() + 64);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        let labelled = ["verdict      ", "verify       ", "result       "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (&line[..p.len()], rest)));
+        if let Some((label, rest)) = labelled {
+            let word = rest.split([' ', '(']).next().unwrap_or_default();
+            if let Some(c) = verdict_color(word) {
+                s.push_str(&format!("{label}{c}{word}{RESET}{}", &rest[word.len()..]));
+                continue;
+            }
+        }
+        if let Some(rest) = line.strip_prefix("  error[") {
+            s.push_str(&format!("  {RED}error{RESET}[{rest}"));
+            continue;
+        }
+        let last = line.rsplit("  ").next().unwrap_or_default();
+        match verdict_color(last).filter(|_| line.starts_with("  ") && line.len() > last.len()) {
+            Some(c) => s.push_str(&format!("{}{c}{last}{RESET}", &line[..line.len() - last.len()])),
+            None => s.push_str(line),
+        }
+    }
+    s
+}
+
 fn out(text: &str) -> Result<(), CliError> {
+    let m = mode();
+    if m.json {
+        let mut messages = MESSAGES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        messages.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+        return Ok(());
+    }
+    let clean = sanitize(text);
+    let shown = if m.color_stdout { std::borrow::Cow::Owned(paint(&clean)) } else { clean };
     let mut o = std::io::stdout().lock();
-    o.write_all(sanitize(text).as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
+    o.write_all(shown.as_bytes()).and_then(|_| o.flush()).map_err(CliError::Output)
 }
 
 /// Prints one line.
@@ -78,6 +205,7 @@ fn escape_json_controls(raw: &str) -> String {
 /// C1 controls (which a terminal may act on) are escaped here, as valid
 /// JSON `\uXXXX` escapes, so the output stays parseable.
 pub(crate) fn json<T: Serialize>(v: &T) -> Result<(), CliError> {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let raw = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.into()))?;
     let mut s = escape_json_controls(&raw);
     s.push('\n');
@@ -87,8 +215,9 @@ pub(crate) fn json<T: Serialize>(v: &T) -> Result<(), CliError> {
 
 /// Prints a warning on stderr.
 pub(crate) fn warn(msg: &str) -> Result<(), CliError> {
+    let label = if mode().color_stderr { format!("{YELLOW}warning{RESET}") } else { "warning".to_owned() };
     let mut e = std::io::stderr().lock();
-    e.write_all(sanitize(&format!("warning: {msg}\n")).as_bytes()).map_err(CliError::Output)
+    e.write_all(format!("{label}: {}\n", sanitize(msg)).as_bytes()).map_err(CliError::Output)
 }
 
 /// Prints a data-availability audit for people.
@@ -123,7 +252,8 @@ pub(crate) fn audit(a: &capsule::trust::audit::AuditReport) -> Result<(), CliErr
 
 /// Renders an error once, with its source chain, on stderr.
 pub(crate) fn error(e: &CliError) {
-    let mut s = format!("error: {e}");
+    let label = if mode().color_stderr { format!("{BOLD_RED}error{RESET}") } else { "error".to_owned() };
+    let mut s = format!("{e}");
     let mut cur = std::error::Error::source(e);
     while let Some(c) = cur {
         let _ = write!(s, "\n  caused by: {c}");
@@ -131,7 +261,7 @@ pub(crate) fn error(e: &CliError) {
     }
     #[expect(clippy::print_stderr, reason = "this is the output module")]
     {
-        eprintln!("{s}");
+        eprintln!("{label}: {}", sanitize(&s));
     }
 }
 
@@ -258,6 +388,9 @@ fn ppm_fraction(ppm: u64) -> String {
 
 /// Prints a verification report for people.
 pub(crate) fn report(r: &Report) -> Result<(), CliError> {
+    if json_mode() {
+        return json(r);
+    }
     let mut s = String::new();
     render_report(r, &mut s);
     out(&s)

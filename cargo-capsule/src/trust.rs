@@ -254,9 +254,6 @@ pub(crate) struct AuditArgs {
     archive: PathBuf,
     #[command(flatten)]
     draw: DrawArgs,
-    /// Print the JSON report.
-    #[arg(long)]
-    json: bool,
     /// The Sigstore trusted root for bundles in the pack.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
@@ -529,7 +526,7 @@ pub(crate) fn audit(a: AuditArgs) -> Result<u8, CliError> {
         None => audit::fresh_seed().map_err(|e| CliError::Randomness(e.to_string()))?,
     };
     let r = audit::audit(&contents.capsule.commitment, &o, seed);
-    if a.json {
+    if output::json_mode() {
         output::json(&r)?;
     } else {
         output::audit(&r)?;

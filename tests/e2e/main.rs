@@ -73,6 +73,50 @@ fn verify_golden_json_report() {
     }
 }
 
+/// Every command takes `--message-format json` (or `--json`) and prints one
+/// JSON document: its own object, or the lines it reports; `--color`
+/// colours only the verdict words the tool writes.
+#[test]
+fn one_message_format_and_color_on_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let into = tmp.path().join("unpacked");
+    let policy = root().join("crates/capsule/policies/standard-v1.json");
+    let key = tmp.path().join("signing");
+    for (args, schema) in [
+        (vec!["verify", GOLDEN], "capsulebench/verify-report/v1"),
+        (vec!["compare", GOLDEN, GOLDEN], "capsulebench/comparison/v2"),
+        (vec!["policy", "hash", policy.to_str().unwrap()], "capsulebench/policy-hash/v1"),
+        (vec!["unpack", GOLDEN, "--into", into.to_str().unwrap()], "capsulebench/messages/v1"),
+        (vec!["keygen", "--out", key.to_str().unwrap()], "capsulebench/messages/v1"),
+    ] {
+        for flag in [&["--message-format", "json"][..], &["--json"][..]] {
+            let _ = std::fs::remove_dir_all(&into);
+            let _ = std::fs::remove_file(key.with_extension("key"));
+            let _ = std::fs::remove_file(key.with_extension("pub"));
+            let o = run(&[&args[..], flag].concat());
+            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+            let v = json(&o);
+            assert_eq!(v["schema"], schema, "{args:?} {flag:?}: {v}");
+        }
+    }
+    // inspect and replay print their objects.
+    assert!(json(&run(&["inspect", GOLDEN, "--message-format", "json"]))["capsule"].is_object());
+    assert_eq!(json(&run(&["replay", GOLDEN, "--message-format", "json"]))["chain"], "ok");
+    // `--markdown` chooses the output too.
+    let o = run(&["compare", GOLDEN, GOLDEN, "--markdown", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    // Colour: only the verdict, and never when asked not to.
+    let o = run(&["verify", GOLDEN, "--color", "always"]);
+    let out = stdout(&o);
+    assert!(out.contains("verdict      \u{1b}[32mACCEPTED\u{1b}[0m at profile"), "{out}");
+    assert_eq!(out.matches('\u{1b}').count(), 2, "{out}");
+    for args in [&["verify", GOLDEN, "--color", "never"][..], &["verify", GOLDEN][..]] {
+        assert!(!stdout(&run(args)).contains('\u{1b}'), "{args:?}");
+    }
+    let o = bin().args(["verify", GOLDEN, "--color", "always", "--expect-capsule", "sha256:00"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("\u{1b}[1;31merror\u{1b}[0m: "), "{o:?}");
+}
+
 #[test]
 fn inspect_and_replay_golden() {
     let o = run(&["inspect", GOLDEN]);
