@@ -663,15 +663,26 @@ impl capsule_runner::Observer for BenchProgress {
     fn progress(&mut self, p: capsule_runner::Progress<'_>) {
         use capsule_runner::Progress as P;
         match p {
-            P::Plan { workload, embedded_default, track, policy, warmups, repetitions } => {
+            P::Plan { workload, embedded_default, track, policy, warmups, repetitions, harness } => {
                 if embedded_default {
                     self.note(&format!(
                         "no [workspace.metadata.capsule] workloads: running the embedded default `{workload}`"
                     ));
                 }
-                self.note(&format!(
-                    "bench `{workload}` on track `{track}` under policy `{policy}`: {warmups} warmups + {repetitions} repetitions"
-                ));
+                match harness {
+                    Some("criterion") => self.note(&format!(
+                        "bench `{workload}` on track `{track}` under policy `{policy}`: criterion warms up and samples each benchmark itself (at least {repetitions} samples each)"
+                    )),
+                    Some(h) => self.note(&format!(
+                        "bench `{workload}` on track `{track}` under policy `{policy}`: {h} runs {warmups} warmups + {repetitions} runs"
+                    )),
+                    None => self.note(&format!(
+                        "bench `{workload}` on track `{track}` under policy `{policy}`: {warmups} warmups + {repetitions} repetitions"
+                    )),
+                }
+                if harness.is_some() {
+                    return;
+                }
                 if self.terminal && !self.quiet {
                     let bar = indicatif::ProgressBar::new(u64::from(warmups + repetitions));
                     bar.set_style(
@@ -681,6 +692,9 @@ impl capsule_runner::Observer for BenchProgress {
                     );
                     self.bar = Some(bar);
                 }
+            }
+            P::Harness { benchmark, samples, iterations, begun } => {
+                self.note(&format!("  criterion: benchmark {begun} `{benchmark}`: {samples} samples ({iterations})"));
             }
             P::Phase(phase) => match &self.bar {
                 Some(b) => b.set_message(phase.to_owned()),

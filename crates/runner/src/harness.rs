@@ -272,8 +272,60 @@ pub fn criterion_home(target_dir: &Path) -> Result<tempfile::TempDir, HarnessErr
         .map_err(|e| HarnessError::Output { path: target_dir.display().to_string(), why: e.to_string() })
 }
 
-/// Runs a criterion bench target and imports every benchmark it measured.
-pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
+/// What criterion says when it begins collecting a benchmark's samples:
+/// `Benchmarking ID: Collecting N samples in estimated T (I)` gives
+/// `(ID, N, I)`.
+pub fn collecting_line(line: &str) -> Option<(&str, u64, &str)> {
+    let rest = line.strip_prefix("Benchmarking ")?;
+    let (id, rest) = rest.rsplit_once(": Collecting ")?;
+    let (samples, rest) = rest.split_once(" samples in estimated ")?;
+    let iterations = rest.rsplit_once(" (")?.1.strip_suffix(')')?;
+    Some((id, samples.parse().ok()?, iterations))
+}
+
+/// Runs `cmd` to completion with its standard error read line by line
+/// (each line to `on_line`), standard output discarded; fails as
+/// [`run_checked`] does, with the tail of standard error.
+fn run_streaming(cmd: &mut Command, shown: &str, on_line: &mut dyn FnMut(&str)) -> Result<(), HarnessError> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| HarnessError::Spawn { command: shown.to_owned(), source })?;
+    let mut kept: Vec<u8> = Vec::new();
+    if let Some(err) = child.stderr.take() {
+        let mut reader = std::io::BufReader::new(err);
+        let mut buf = Vec::new();
+        while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+            on_line(String::from_utf8_lossy(&buf).trim_end());
+            kept.extend_from_slice(&buf);
+            if kept.len() > 2 * crate::measure::STDERR_TAIL {
+                kept.drain(..kept.len() - crate::measure::STDERR_TAIL);
+            }
+            buf.clear();
+        }
+    }
+    let status = child.wait().map_err(|source| HarnessError::Spawn { command: shown.to_owned(), source })?;
+    if !status.success() {
+        let start = kept.len().saturating_sub(crate::measure::STDERR_TAIL);
+        return Err(HarnessError::Failed {
+            command: shown.to_owned(),
+            status: format!("{status}"),
+            tail: String::from_utf8_lossy(&kept[start..]).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs a criterion bench target and imports every benchmark it measured;
+/// `on_collecting` hears of each benchmark as criterion begins collecting
+/// its samples (id, sample count, estimated iterations).
+pub fn criterion(
+    r: &CriterionRun<'_>,
+    on_collecting: &mut dyn FnMut(&str, u64, &str),
+) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
     let base = criterion_base_args(r);
     // Build first, so the timed run below starts from a built target.
     let mut build = Command::new(cargo());
@@ -284,7 +336,11 @@ pub fn criterion(r: &CriterionRun<'_>) -> Result<(Vec<SeriesV1>, Digest), Harnes
     with_rustflags(run.args(&base).arg("--").args(r.args).current_dir(r.root), r.rustflags)
         .env("CRITERION_HOME", home.path());
     let shown = format!("cargo {} -- {}", base.join(" "), r.args.join(" "));
-    run_checked(&mut run, &shown)?;
+    run_streaming(&mut run, &shown, &mut |line| {
+        if let Some((id, samples, iterations)) = collecting_line(line) {
+            on_collecting(id, samples, iterations);
+        }
+    })?;
     let measured = read_home(home.path(), &shown)?;
     let mut series = Vec::with_capacity(measured.len());
     for m in measured {
@@ -484,6 +540,20 @@ pub fn hyperfine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn criterion_progress_lines() {
+        assert_eq!(
+            collecting_line("Benchmarking fnv_4k: Collecting 10 samples in estimated 505.03 ms (55k iterations)"),
+            Some(("fnv_4k", 10, "55k iterations"))
+        );
+        assert_eq!(
+            collecting_line("Benchmarking g/f: 1: Collecting 100 samples in estimated 5.0 s (1.2M iterations)"),
+            Some(("g/f: 1", 100, "1.2M iterations"))
+        );
+        assert_eq!(collecting_line("Benchmarking fnv_4k: Warming up for 200.00 ms"), None);
+        assert_eq!(collecting_line("fnv_4k   time:   [1.0 µs 1.1 µs 1.2 µs]"), None);
+    }
 
     /// The workload's own settings win; every other round setting is
     /// added once.

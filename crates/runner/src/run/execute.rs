@@ -184,7 +184,12 @@ pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(V
             Ok((series, result))
         }
         Exec::Criterion { bench, package, args, features } => {
-            Ok(crate::harness::criterion(&crate::harness::CriterionRun {
+            let mut begun = 0;
+            let mut on_collecting = |benchmark: &str, samples: u64, iterations: &str| {
+                begun += 1;
+                observer.progress(Progress::Harness { benchmark, samples, iterations, begun });
+            };
+            let run = crate::harness::CriterionRun {
                 root: &side.ws.root,
                 target_dir: &side.ws.target_dir,
                 rustflags: &side.ws.rustflags,
@@ -192,7 +197,8 @@ pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(V
                 package: package.as_deref(),
                 features,
                 args,
-            })?)
+            };
+            Ok(crate::harness::criterion(&run, &mut on_collecting)?)
         }
         Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),
         Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(

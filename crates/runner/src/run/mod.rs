@@ -85,11 +85,27 @@ pub enum Progress<'a> {
         policy: &'a str,
         /// Warmups.
         warmups: u32,
-        /// Measured repetitions.
+        /// Measured repetitions (paired: the first count of rounds).
         repetitions: u32,
+        /// The harness that samples on its own, unpaired (`criterion`,
+        /// `hyperfine`): the counts above are then its business, and
+        /// [`Progress::Harness`] reports criterion's.
+        harness: Option<&'a str>,
     },
     /// A phase started.
     Phase(&'a str),
+    /// A harness reported its own progress: criterion began collecting
+    /// one benchmark's samples.
+    Harness {
+        /// The benchmark id.
+        benchmark: &'a str,
+        /// The samples it collects.
+        samples: u64,
+        /// The iterations it estimates in all.
+        iterations: &'a str,
+        /// Benchmarks begun so far in this run, this one included.
+        begun: u32,
+    },
     /// A repetition finished.
     Repetition {
         /// 0-based index, warmups included.

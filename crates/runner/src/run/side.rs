@@ -103,6 +103,11 @@ pub(super) fn start_side(
         policy: &policy.policy.id,
         warmups: procedure.warmups,
         repetitions: procedure.min_repetitions,
+        harness: match workload {
+            config::WorkloadConfig::Criterion { .. } if !paired => Some("criterion"),
+            config::WorkloadConfig::Hyperfine { .. } if !paired => Some("hyperfine"),
+            _ => None,
+        },
     });
 
     observer.progress(Progress::Phase("collecting manifests"));
