@@ -139,7 +139,8 @@ struct BenchArgs {
     #[arg(long, value_name = "REF")]
     baseline: Option<String>,
     /// Measured repetitions (at least the policy's minimum; more narrows
-    /// comparison intervals).
+    /// comparison intervals). Paired: the first count of rounds, doubled
+    /// while a verdict is inconclusive, up to four times.
     #[arg(long, value_name = "N")]
     repetitions: Option<u32>,
     /// Extra measurements: `instructions` counts each repetition's

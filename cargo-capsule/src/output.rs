@@ -883,6 +883,9 @@ pub(crate) fn comparison(c: &capsule::compare::Comparison) -> Result<(), CliErro
     if let Some(w) = &c.worst_case {
         let _ = writeln!(s, "worst case   {}", capsule::compare::worst_case_line(w, false));
     }
+    if let Some(d) = capsule::compare::disturbed_line(c) {
+        let _ = writeln!(s, "disturbed    {d}");
+    }
     if !c.added.is_empty() {
         let _ = writeln!(s, "added        {} (head only, not compared)", c.added.join(", "));
     }

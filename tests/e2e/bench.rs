@@ -667,9 +667,9 @@ fn hyperfine_workloads_run_paired() {
     assert_eq!(r["verdict"], "accepted");
 }
 
-/// A paired run that is inconclusive after the policy's rounds takes more,
-/// doubling up to four times as many, unless `--repetitions` fixed the
-/// count: identical commands whose time varies from 0 to 8 ms cannot be
+/// A paired run that is inconclusive after its first rounds (the policy's,
+/// or `--repetitions`) takes more, doubling up to four times as many:
+/// identical commands whose time varies from 0 to 8 ms cannot be
 /// told within 2 % of each other, so the run stops at the cap, and
 /// `compare` recomputes the same verdict from every kept round.
 #[test]
@@ -690,12 +690,14 @@ fn inconclusive_paired_runs_take_more_rounds() {
     let n = |side: &str| c["metrics"][0][side].as_u64().unwrap();
     assert_eq!((n("n_base"), n("n_head")), (400, 400), "{c}");
     assert_eq!(c["metrics"][0]["verdict"], "inconclusive", "{c}");
+    // The wall-time row counts disturbed samples a side (off-CPU time).
+    assert!(c["metrics"][0]["disturbed"].as_array().is_some_and(|d| d.len() == 2), "{c}");
     assert!(stdout(&o).contains("verdict      inconclusive"), "{}", stdout(&o));
-    // A fixed count is kept.
+    // `--repetitions` sets the first count: 20, then 40, then the cap, 80.
     let o = capsule(&ws, &["bench", "--baseline", "HEAD", "--repetitions", "20", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let c = json(&capsule(&ws, &["compare", &base, &head, "--json"]));
-    assert_eq!(c["metrics"][0]["n_head"], 20, "{c}");
+    assert_eq!(c["metrics"][0]["n_head"], 80, "{c}");
 }
 
 /// Worst cases: a command workload with several inputs (one series each)

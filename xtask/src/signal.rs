@@ -6,10 +6,9 @@
 //! Signal: a fixed CPU-bound child (`cargo xtask spin N`, about 10 ms) is
 //! run interleaved ABAB as `bench --baseline` runs it under `standard-v1`
 //! (its warmups, then its `paired_repetitions` measured repetitions per
-//! side, then more while the verdict is inconclusive, by the runner's own
-//! rule, up to four times as many; `--repetitions N` fixes the count, as it
-//! does for `bench`) and compared at that policy's threshold and
-//! confidence. A/A trials run identical work on
+//! side, or `--repetitions N`, then more while the verdict is
+//! inconclusive, by the runner's own rule, up to four times as many) and
+//! compared at that policy's threshold and confidence. A/A trials run identical work on
 //! both sides; slowed trials give head 3 % more iterations (extra CPU work,
 //! not sleep). Each rate is printed with its 95 % Clopper–Pearson interval.
 //!
@@ -83,8 +82,6 @@ struct Procedure {
     reps: u32,
     threshold: i64,
     confidence: i64,
-    /// Whether the count was given (`--repetitions`): fixed, as in `bench`.
-    fixed: bool,
 }
 
 impl Procedure {
@@ -96,21 +93,20 @@ impl Procedure {
             reps: reps.unwrap_or_else(|| p.comparison.paired_repetitions.map_or(min, |n| n.max(min))),
             threshold: parse_ppm("threshold", &p.comparison.threshold).map_err(|e| e.to_string())?,
             confidence: parse_ppm("confidence", &p.comparison.confidence).map_err(|e| e.to_string())?,
-            fixed: reps.is_some(),
         })
     }
 }
 
 /// One paired trial as `bench --baseline` runs it: the warmup rounds, then
-/// the policy's rounds, then (unless the count was fixed) more rounds while
-/// the verdict is inconclusive, by the runner's own rule
+/// the policy's rounds (or `--repetitions`), then more rounds while the
+/// verdict is inconclusive, by the runner's own rule
 /// ([`capsule_runner::run::more_rounds`]). Returns the verdict and the
 /// kept rounds.
 fn paired_trial(p: &Procedure, mut round: impl FnMut() -> Result<(u64, u64), String>) -> Result<(Change, u32), String> {
     for _ in 0..p.warmups {
         round()?;
     }
-    let cap = if p.fixed { p.reps } else { p.reps.saturating_mul(ADAPTIVE_CAP_FACTOR) };
+    let cap = p.reps.saturating_mul(ADAPTIVE_CAP_FACTOR);
     let (mut base, mut head) = (Vec::new(), Vec::new());
     let mut kept = p.reps;
     loop {

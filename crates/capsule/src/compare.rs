@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use crate::digest::Digest;
-use crate::objects::{MeasurementsV1, SeriesV1};
+use crate::objects::{MeasurementsV1, SeriesV1, median_of_sorted};
 use crate::verify::PackContents;
 
 /// Why two packs cannot be compared.
@@ -133,6 +133,36 @@ pub struct MetricComparison {
     pub confidence: String,
     /// The verdict.
     pub verdict: Change,
+    /// For `wall_ns` of a series that also records `user_ns` and `sys_ns`:
+    /// how many measured samples of base and of head were disturbed
+    /// (§4.11: off-CPU time beyond the side's usual by more than the
+    /// threshold of its median wall time). Informative; decides nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disturbed: Option<[u64; 2]>,
+}
+
+/// How many measured samples of `s` were disturbed (§4.11): with off-CPU
+/// time `off = wall − min(wall, user + sys)`, a sample is disturbed when
+/// `off·10^6 > median(off)·10^6 + t·median(wall)` (`t` the threshold in
+/// ppm). `None` when the series lacks `wall_ns`, `user_ns` or `sys_ns`.
+pub fn disturbed_samples(s: &SeriesV1, threshold_ppm: i64) -> Option<u64> {
+    let (w, u, y) = (s.metric_index("wall_ns")?, s.metric_index("user_ns")?, s.metric_index("sys_ns")?);
+    let mut off = Vec::new();
+    let mut wall = Vec::new();
+    for x in s.samples.iter().filter(|x| !x.warmup) {
+        let (wv, uv, sv) = (*x.values.get(w)?, *x.values.get(u)?, *x.values.get(y)?);
+        off.push(wv - wv.min(uv.saturating_add(sv)));
+        wall.push(wv);
+    }
+    if off.is_empty() {
+        return Some(0);
+    }
+    let mut sorted_off = off.clone();
+    sorted_off.sort_unstable();
+    wall.sort_unstable();
+    let limit = u128::from(median_of_sorted(&sorted_off)) * 1_000_000
+        + u128::from(threshold_ppm.max(0) as u64) * u128::from(median_of_sorted(&wall));
+    Some(off.iter().filter(|o| u128::from(**o) * 1_000_000 > limit).count() as u64)
 }
 
 /// The comparison's schema.
@@ -608,6 +638,14 @@ fn compare_tables(
             Some(_) => (confidence, Some(false)),
             None => (confidence, None),
         };
+        let disturbed = if metric == "wall_ns" {
+            let side = |table: &MeasurementsV1| {
+                table.series.iter().find(|s| s.id == series).and_then(|s| disturbed_samples(s, threshold))
+            };
+            side(base).zip(side(head)).map(|(b, h)| [b, h])
+        } else {
+            None
+        };
         let (shift, ci, enough) = interval(&x, level);
         let mut verdict = verdict_of(shift, ci, x.base_median, threshold, enough);
         // Holm stopped before this one: it is not called a change.
@@ -627,6 +665,7 @@ fn compare_tables(
             ci_ratio: [ppm_text(ratio_ppm(ci[0], x.base_median)), ppm_text(ratio_ppm(ci[1], x.base_median))],
             confidence: level_text(level),
             verdict,
+            disturbed,
         });
     }
     Ok(out)
@@ -704,6 +743,22 @@ fn level(confidence: &str) -> String {
 
 /// A metric's table cells: base and head medians, the shift's ratio and
 /// its interval.
+/// One line on disturbed samples (§4.11), summed over every series that
+/// records CPU times; `None` when none was disturbed.
+pub fn disturbed_line(c: &Comparison) -> Option<String> {
+    let (mut db, mut dh, mut nb, mut nh) = (0, 0, 0, 0);
+    for m in &c.metrics {
+        if let Some([b, h]) = m.disturbed {
+            (db, dh, nb, nh) = (db + b, dh + h, nb + m.n_base, nh + m.n_head);
+        }
+    }
+    (db + dh > 0).then(|| {
+        format!(
+            "Disturbed samples (off-CPU time beyond the threshold of the median wall time: the machine was busy): base {db} of {nb}, head {dh} of {nh}."
+        )
+    })
+}
+
 /// One line on the worst case: `Worst case (p95 of wall_ns, base → head):
 /// id: p95 1.2 ms → 1.3 ms, max …` (base `—` when base lacks the series);
 /// the series id and metric escaped for Markdown when `markdown`.
@@ -870,6 +925,9 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     if let Some(w) = &c.worst_case {
         s.push_str(&format!("{}\n", worst_case_line(w, true)));
     }
+    if let Some(d) = disturbed_line(c) {
+        s.push_str(&format!("{d}\n"));
+    }
     if !c.environment_mismatch.is_empty() {
         s.push_str(&format!(
             "⚠️ Environments differ ({}); compared anyway at the caller's request.\n",
@@ -891,6 +949,38 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Off-CPU time beyond the side's usual by more than the threshold of
+    /// the median wall time marks a sample disturbed; a workload that
+    /// always waits (sleeps) is not.
+    #[test]
+    fn disturbed_samples_by_off_cpu_time() {
+        use crate::objects::{SampleV1, ValueClass};
+        let series = |samples: &[(u64, u64, u64)]| SeriesV1 {
+            id: "s".into(),
+            class: ValueClass::Measured,
+            metrics: ["wall_ns", "user_ns", "sys_ns"].map(str::to_owned).to_vec(),
+            samples: samples
+                .iter()
+                .enumerate()
+                .map(|(i, (w, u, y))| SampleV1 {
+                    rep: i as u32,
+                    warmup: false,
+                    values: vec![*w, *u, *y],
+                    proof_digest: None,
+                })
+                .collect(),
+        };
+        let mut busy = vec![(1000, 990, 5); 9];
+        busy.push((1100, 990, 5)); // 105 off-CPU: beyond 5 + 2 % of 1000
+        busy.push((1020, 990, 5)); // 25 off-CPU: exactly at the limit, not beyond
+        assert_eq!(disturbed_samples(&series(&busy), 20_000), Some(2 - 1));
+        let sleeps = vec![(5_000_000, 100_000, 50_000); 10];
+        assert_eq!(disturbed_samples(&series(&sleeps), 20_000), Some(0));
+        let mut no_cpu = series(&busy);
+        no_cpu.metrics[1] = "other".into();
+        assert_eq!(disturbed_samples(&no_cpu, 20_000), None);
+    }
 
     /// Whether the interval lies on one side of zero.
     fn significant(ci: [i64; 2]) -> bool {

@@ -160,9 +160,8 @@ pub fn bench_paired(
     observer.progress(Progress::Phase("running baseline and head interleaved"));
     let warmups = head.procedure.warmups;
     let first = head.procedure.min_repetitions;
-    // An explicit `--repetitions` is a fixed count; otherwise rounds are
-    // added while some verdict is inconclusive, up to the cap.
-    let cap = if opts.repetitions.is_some() { first } else { first.saturating_mul(ADAPTIVE_CAP_FACTOR) };
+    // Rounds are added while some verdict is inconclusive, up to the cap.
+    let cap = first.saturating_mul(ADAPTIVE_CAP_FACTOR);
     let comparison = &head.policy.policy.comparison;
     let threshold = capsule::compare::parse_ppm("threshold", &comparison.threshold)
         .map_err(|e| bad_ref(&format!("its policy's comparison is unusable: {e}")))?;
