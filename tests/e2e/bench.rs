@@ -151,6 +151,7 @@ fn default_pack(tmp: &Path, id: &str) -> String {
 
 #[test]
 fn sample_workspace_workloads_of_every_kind() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
     for (workload, class) in
@@ -350,6 +351,7 @@ fn compare_two_runs() {
 
 #[test]
 fn paired_baseline_runs_interleaved_and_shares_a_run_id() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = workspace(tmp.path(), Some(&root().join("fixtures/workspace")));
     // Head does ten times the work of its baseline, with the same parameters.
@@ -440,6 +442,7 @@ fn interrupted_runs_leave_no_pack() {
 /// with several.
 #[test]
 fn every_configured_workload_runs_by_default() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = echo_workspace(tmp.path());
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
@@ -642,6 +645,7 @@ fn errors_name_the_fix() {
 /// is called slower, with one paired sample a side per kept round.
 #[test]
 fn hyperfine_workloads_run_paired() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = workspace(tmp.path(), None);
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
@@ -674,6 +678,7 @@ fn hyperfine_workloads_run_paired() {
 /// `compare` recomputes the same verdict from every kept round.
 #[test]
 fn inconclusive_paired_runs_take_more_rounds() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = workspace(tmp.path(), None);
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();

@@ -183,6 +183,7 @@ fn workflow_run_event(dir: &std::path::Path, run_id: u64, head_sha: &str, conclu
 /// bench job is refused outright.
 #[test]
 fn the_action_scripts_end_to_end() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = super::bench::echo_workspace(tmp.path());
     // Two workloads: the bench step runs both, one pack each. The pull
@@ -611,6 +612,7 @@ fn init_writes_the_fork_safe_workflows() {
 /// slowed function slower, every other one no change, the new one listed.
 #[test]
 fn a_pull_requests_benchmark_suite_end_to_end() {
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = super::bench::workspace(tmp.path(), Some(&root().join("fixtures/suite")));
     let head_commit = |ws: &std::path::Path| {
@@ -641,7 +643,7 @@ fn a_pull_requests_benchmark_suite_end_to_end() {
         ("CARGO_TARGET_DIR", target.to_str().unwrap()),
         ("MODE", "bench"),
         ("PR_BASE_SHA", base_sha.as_str()),
-        ("REPETITIONS", "30"),
+        ("REPETITIONS", "20"),
     ];
     let o = action(&ws, &f.base, &in_actions);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));

@@ -25,6 +25,17 @@ fn bin() -> Command {
     c
 }
 
+/// Tests that measure (paired runs, criterion) or load the machine take
+/// this lock, so no two of them run at once: a measuring test's verdicts
+/// then see only the lighter tests beside it.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`MEASURING`] (a test that failed while holding it does not
+/// poison the others).
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
