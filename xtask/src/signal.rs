@@ -20,10 +20,10 @@
 //! round settings, one sample per round from `criterion_round_values`);
 //! slowed trials give head 3 % more iterations.
 //!
-//! `--load` runs a background load during every trial: one thread
-//! alternating busy and idle spells of 10–200 ms (a deterministic
-//! sequence), so one of the machine's cores is taken at times, as when
-//! other jobs share a runner.
+//! `--load` runs a background load during every trial: one thread per core,
+//! each alternating busy and idle spells of 10–200 ms (deterministic
+//! sequences), so at times every core is taken and the measured process
+//! waits for one, as when other jobs share a runner.
 //!
 //! Overhead: the same child, N times through the runner's measurement, and N
 //! times through `hyperfine -N`; the ratio of mean wall times is printed.
@@ -159,43 +159,49 @@ fn criterion_trial(
     paired_trial(p, || Ok((criterion_round(bin, base_iters)?, criterion_round(bin, head_iters)?)))
 }
 
-/// A background load: one thread alternating busy and idle spells of
-/// 10–200 ms (xorshift from a fixed seed) until dropped.
+/// A background load: one thread per core, each alternating busy and idle
+/// spells of 10–200 ms (xorshift from its own fixed seed) until dropped, so
+/// at times every core is taken and the measured process waits for one.
 struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Load {
     fn start() -> Load {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut x = 0x2545_f491_4f6c_dd1du64;
-            let mut next_ms = move || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                10 + x % 191
-            };
-            while !flag.load(Ordering::Relaxed) {
-                let busy = Instant::now();
-                let spell = std::time::Duration::from_millis(next_ms());
-                while busy.elapsed() < spell {
-                    std::hint::black_box(spin(10_000));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(next_ms()));
-            }
-        });
-        Load { stop, thread: Some(thread) }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let threads = (0..cores as u64)
+            .map(|k| {
+                let flag = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0x2545_f491_4f6c_dd1du64 ^ (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    let mut next_ms = move || {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        10 + x % 191
+                    };
+                    while !flag.load(Ordering::Relaxed) {
+                        let busy = Instant::now();
+                        let spell = std::time::Duration::from_millis(next_ms());
+                        while busy.elapsed() < spell {
+                            std::hint::black_box(spin(10_000));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(next_ms()));
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
     }
 }
 
 impl Drop for Load {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -225,7 +231,11 @@ pub(crate) struct Options {
 pub(crate) fn signal(root: &std::path::Path, o: &Options) -> Result<(), String> {
     let p = Procedure::standard(o.reps)?;
     let p_reps = p.reps;
-    let load = if o.load { "with a background load (one thread, busy and idle spells of 10-200 ms)" } else { "quiet" };
+    let load = if o.load {
+        "with a background load (one thread per core, busy and idle spells of 10-200 ms)"
+    } else {
+        "quiet"
+    };
     let (base_iters, head_iters, run): (u64, u64, Box<Trial>) = match o.kind {
         Kind::Command => {
             let iters = calibrate(10.0);

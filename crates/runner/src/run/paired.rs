@@ -195,8 +195,8 @@ pub fn bench_paired(
     Ok((base_out.persist()?, head_out.persist()?))
 }
 
-/// How many times the first count of kept rounds a paired run may grow to
-/// when it does not fix the count (§12 of the configuration reference).
+/// How many times its first count of kept rounds a paired run may grow to
+/// while a verdict is inconclusive (§12 of the configuration reference).
 pub const ADAPTIVE_CAP_FACTOR: u32 = 4;
 
 /// How many more rounds a paired run takes after `kept` rounds, given the
