@@ -183,21 +183,13 @@ pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(V
             }
             Ok((series, result))
         }
-        Exec::Criterion { bench, package, args, features } => {
+        Exec::Criterion { .. } => {
             let mut begun = 0;
             let mut on_collecting = |benchmark: &str, samples: u64, iterations: &str| {
                 begun += 1;
                 observer.progress(Progress::Harness { benchmark, samples, iterations, begun });
             };
-            let run = crate::harness::CriterionRun {
-                root: &side.ws.root,
-                target_dir: &side.ws.target_dir,
-                rustflags: &side.ws.rustflags,
-                bench,
-                package: package.as_deref(),
-                features,
-                args,
-            };
+            let run = side.criterion_run().ok_or_else(|| BenchError::PairedUnsupported(id.clone()))?;
             Ok(crate::harness::criterion(&run, &mut on_collecting)?)
         }
         Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),

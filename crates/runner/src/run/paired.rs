@@ -352,21 +352,8 @@ fn same_benchmarks(
 
 /// A side's criterion bench target, built once before the rounds.
 fn build_criterion(side: &Side, quiet: bool) -> Result<CriterionBinary, BenchError> {
-    let Exec::Criterion { bench, package, args, features } = &side.prepared.exec else {
-        return Err(BenchError::PairedUnsupported(side.id.clone()));
-    };
-    Ok(harness::criterion_build(
-        &harness::CriterionRun {
-            root: &side.ws.root,
-            target_dir: &side.ws.target_dir,
-            rustflags: &side.ws.rustflags,
-            bench,
-            package: package.as_deref(),
-            features,
-            args,
-        },
-        quiet,
-    )?)
+    let run = side.criterion_run().ok_or_else(|| BenchError::PairedUnsupported(side.id.clone()))?;
+    Ok(harness::criterion_build(&run, quiet)?)
 }
 
 /// Runs one round of a side's criterion bench executable (a fresh process

@@ -222,3 +222,22 @@ pub(super) fn writable_destination(out: &Path) -> Result<(), BenchError> {
         .map(drop)
         .map_err(|source| BenchError::Output { path: out.display().to_string(), source })
 }
+
+impl Side {
+    /// What a criterion side runs: its bench target in its own tree and
+    /// target directory, with the recorded flags (`None` for other kinds).
+    pub(super) fn criterion_run(&self) -> Option<crate::harness::CriterionRun<'_>> {
+        let super::prepare::Exec::Criterion { bench, package, args, features } = &self.prepared.exec else {
+            return None;
+        };
+        Some(crate::harness::CriterionRun {
+            root: &self.ws.root,
+            target_dir: &self.ws.target_dir,
+            rustflags: &self.ws.rustflags,
+            bench,
+            package: package.as_deref(),
+            features,
+            args,
+        })
+    }
+}
