@@ -592,6 +592,16 @@ pub fn primary_verdicts(
         .collect())
 }
 
+/// One metric of a shared series, before it is compared: both sides'
+/// measured samples, and the disturbed counts of its wall time (§4.11).
+struct Entry {
+    series: String,
+    metric: String,
+    base: Vec<u64>,
+    head: Vec<u64>,
+    disturbed: Option<[u64; 2]>,
+}
+
 fn compare_tables(
     base: &MeasurementsV1,
     head: &MeasurementsV1,
@@ -603,7 +613,7 @@ fn compare_tables(
     // primary metric first, then the rest in base's order, bookkeeping
     // metrics left out. Only the samples are kept: one metric's m·n
     // differences exist at a time.
-    let mut entries: Vec<(String, String, Vec<u64>, Vec<u64>)> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     for bs in &base.series {
         let Some(hs) = head.series.iter().find(|s| s.id == bs.id) else { continue };
         let mut names: Vec<&String> = bs.metrics.iter().filter(|m| *m == primary).collect();
@@ -616,19 +626,23 @@ fn compare_tables(
                 return Err(CompareError::TooManyPairs { series: bs.id.clone(), pairs, limit: MAX_PAIRS });
             }
             if !b.is_empty() && !h.is_empty() {
-                entries.push((bs.id.clone(), name.clone(), b, h));
+                let disturbed = (name == "wall_ns")
+                    .then(|| disturbed_samples(bs, threshold).zip(disturbed_samples(hs, threshold)))
+                    .flatten()
+                    .map(|(b, h)| [b, h]);
+                entries.push(Entry { series: bs.id.clone(), metric: name.clone(), base: b, head: h, disturbed });
             }
         }
     }
     // The primary metrics are one family, corrected for multiplicity
     // (Holm); every other metric is judged alone at the policy's confidence
     // and decides nothing.
-    let family: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].1 == primary).collect();
+    let family: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].metric == primary).collect();
     let members: Vec<Evidence> =
-        family.iter().filter_map(|i| diffs(&entries[*i].2, &entries[*i].3)).map(|x| Evidence::of(&x)).collect();
+        family.iter().filter_map(|i| diffs(&entries[*i].base, &entries[*i].head)).map(|x| Evidence::of(&x)).collect();
     let levels = holm(&members, confidence);
     let mut out = Vec::with_capacity(entries.len());
-    for (i, (series, metric, b, h)) in entries.into_iter().enumerate() {
+    for (i, Entry { series, metric, base: b, head: h, disturbed }) in entries.into_iter().enumerate() {
         let Some(x) = diffs(&b, &h) else { continue };
         // A change is claimed at the Holm level it was found at; a member
         // found unchanged is judged (no change, or inconclusive) at the
@@ -637,14 +651,6 @@ fn compare_tables(
             Some(p) if levels[p].1 => (levels[p].0, Some(true)),
             Some(_) => (confidence, Some(false)),
             None => (confidence, None),
-        };
-        let disturbed = if metric == "wall_ns" {
-            let side = |table: &MeasurementsV1| {
-                table.series.iter().find(|s| s.id == series).and_then(|s| disturbed_samples(s, threshold))
-            };
-            side(base).zip(side(head)).map(|(b, h)| [b, h])
-        } else {
-            None
         };
         let (shift, ci, enough) = interval(&x, level);
         let mut verdict = verdict_of(shift, ci, x.base_median, threshold, enough);

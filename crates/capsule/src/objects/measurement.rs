@@ -179,19 +179,11 @@ impl SeriesV1 {
     /// Recomputes the aggregates of metric `metric` (by position). `None`
     /// when the series has no measured sample or a sample lacks the value.
     pub fn aggregates(&self, metric: usize) -> Option<AggregatesV1> {
-        let mut vals = Vec::with_capacity(self.samples.len());
-        let mut warmups = 0;
-        for s in &self.samples {
-            if s.warmup {
-                warmups += 1;
-            } else {
-                vals.push(*s.values.get(metric)?);
-            }
-        }
+        let vals = self.measured_sorted(metric)?;
         if vals.is_empty() {
             return None;
         }
-        vals.sort_unstable();
+        let warmups = self.samples.iter().filter(|s| s.warmup).count() as u64;
         let median = median_of_sorted(&vals);
         let mut dev: Vec<u64> = vals.iter().map(|v| v.abs_diff(median)).collect();
         dev.sort_unstable();
