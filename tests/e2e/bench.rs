@@ -673,7 +673,7 @@ fn hyperfine_workloads_run_paired() {
 
 /// A paired run that is inconclusive after its first rounds (the policy's,
 /// or `--repetitions`) takes more, doubling up to four times as many:
-/// identical commands whose time varies from 0 to 8 ms cannot be
+/// identical commands whose time steps through 0 to 8 ms cannot be
 /// told within 2 % of each other, so the run stops at the cap, and
 /// `compare` recomputes the same verdict from every kept round.
 #[test]
@@ -685,7 +685,16 @@ fn inconclusive_paired_runs_take_more_rounds() {
     let noisy =
         "\n[[workspace.metadata.capsule.workloads]]\nkind = \"command\"\nid = \"noisy\"\nargs = ['sh', 'noisy.sh']\n";
     std::fs::write(ws.join("Cargo.toml"), manifest + noisy).unwrap();
-    std::fs::write(ws.join("noisy.sh"), "sleep 0.00$(( $$ % 9 ))\necho done\n").unwrap();
+    // Each side's tree counts its own repetitions, so both sleep the same
+    // sequence (0 to 8 ms): identical samples, whose interval straddles the
+    // threshold at every look (random times would, now and then, look
+    // changed by chance).
+    std::fs::write(
+        ws.join("noisy.sh"),
+        "n=$(cat count 2>/dev/null || echo 0)\necho $((n + 1)) > count\nsleep 0.00$(( n % 9 ))\necho done\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join(".gitignore"), "count\n").unwrap();
     git(&ws, &["add", "-A"]);
     git(&ws, &["commit", "-qm", "a noisy workload"]);
     let o = capsule(&ws, &["bench", "--baseline", "HEAD", "--quiet"]);
@@ -699,6 +708,8 @@ fn inconclusive_paired_runs_take_more_rounds() {
     assert!(c["metrics"][0]["disturbed"].as_array().is_some_and(|d| d.len() == 2), "{c}");
     assert!(stdout(&o).contains("verdict      inconclusive"), "{}", stdout(&o));
     // `--repetitions` sets the first count: 20, then 40, then the cap, 80.
+    // Head's count starts again, as the baseline's fresh worktree does.
+    std::fs::remove_file(ws.join("count")).unwrap();
     let o = capsule(&ws, &["bench", "--baseline", "HEAD", "--repetitions", "20", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let c = json(&capsule(&ws, &["compare", &base, &head, "--json"]));
