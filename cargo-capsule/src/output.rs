@@ -475,7 +475,7 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
         }
     }
     let procedure = &c.policy.measurement;
-    let empty = capsule::objects::MeasurementsV1 { schema: Default::default(), series: Vec::new() };
+    let empty = capsule::objects::MeasurementsV1 { schema: Default::default(), series: Vec::new(), looks: None };
     if let Some(w) =
         capsule::compare::worst_case(&empty, &c.measurements, &procedure.primary_metric, &procedure.worst_case)
     {

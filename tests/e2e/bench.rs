@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use capsule_testkit::forge::Forged;
 use serde_json::Value;
 
 use super::{codes, json, root, stdout};
@@ -707,6 +708,30 @@ fn inconclusive_paired_runs_take_more_rounds() {
     // The wall-time row counts disturbed samples a side (off-CPU time).
     assert!(c["metrics"][0]["disturbed"].as_array().is_some_and(|d| d.len() == 2), "{c}");
     assert!(stdout(&o).contains("verdict      inconclusive"), "{}", stdout(&o));
+    // The run could look three times (100, 200, 400 rounds): both packs say
+    // so, and every interval is at 95 % with its error rate divided by three.
+    for pack in [&base, &head] {
+        assert_eq!(Forged::open(Path::new(pack)).json("measurements.json")["looks"], 3, "{pack}");
+    }
+    assert_eq!((c["looks"].clone(), c["metrics"][0]["confidence"].clone()), (Value::from(3), Value::from("0.983334")));
+    // A forger who strips the looks from one pack of the pair (and reseals)
+    // does not narrow the intervals: the larger count is used. A count
+    // below two is not a run's count at all.
+    let mut f = Forged::open(Path::new(&head));
+    let mut m = f.json("measurements.json");
+    m.as_object_mut().unwrap().remove("looks");
+    f.set_json("measurements.json", &m);
+    f.reseal("measurements.json", capsule::digest::Digest::ZERO);
+    let stripped = tmp.path().join("stripped.tgz");
+    f.write_to(&stripped);
+    let c = json(&capsule(&ws, &["compare", &base, stripped.to_str().unwrap(), "--json"]));
+    assert_eq!((c["looks"].clone(), c["metrics"][0]["confidence"].clone()), (Value::from(3), Value::from("0.983334")));
+    m["looks"] = Value::from(1);
+    f.set_json("measurements.json", &m);
+    f.reseal("measurements.json", capsule::digest::Digest::ZERO);
+    f.write_to(&stripped);
+    let o = capsule(&ws, &["verify", stripped.to_str().unwrap(), "--profile", "integrity", "--json"]);
+    assert!(codes(&json(&o)).contains(&"measurements-malformed".to_owned()), "{}", stdout(&o));
     // `--repetitions` sets the first count: 20, then 40, then the cap, 80.
     // Head's count starts again, as the baseline's fresh worktree does.
     std::fs::remove_file(ws.join("count")).unwrap();
@@ -781,4 +806,104 @@ cases = [{ id = "small", args = ["1"] }, { id = "worst_block", args = ["9"] }, {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("worst-case statistic p99") && stderr(&o).contains("at least 100"), "{}", stderr(&o));
     assert!(!ws.join("p99.tgz").exists());
+}
+
+/// Whether `gungraun-runner` and `valgrind` are installed (`.ci/run`
+/// installs both; on CI their absence fails the test).
+fn gungraun_tools() -> bool {
+    let has = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = has("gungraun-runner") && has("valgrind");
+    assert!(found || std::env::var_os("CI").is_none(), "CI installs gungraun-runner and valgrind in .ci/run");
+    found
+}
+
+/// A gungraun workload (`fixtures/counts`): each benchmark's callgrind
+/// counts, instructions first, are one sample per run of the bench
+/// executable, sealed under `instructions-v1`; a pull request that doubles
+/// one function's loop is called higher on that one only, at the first
+/// look (counts do not vary), and the packs verify. A policy that measures
+/// time is refused before anything runs, and a missing runner names the
+/// command that installs it.
+#[test]
+fn gungraun_counts_are_receipts_paired_and_compared() {
+    if !gungraun_tools() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), Some(&root().join("fixtures/counts")));
+    // The build is shared with other runs of this fixture.
+    let target = root().join("target/fixture-workspace");
+    let out = tmp.path().join("packs");
+    let out_dir = out.to_str().unwrap();
+    let o = capsule_with_target(&ws, &target, &["bench", "--out-dir", out_dir, "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let pack = out.join("counts.tgz").display().to_string();
+    let inspected = json(&capsule(&ws, &["inspect", &pack, "--json"]));
+    assert_eq!(inspected["policy"]["id"], "capsulebench-instructions", "{inspected}");
+    let series = inspected["measurements"]["series"].as_array().unwrap();
+    let ids: Vec<&str> = series.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["counts::counts::bench_checksum.small", "counts::counts::bench_sum_squares.small"]);
+    for s in series {
+        assert_eq!(
+            (s["class"].clone(), s["metrics"][0].clone()),
+            (Value::from("harness-reported"), Value::from("instructions_count"))
+        );
+        let samples = s["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 5, "{s}");
+        assert!(samples.iter().all(|x| x["values"] == samples[0]["values"]), "counts are the same every run: {s}");
+        assert!(samples[0]["values"][0].as_u64().unwrap() > 1000, "{s}");
+    }
+    assert_eq!(verify_policy(&ws, &pack)["verdict"], "accepted");
+    // Head doubles checksum's loop.
+    let lib = std::fs::read_to_string(ws.join("src/lib.rs")).unwrap();
+    std::fs::write(ws.join("src/lib.rs"), lib.replace("for i in 0..n {", "for i in 0..2 * n {")).unwrap();
+    git(&ws, &["commit", "-qam", "checksum does twice the work"]);
+    let o = capsule_with_target(&ws, &target, &["bench", "--baseline", "HEAD~1", "--out-dir", out_dir, "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let base = out.join("counts-base.tgz").display().to_string();
+    let c = json(&capsule(&ws, &["compare", &base, &pack, "--json"]));
+    assert_eq!((c["verdict"].clone(), c["looks"].clone()), (Value::from("slower"), Value::from(3)), "{c}");
+    let primary: Vec<&Value> =
+        c["metrics"].as_array().unwrap().iter().filter(|m| m["metric"] == "instructions_count").collect();
+    let verdicts: Vec<(&str, &str, u64)> = primary
+        .iter()
+        .map(|m| (m["series"].as_str().unwrap(), m["verdict"].as_str().unwrap(), m["n_head"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("counts::counts::bench_checksum.small", "slower", 10),
+            ("counts::counts::bench_sum_squares.small", "no-change", 10)
+        ],
+        "{c}"
+    );
+    // The interval of a count that does not vary is the shift itself.
+    assert_eq!(primary[0]["ci"][0], primary[0]["ci"][1], "{c}");
+    for p in [&base, &pack] {
+        assert_eq!(verify_policy(&ws, p)["verdict"], "accepted");
+    }
+    // Counts under a policy that measures time: refused before running.
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), format!("{manifest}policy = \"standard-v1\"\n")).unwrap();
+    let o = capsule_with_target(&ws, &target, &["bench", "--out-dir", out_dir, "--quiet"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("leave its `policy` unset for `instructions-v1`"), "{}", stderr(&o));
+    std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
+    // No runner on PATH (cargo, rustc, git and valgrind still are).
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["cargo", "rustc"] {
+        let o = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        std::os::unix::fs::symlink(String::from_utf8(o.stdout).unwrap().trim(), bin.join(tool)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+        .args(["capsule", "bench", "--out-dir", out_dir, "--quiet"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("`gungraun-runner` is not installed"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cargo install gungraun-runner --version"), "{}", stderr(&o));
 }

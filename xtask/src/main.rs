@@ -58,7 +58,8 @@ fn main() -> ExitCode {
             let kind = match args.iter().position(|a| a == "--kind").and_then(|i| args.get(i + 1)).map(String::as_str) {
                 None | Some("command") => Ok(signal::Kind::Command),
                 Some("criterion") => Ok(signal::Kind::Criterion),
-                Some(other) => Err(format!("--kind must be command or criterion, not `{other}`")),
+                Some("noisy") => Ok(signal::Kind::Noisy),
+                Some(other) => Err(format!("--kind must be command, noisy or criterion, not `{other}`")),
             };
             kind.and_then(|kind| {
                 signal::signal(
@@ -107,10 +108,13 @@ fn main() -> ExitCode {
         Some("spin") => {
             let iters = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
             say(&signal::spin(iters).to_string());
+            if args.iter().any(|a| a == "--nap") {
+                signal::nap();
+            }
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|noisy|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
                 .to_owned(),
         ),
     };

@@ -404,8 +404,11 @@ impl LockedCapsule {
     /// Seals the capsule: the event chain closes, every member is hashed and
     /// listed, and `capsule.json` is fixed.
     pub fn seal(mut self) -> Result<SealedCapsule, BuildError> {
-        let table =
-            self.measurements.take().unwrap_or(MeasurementsV1 { schema: Default::default(), series: Vec::new() });
+        let table = self.measurements.take().unwrap_or(MeasurementsV1 {
+            schema: Default::default(),
+            series: Vec::new(),
+            looks: None,
+        });
         let claims = table.derive_claims();
         let m_bytes = canon("measurements", &table)?;
         self.members.insert(paths::MEASUREMENTS.to_owned(), Body::Bytes(m_bytes));

@@ -194,6 +194,9 @@ pub struct Comparison {
     pub threshold: String,
     /// The policy confidence.
     pub confidence: String,
+    /// The looks at the data the packs' runs could take (§4.1): every
+    /// interval is at the policy confidence divided among them.
+    pub looks: u32,
     /// Environment fingerprints that differ (only with the caller's leave).
     pub environment_mismatch: Vec<String>,
     /// Whether the result digests are equal.
@@ -530,7 +533,8 @@ pub fn compare(
     }
     let policy = &base.policy;
     let threshold = parse_ppm("threshold", &policy.comparison.threshold)?;
-    let confidence = parse_ppm("confidence", &policy.comparison.confidence)?;
+    let looks = base.measurements.looks.max(head.measurements.looks).unwrap_or(1);
+    let confidence = sequential_level(parse_ppm("confidence", &policy.comparison.confidence)?, looks);
     // A shared series must be measured the same way: a wait4-measured
     // series never compares against a harness's numbers. Series only one
     // side has (a benchmark added or removed) are listed, not compared.
@@ -565,6 +569,7 @@ pub fn compare(
         policy_hash: bs.policy_hash,
         threshold: policy.comparison.threshold.clone(),
         confidence: policy.comparison.confidence.clone(),
+        looks,
         environment_mismatch: env,
         result_digest_equal: bs.public_inputs.result_digest == hs.public_inputs.result_digest,
         added,
@@ -575,9 +580,18 @@ pub fn compare(
     })
 }
 
+/// The confidence, in ppm, that each of `looks` looks at the data is judged
+/// at so that together they keep the error rate of `confidence`: the error
+/// rate `10^6 − confidence` divided among the looks, rounded down (§4.1;
+/// Bonferroni over looks). One look: `confidence` itself.
+pub fn sequential_level(confidence: i64, looks: u32) -> i64 {
+    holm_level(confidence, looks as usize)
+}
+
 /// The verdict of every shared series' primary metric (Holm-corrected as in
-/// [`compare`]), in base's series order: what a paired run judges when it
-/// decides whether to take more rounds.
+/// [`compare`]) at `confidence` (already [`sequential_level`]), in base's
+/// series order: what a paired run judges when it decides whether to take
+/// more rounds.
 pub fn primary_verdicts(
     base: &MeasurementsV1,
     head: &MeasurementsV1,
@@ -943,8 +957,16 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     if !c.same_run {
         s.push_str("Note: base and head come from different runs (not paired).\n");
     }
+    let looks = if c.looks > 1 {
+        format!(
+            "; the paired run could stop at any of {} looks at its rounds, so the policy's error rate is divided among them",
+            c.looks
+        )
+    } else {
+        String::new()
+    };
     s.push_str(&format!(
-        "\nThreshold {} (policy `{}`); Hodges–Lehmann shift with a distribution-free interval over the committed samples; with several series, the primary metric's intervals are corrected for multiplicity (Holm).\n\n",
+        "\nThreshold {} (policy `{}`); Hodges–Lehmann shift with a distribution-free interval over the committed samples; with several series, the primary metric's intervals are corrected for multiplicity (Holm){looks}.\n\n",
         pct(&format!("+{}", c.threshold)),
         c.policy_hash
     ));
@@ -1058,6 +1080,7 @@ mod tests {
             policy_hash: Digest([3; 32]),
             threshold: "0.02".to_owned(),
             confidence: "0.95".to_owned(),
+            looks: 1,
             environment_mismatch: Vec::new(),
             result_digest_equal: verdict != Change::Faster,
             added: Vec::new(),

@@ -193,6 +193,7 @@ pub fn build(run: &SampleRun) -> Result<SealedCapsule, BuildError> {
             metrics: metrics.into_iter().map(str::to_owned).collect(),
             samples,
         }],
+        looks: None,
     })?;
     locked.seal()
 }

@@ -36,10 +36,11 @@ impl PinnedPolicy {
     }
 }
 
-const SOURCES: [(&str, &str); 3] = [
+const SOURCES: [(&str, &str); 4] = [
     ("standard-v1", include_str!("../policies/standard-v1.json")),
     ("standard-proof-v1", include_str!("../policies/standard-proof-v1.json")),
     ("import-v1", include_str!("../policies/import-v1.json")),
+    ("instructions-v1", include_str!("../policies/instructions-v1.json")),
 ];
 
 /// The shipped policies, by file stem.
@@ -58,7 +59,7 @@ pub fn standard_policies() -> &'static [(&'static str, PinnedPolicy)] {
 }
 
 /// The shipped policy named `name` (`standard-v1`, `standard-proof-v1`,
-/// `import-v1`).
+/// `import-v1`, `instructions-v1`).
 pub fn standard_policy(name: &str) -> Option<&'static PinnedPolicy> {
     standard_policies().iter().find(|(n, _)| *n == name).map(|(_, p)| p)
 }
@@ -70,11 +71,31 @@ mod tests {
     #[test]
     fn shipped_policies_parse_and_differ() {
         let all = standard_policies();
-        assert_eq!(all.len(), 3);
-        assert_ne!(all[0].1.hash, all[1].1.hash);
-        assert_ne!(all[1].1.hash, all[2].1.hash);
+        assert_eq!(all.len(), 4);
+        let hashes: std::collections::BTreeSet<_> = all.iter().map(|(_, p)| p.hash).collect();
+        assert_eq!(hashes.len(), all.len());
         let import = standard_policy("import-v1").map(|p| &p.policy);
         assert!(import.is_some_and(|p| p.required_anchors == [crate::objects::AnchorName::ImportedSourceHash]));
         assert!(standard_policy("standard-proof-v1").is_some_and(|p| p.policy.proof.required));
+        let counts = standard_policy("instructions-v1").map(|p| &p.policy);
+        assert!(
+            counts.is_some_and(|p| p.measurement.primary_metric == "instructions_count" && p.measurement.warmups == 0)
+        );
+    }
+
+    /// `instructions-v1`'s counts give intervals: its minimum at its
+    /// confidence, and a paired run's first count (or the minimum, with
+    /// `--repetitions`) at the level of each of its three looks
+    /// (objects.md §6.6).
+    #[test]
+    fn the_instruction_policy_has_intervals_at_its_counts() {
+        use crate::compare::{ci_rank, parse_ppm, sequential_level};
+        let p = &standard_policy("instructions-v1").map(|p| p.policy.clone()).unwrap_or_else(|| unreachable!());
+        let c = parse_ppm("confidence", &p.comparison.confidence).unwrap_or_default();
+        let (min, paired) =
+            (u64::from(p.measurement.min_repetitions), u64::from(p.comparison.paired_repetitions.unwrap_or(0)));
+        assert!(ci_rank(min, min, c).is_some());
+        assert!(ci_rank(min, min, sequential_level(c, 3)).is_some(), "`--repetitions` down to the minimum pairs");
+        assert!(ci_rank(paired, paired, sequential_level(c, 3)).is_some());
     }
 }

@@ -303,6 +303,52 @@ fn comparisons_survive_added_and_removed_series() {
     assert!(matches!(err, CompareError::Mismatch { what: "series class", .. }), "{err}");
 }
 
+/// A paired run that could look at its rounds three times is judged with
+/// the policy's error rate divided by three: the larger count of the two
+/// packs counts, every interval is at that level, and a change that only
+/// clears the one-look interval is inconclusive.
+#[test]
+fn looks_divide_the_error_rate() {
+    use capsule::compare::{Change, CompareOptions, compare, sequential_level};
+    assert_eq!((sequential_level(950_000, 1), sequential_level(950_000, 3)), (950_000, 983_334));
+    let bytes = build(&SampleRun { rows: 10, ..SampleRun::default() }).unwrap().write_to(Vec::new()).unwrap();
+    let (r, c) = verify_pack(&bytes[..], &VerifyOptions::default());
+    let (hash, mut base) = (r.capsule_hash.unwrap(), c.unwrap());
+    // Ten measured samples a side, head's 35 above base's and overlapping
+    // them: the 95 % interval lies above zero, the 98.33 % one does not.
+    let series = &mut base.measurements.series[0];
+    let width = series.metrics.len();
+    series.samples = (0..12u32)
+        .map(|rep| capsule::objects::SampleV1 {
+            rep,
+            warmup: rep < 2,
+            values: vec![1000 + 10 * u64::from(rep.saturating_sub(2)); width],
+            proof_digest: None,
+        })
+        .collect();
+    let mut head = base.clone();
+    for x in &mut head.measurements.series[0].samples {
+        x.values[0] += 35;
+    }
+    let one = compare(hash, &base, hash, &head, CompareOptions::default()).unwrap();
+    assert_eq!((one.looks, one.verdict, one.metrics[0].confidence.as_str()), (1, Change::Slower, "0.950000"));
+    head.measurements.looks = Some(3);
+    let three = compare(hash, &base, hash, &head, CompareOptions::default()).unwrap();
+    assert_eq!((three.looks, three.metrics[0].confidence.as_str()), (3, "0.983334"));
+    assert_eq!(three.verdict, Change::Inconclusive, "{:?}", three.metrics[0].ci_ratio);
+    assert!(capsule::compare::markdown(&three, "b", "h").contains("any of 3 looks"));
+    // A pack that says it looked once (or never) is malformed.
+    for looks in [0, 1] {
+        let mut f = capsule_testkit::forge::Forged::read(&bytes);
+        let mut m = f.json("measurements.json");
+        m["looks"] = looks.into();
+        f.set_json("measurements.json", &m);
+        f.reseal("measurements.json", capsule::digest::Digest::ZERO);
+        let (r, _) = verify_pack(&f.write()[..], &VerifyOptions::default());
+        assert!(r.codes().contains(&"measurements-malformed"), "{looks}: {:?}", r.codes());
+    }
+}
+
 /// Thirty benchmarks, one slowed by half: the slowed one is called slower
 /// after the multiplicity correction, the rest unchanged, and the Markdown
 /// opens with the counts and the changed row, the full table folded.

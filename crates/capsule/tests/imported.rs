@@ -53,6 +53,7 @@ fn pack(source: Option<&[u8]>, class: ValueClass) -> Vec<u8> {
                 metrics: vec!["prove_ns".into()],
                 samples: vec![SampleV1 { rep: 0, warmup: false, values: vec![42], proof_digest: None }],
             }],
+            looks: None,
         })
         .unwrap();
     locked.seal().unwrap().write_to(Vec::new()).unwrap()

@@ -81,7 +81,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 #[schemars(title = "CapsuleBench workload configuration")]
 pub struct CapsuleTable {
-    /// `standard-v1`, `standard-proof-v1`, or a path to a policy file
+    /// `standard-v1`, `standard-proof-v1`, `instructions-v1`, or a path to a policy file
     /// (relative to the workspace root).
     #[serde(default)]
     pub policy: Option<String>,
@@ -180,6 +180,39 @@ pub enum WorkloadConfig {
         #[serde(default)]
         inputs: Vec<String>,
     },
+    /// A gungraun bench target: every benchmark's callgrind counts
+    /// (instructions first) become a series of harness-reported samples,
+    /// one per run of the bench executable.
+    Gungraun {
+        /// Workload id.
+        id: String,
+        /// The bench target (`cargo bench --bench <bench>`).
+        bench: String,
+        /// Its package, when the name is ambiguous.
+        #[serde(default)]
+        package: Option<String>,
+        /// Arguments for gungraun (after `--bench`): a benchmark filter, or
+        /// gungraun's own options such as `--callgrind-args`.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Cargo features to enable.
+        #[serde(default)]
+        features: Vec<String>,
+        /// Accelerators the workload uses.
+        #[serde(default)]
+        accelerators: Vec<String>,
+        /// The policy its packs are sealed under: a standard policy name or a
+        /// policy file (default `instructions-v1`, whose primary metric is
+        /// the instruction count; the workspace's policy measures time).
+        #[serde(default)]
+        policy: Option<String>,
+        /// Parameters recorded in the statement.
+        #[serde(default)]
+        parameters: BTreeMap<String, Value>,
+        /// Input files whose hashes form the workload input hash.
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
     /// An external Trace Adapter: a program speaking the adapter protocol
     /// (`docs/adapters.md`), which executes the workload, exports its trace
     /// rows and proves each repetition for the locked statement.
@@ -224,6 +257,7 @@ impl WorkloadConfig {
             WorkloadConfig::Builtin { parameters, .. }
             | WorkloadConfig::Command { parameters, .. }
             | WorkloadConfig::Criterion { parameters, .. }
+            | WorkloadConfig::Gungraun { parameters, .. }
             | WorkloadConfig::Adapter { parameters, .. }
             | WorkloadConfig::Hyperfine { parameters, .. } => parameters,
         }
@@ -235,6 +269,7 @@ impl WorkloadConfig {
             WorkloadConfig::Builtin { inputs, .. }
             | WorkloadConfig::Command { inputs, .. }
             | WorkloadConfig::Criterion { inputs, .. }
+            | WorkloadConfig::Gungraun { inputs, .. }
             | WorkloadConfig::Adapter { inputs, .. }
             | WorkloadConfig::Hyperfine { inputs, .. } => inputs,
         }
@@ -246,6 +281,7 @@ impl WorkloadConfig {
             WorkloadConfig::Builtin { id, .. }
             | WorkloadConfig::Command { id, .. }
             | WorkloadConfig::Criterion { id, .. }
+            | WorkloadConfig::Gungraun { id, .. }
             | WorkloadConfig::Adapter { id, .. }
             | WorkloadConfig::Hyperfine { id, .. } => id,
         }
@@ -458,7 +494,8 @@ impl WorkspaceConfig {
             WorkloadConfig::Command { bin: Some(bin), package, features, accelerators, .. } => {
                 (bin, package, features, accelerators)
             }
-            WorkloadConfig::Criterion { bench, package, features, accelerators, .. } => {
+            WorkloadConfig::Criterion { bench, package, features, accelerators, .. }
+            | WorkloadConfig::Gungraun { bench, package, features, accelerators, .. } => {
                 (bench, package, features, accelerators)
             }
             // A command line builds nothing; builtins are the tool's own code.
@@ -485,7 +522,9 @@ impl WorkspaceConfig {
     pub fn package_of<'a>(&'a self, workload: &'a WorkloadConfig, manifest: &str) -> Option<&'a str> {
         let (named, target) = match workload {
             WorkloadConfig::Command { package, bin, .. } => (package.as_deref(), bin.as_deref()),
-            WorkloadConfig::Criterion { package, bench, .. } => (package.as_deref(), Some(bench.as_str())),
+            WorkloadConfig::Criterion { package, bench, .. } | WorkloadConfig::Gungraun { package, bench, .. } => {
+                (package.as_deref(), Some(bench.as_str()))
+            }
             _ => (None, None),
         };
         named
@@ -509,7 +548,8 @@ impl WorkspaceConfig {
                 (packages.is_empty() || pkg.is_some_and(|p| packages.iter().any(|x| x == p)))
                     && !pkg.is_some_and(|p| exclude.iter().any(|x| x == p))
                     && (benches.is_empty()
-                        || matches!(w, WorkloadConfig::Criterion { bench, .. } if benches.contains(bench)))
+                        || matches!(w, WorkloadConfig::Criterion { bench, .. } | WorkloadConfig::Gungraun { bench, .. }
+                            if benches.contains(bench)))
             })
             .map(|(w, _)| w.id().to_owned())
             .collect()
@@ -568,7 +608,22 @@ impl WorkspaceConfig {
 
     /// Loads the policy the workspace names (default `standard-v1`).
     pub fn policy(&self) -> Result<capsule::standard::PinnedPolicy, ConfigError> {
-        let name = self.table.policy.clone().unwrap_or_else(|| "standard-v1".to_owned());
+        self.load_policy(self.table.policy.clone().unwrap_or_else(|| "standard-v1".to_owned()))
+    }
+
+    /// Loads the policy `workload` is sealed under: a gungraun workload's
+    /// own (default `instructions-v1`: it counts instructions, and the
+    /// workspace's policy measures time), any other the workspace's.
+    pub fn policy_for(&self, workload: &WorkloadConfig) -> Result<capsule::standard::PinnedPolicy, ConfigError> {
+        match workload {
+            WorkloadConfig::Gungraun { policy, .. } => {
+                self.load_policy(policy.clone().unwrap_or_else(|| "instructions-v1".to_owned()))
+            }
+            _ => self.policy(),
+        }
+    }
+
+    fn load_policy(&self, name: String) -> Result<capsule::standard::PinnedPolicy, ConfigError> {
         if let Some(p) = capsule::standard::standard_policy(&name) {
             return Ok(p.clone());
         }

@@ -159,8 +159,8 @@ fn measured_benchmarks(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// What a criterion workload runs.
-pub struct CriterionRun<'a> {
+/// A cargo bench target a workload runs (criterion or gungraun).
+pub struct BenchTarget<'a> {
     /// The workspace root.
     pub root: &'a Path,
     /// The target directory.
@@ -247,7 +247,7 @@ fn criterion_result<'a>(ids: impl IntoIterator<Item = &'a str>) -> Digest {
 
 /// The arguments common to building and running: `bench --bench B
 /// [--package P] [--features F]`.
-fn criterion_base_args(r: &CriterionRun<'_>) -> Vec<String> {
+fn bench_base_args(r: &BenchTarget<'_>) -> Vec<String> {
     let mut base = vec!["bench".to_owned(), "--bench".to_owned(), r.bench.to_owned()];
     if let Some(p) = r.package {
         base.extend(["--package".to_owned(), p.to_owned()]);
@@ -262,11 +262,12 @@ fn cargo() -> std::ffi::OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// A fresh criterion home in the target directory (or the system's
-/// temporary directory), removed when dropped.
-pub fn criterion_home(target_dir: &Path) -> Result<tempfile::TempDir, HarnessError> {
+/// A fresh home for a harness's files (criterion's or gungraun's) in the
+/// target directory (or the system's temporary directory), removed when
+/// dropped.
+pub fn harness_home(target_dir: &Path) -> Result<tempfile::TempDir, HarnessError> {
     tempfile::Builder::new()
-        .prefix("capsule-criterion-")
+        .prefix("capsule-harness-")
         .tempdir_in(target_dir)
         .or_else(|_| tempfile::tempdir())
         .map_err(|e| HarnessError::Output { path: target_dir.display().to_string(), why: e.to_string() })
@@ -323,15 +324,15 @@ fn run_streaming(cmd: &mut Command, shown: &str, on_line: &mut dyn FnMut(&str)) 
 /// `on_collecting` hears of each benchmark as criterion begins collecting
 /// its samples (id, sample count, estimated iterations).
 pub fn criterion(
-    r: &CriterionRun<'_>,
+    r: &BenchTarget<'_>,
     on_collecting: &mut dyn FnMut(&str, u64, &str),
 ) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
-    let base = criterion_base_args(r);
+    let base = bench_base_args(r);
     // Build first, so the timed run below starts from a built target.
     let mut build = Command::new(cargo());
     with_rustflags(build.args(&base).arg("--no-run").current_dir(r.root), r.rustflags);
     run_checked(&mut build, &format!("cargo {} --no-run", base.join(" ")))?;
-    let home = criterion_home(r.target_dir)?;
+    let home = harness_home(r.target_dir)?;
     let mut run = Command::new(cargo());
     with_rustflags(run.args(&base).arg("--").args(r.args).current_dir(r.root), r.rustflags)
         .env("CRITERION_HOME", home.path());
@@ -358,10 +359,10 @@ pub fn criterion(
     Ok((series, result))
 }
 
-/// A criterion bench target built once for paired rounds: its executable
+/// A bench target built once for rounds (criterion or gungraun): its executable
 /// and the package directory cargo would run it in.
 #[derive(Clone, Debug)]
-pub struct CriterionBinary {
+pub struct BenchBinary {
     /// The bench executable.
     pub exe: PathBuf,
     /// Its package's directory (the working directory of a round).
@@ -377,9 +378,9 @@ pub const ROUND_SETTINGS: [(&str, &str); 4] =
 /// Builds a criterion bench target (`cargo bench --no-run
 /// --message-format json-render-diagnostics`, into `r.target_dir`) and
 /// finds its executable in cargo's messages.
-pub fn criterion_build(r: &CriterionRun<'_>, quiet: bool) -> Result<CriterionBinary, HarnessError> {
+pub fn build_bench_target(r: &BenchTarget<'_>, quiet: bool) -> Result<BenchBinary, HarnessError> {
     use cargo_metadata::{Message, TargetKind};
-    let base = criterion_base_args(r);
+    let base = bench_base_args(r);
     let shown = format!("cargo {} --no-run", base.join(" "));
     let mut build = Command::new(cargo());
     build
@@ -400,7 +401,7 @@ pub fn criterion_build(r: &CriterionRun<'_>, quiet: bool) -> Result<CriterionBin
             if a.target.name == r.bench && a.target.kind.contains(&TargetKind::Bench) && a.executable.is_some() =>
         {
             let package_dir = a.manifest_path.parent().map(|d| d.as_std_path().to_path_buf())?;
-            Some(CriterionBinary { exe: a.executable?.into_std_path_buf(), package_dir })
+            Some(BenchBinary { exe: a.executable?.into_std_path_buf(), package_dir })
         }
         _ => None,
     });
@@ -410,7 +411,7 @@ pub fn criterion_build(r: &CriterionRun<'_>, quiet: bool) -> Result<CriterionBin
 /// The command of one paired round: the bench executable in bench mode,
 /// without plots, writing into `home`, with the workload's `args` and then
 /// every [`ROUND_SETTINGS`] entry they do not set.
-pub fn criterion_round_command(bin: &CriterionBinary, args: &[String], home: &Path) -> Command {
+pub fn criterion_round_command(bin: &BenchBinary, args: &[String], home: &Path) -> Command {
     let mut cmd = Command::new(&bin.exe);
     cmd.args(["--bench", "--noplot"]).args(args);
     for (flag, value) in ROUND_SETTINGS {
@@ -423,14 +424,18 @@ pub fn criterion_round_command(bin: &CriterionBinary, args: &[String], home: &Pa
     cmd
 }
 
-/// One benchmark's figures in one round: its samples summed.
+/// One benchmark's figures in one round of a bench executable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundValue {
-    /// The benchmark's `full_id`.
+    /// The benchmark's id (criterion's `full_id`; gungraun's module path
+    /// and bench id).
     pub id: String,
-    /// `[wall_ns, sample_total_ns, sample_iters_count]`: the round's total
-    /// time divided by its total iterations (decimal arithmetic, rounded
-    /// half away from zero), its total time, its total iterations.
+    /// The metric names, in the order of `values`.
+    pub metrics: Vec<String>,
+    /// Criterion: `[wall_ns, sample_total_ns, sample_iters_count]`, the
+    /// round's samples summed: its total time divided by its total
+    /// iterations (decimal arithmetic, rounded half away from zero), its
+    /// total time, its total iterations. Gungraun: the callgrind totals.
     pub values: Vec<u64>,
 }
 
@@ -450,14 +455,15 @@ pub fn criterion_round_values(home: &Path, shown: &str) -> Result<Vec<RoundValue
             time = time.checked_add(t).ok_or_else(overflow)?;
         }
         let values = sample_values(iters, time).ok_or_else(overflow)?;
-        out.push(RoundValue { id: m.id, values });
+        out.push(RoundValue { id: m.id, metrics: criterion_metrics(), values });
     }
     Ok(out)
 }
 
-/// The result digest and series of paired criterion rounds: one series per
-/// benchmark, one sample per kept round.
-pub fn criterion_round_series(rounds: Vec<Vec<RoundValue>>) -> (Vec<SeriesV1>, Digest) {
+/// The result digest and series of a bench executable's kept rounds
+/// (criterion or gungraun): one series per benchmark, one sample per kept
+/// round, its metrics those of the benchmark's first value.
+pub fn round_series(rounds: Vec<Vec<RoundValue>>) -> (Vec<SeriesV1>, Digest) {
     let mut series: Vec<SeriesV1> = Vec::new();
     for (rep, round) in rounds.into_iter().enumerate() {
         for v in round {
@@ -467,7 +473,7 @@ pub fn criterion_round_series(rounds: Vec<Vec<RoundValue>>) -> (Vec<SeriesV1>, D
                 None => series.push(SeriesV1 {
                     id: v.id,
                     class: ValueClass::HarnessReported,
-                    metrics: criterion_metrics(),
+                    metrics: v.metrics,
                     samples: vec![sample],
                 }),
             }
@@ -559,7 +565,7 @@ mod tests {
     /// added once.
     #[test]
     fn round_settings_defer_to_the_workloads_args() {
-        let bin = CriterionBinary { exe: "/b/suite".into(), package_dir: "/p".into() };
+        let bin = BenchBinary { exe: "/b/suite".into(), package_dir: "/p".into() };
         for (args, want) in [
             (vec![], "--bench --noplot --sample-size 10 --warm-up-time 0.01 --measurement-time 0.02 --nresamples 1000"),
             (
@@ -590,11 +596,11 @@ mod tests {
         assert_eq!(
             round,
             vec![
-                RoundValue { id: "a".into(), values: vec![333, 1000, 3] },
-                RoundValue { id: "b/two".into(), values: vec![10, 31, 3] },
+                RoundValue { id: "a".into(), metrics: criterion_metrics(), values: vec![333, 1000, 3] },
+                RoundValue { id: "b/two".into(), metrics: criterion_metrics(), values: vec![10, 31, 3] },
             ]
         );
-        let (series, result) = criterion_round_series(vec![round.clone(), round]);
+        let (series, result) = round_series(vec![round.clone(), round]);
         assert_eq!(series.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b/two"]);
         assert!(series.iter().all(|s| s.samples.iter().map(|x| x.rep).eq(0..2)));
         assert_eq!(result, tagged(Tag::Result, b"a\nb/two"));

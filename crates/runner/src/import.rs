@@ -168,7 +168,7 @@ pub fn import_pack(format: Format, source: &Path, out: &Path) -> Result<ImportOu
         });
     }
     let count = series.len();
-    locked.measurements(MeasurementsV1 { schema: Default::default(), series })?;
+    locked.measurements(MeasurementsV1 { schema: Default::default(), series, looks: None })?;
     let mut sealed = locked.seal()?;
     let tmp = sealed.write_beside(out)?;
     let vopts =

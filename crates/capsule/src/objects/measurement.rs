@@ -23,6 +23,11 @@ pub struct MeasurementsV1 {
     pub schema: MeasurementsSchema,
     /// One series per measured thing (a workload, or a harness benchmark id).
     pub series: Vec<SeriesV1>,
+    /// How many looks at the data the run's stopping rule could take (a
+    /// paired run's adaptive rounds: objects.md §7); `compare` divides its
+    /// error rate among them. Absent: one look. Present, at least 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looks: Option<u32>,
 }
 
 /// One series of repetitions.

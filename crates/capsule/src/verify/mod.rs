@@ -849,6 +849,12 @@ fn typed<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Value, Canonic
 }
 
 fn check_measurements(cap: &CapsuleV1, m: &MeasurementsV1, rep: &mut Report) {
+    if let Some(looks @ 0..=1) = m.looks {
+        rep.reject(error(
+            Code::MeasurementsMalformed,
+            format!("`looks` is {looks}; it is written only for a run that could look at least twice"),
+        ));
+    }
     let mut ids = BTreeSet::new();
     let mut expected = BTreeMap::new();
     for s in &m.series {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::measure::{self, Sample};
 
-use super::prepare::Exec;
+use super::prepare::{BenchHarness, Exec};
 use super::side::Side;
 use super::{BenchError, Observer, Progress};
 
@@ -166,7 +166,11 @@ pub(super) fn repeated_series(
     Ok((series, result))
 }
 
-pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
+pub(super) fn execute(
+    side: &mut Side,
+    quiet: bool,
+    observer: &mut dyn Observer,
+) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
     observer.progress(Progress::Phase("running"));
     let (procedure, id) = (side.procedure.clone(), side.id.clone());
     match &side.prepared.exec {
@@ -183,14 +187,32 @@ pub(super) fn execute(side: &mut Side, observer: &mut dyn Observer) -> Result<(V
             }
             Ok((series, result))
         }
-        Exec::Criterion { .. } => {
+        Exec::Bench { harness: BenchHarness::Criterion, .. } => {
             let mut begun = 0;
             let mut on_collecting = |benchmark: &str, samples: u64, iterations: &str| {
                 begun += 1;
                 observer.progress(Progress::Harness { benchmark, samples, iterations, begun });
             };
-            let run = side.criterion_run().ok_or_else(|| BenchError::PairedUnsupported(id.clone()))?;
+            let run = side.bench_target().ok_or_else(|| BenchError::PairedUnsupported(id.clone()))?;
             Ok(crate::harness::criterion(&run, &mut on_collecting)?)
+        }
+        Exec::Bench { harness: BenchHarness::Gungraun, .. } => {
+            // Built once; then warmup and measured rounds, one run of the
+            // executable each, as a paired run takes them a side.
+            observer.progress(Progress::Phase("building the bench target"));
+            let bin = super::paired::build_bench(side, quiet)?;
+            let total = procedure.warmups + procedure.min_repetitions;
+            let mut kept: Vec<Vec<crate::harness::RoundValue>> = Vec::new();
+            for index in 0..total {
+                let warmup = index < procedure.warmups;
+                let (values, wall_ns) = super::paired::bench_round(side, &bin, index, warmup)?;
+                super::paired::same_benchmarks(&bin, index, kept.first(), &values)?;
+                if !warmup {
+                    kept.push(values);
+                }
+                observer.progress(Progress::Repetition { index, total, warmup, wall_ns });
+            }
+            Ok(crate::harness::round_series(kept))
         }
         Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),
         Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(

@@ -38,7 +38,7 @@ use prepare::Exec;
 use seal::{finish_side, prove_side};
 use side::start_side;
 
-pub use paired::{ADAPTIVE_CAP_FACTOR, bench_paired, more_rounds};
+pub use paired::{ADAPTIVE_CAP_FACTOR, adaptive_looks, bench_paired, more_rounds};
 pub(crate) use prepare::command_spec;
 pub use prepare::{default_backends, input_hash};
 
@@ -285,7 +285,7 @@ pub enum BenchError {
     },
     /// Paired mode needs fresh-process repetitions.
     #[error(
-        "workload `{0}` cannot be paired: it proves, or the baseline configures it as another kind; paired mode needs the same non-proving kind (builtin, command, criterion or hyperfine) on both sides (run it unpaired with `--workload`)"
+        "workload `{0}` cannot be paired: it proves, or the baseline configures it as another kind; paired mode needs the same non-proving kind (builtin, command, criterion, hyperfine or gungraun) on both sides (run it unpaired with `--workload`)"
     )]
     PairedUnsupported(String),
     /// A Trace Adapter (built-in or external) failed or broke the protocol.
@@ -347,8 +347,8 @@ pub fn bench(
     if matches!(side.prepared.exec, Exec::Adapter(_)) {
         return prove_side(side, observer)?.persist();
     }
-    let (series, result) = execute(&mut side, observer)?;
-    finish_side(side, series, result, observer)?.persist()
+    let (series, result) = execute(&mut side, opts.quiet, observer)?;
+    finish_side(side, series, result, None, observer)?.persist()
 }
 
 /// An observer that shows nothing (the baseline side of a paired run).

@@ -11,12 +11,12 @@ use capsule::digest::Digest;
 use capsule::objects::{SampleV1, SeriesV1, ValueClass};
 
 use crate::config;
-use crate::harness::{self, CriterionBinary, RoundValue};
+use crate::harness::{self, BenchBinary, RoundValue};
 use crate::manifest;
 use crate::measure;
 
 use super::execute::{case_count, one_repetition, repeated_series, status_text};
-use super::prepare::Exec;
+use super::prepare::{BenchHarness, Exec};
 use super::seal::finish_side;
 use super::side::{Side, start_side, writable_destination};
 use super::{BenchError, BenchOptions, BenchOutcome, Observer, Progress, Quiet, run_id};
@@ -165,7 +165,11 @@ pub fn bench_paired(
     let comparison = &head.policy.policy.comparison;
     let threshold = capsule::compare::parse_ppm("threshold", &comparison.threshold)
         .map_err(|e| bad_ref(&format!("its policy's comparison is unusable: {e}")))?;
+    // Each look is judged at the policy's error rate divided among every
+    // look the schedule could take, as `compare` judges the packs.
+    let looks = adaptive_looks(first, cap);
     let confidence = capsule::compare::parse_ppm("confidence", &comparison.confidence)
+        .map(|c| capsule::compare::sequential_level(c, looks))
         .map_err(|e| bad_ref(&format!("its policy's comparison is unusable: {e}")))?;
     let primary = head.policy.policy.measurement.primary_metric.clone();
     let mut done = 0;
@@ -177,6 +181,7 @@ pub fn bench_paired(
         let table = |series: &[SeriesV1]| capsule::objects::MeasurementsV1 {
             schema: Default::default(),
             series: series.to_vec(),
+            looks: None,
         };
         let verdicts = capsule::compare::primary_verdicts(&table(&b.0), &table(&h.0), &primary, threshold, confidence)
             .map_err(|e| bad_ref(&format!("its rounds cannot be compared: {e}")))?;
@@ -190,8 +195,9 @@ pub fn bench_paired(
         }
     };
     // Both packs verify before either is renamed into place.
-    let base_out = finish_side(base, bs, br, &mut Quiet)?;
-    let head_out = finish_side(head, hs, hr, observer)?;
+    let looks = (looks > 1).then_some(looks);
+    let base_out = finish_side(base, bs, br, looks, &mut Quiet)?;
+    let head_out = finish_side(head, hs, hr, looks, observer)?;
     Ok((base_out.persist()?, head_out.persist()?))
 }
 
@@ -208,6 +214,20 @@ pub fn more_rounds(kept: u32, cap: u32, verdicts: &[capsule::compare::Change]) -
     if kept >= cap || !verdicts.contains(&capsule::compare::Change::Inconclusive) { 0 } else { kept.min(cap - kept) }
 }
 
+/// How many looks at the rounds a paired run that starts with `first` kept
+/// rounds and doubles them up to `cap` could take: one after the first
+/// count and one after each doubling (3 for a cap of four times the first).
+/// It follows [`more_rounds`] with every verdict inconclusive.
+pub fn adaptive_looks(first: u32, cap: u32) -> u32 {
+    let (mut kept, mut looks) = (first, 1);
+    loop {
+        match more_rounds(kept, cap, &[capsule::compare::Change::Inconclusive]) {
+            0 => return looks,
+            more => (kept, looks) = (kept + more, looks + 1),
+        }
+    }
+}
+
 /// One side's series and result digest.
 pub(super) type SideResult = (Vec<SeriesV1>, Digest);
 
@@ -218,13 +238,13 @@ enum Rounds {
     Repeat { base: Vec<Vec<(SampleV1, Digest)>>, head: Vec<Vec<(SampleV1, Digest)>> },
     /// Hyperfine, once a side per round: kept wall times, last results.
     Hyperfine { base: Vec<SampleV1>, head: Vec<SampleV1>, results: [Digest; 2] },
-    /// Criterion bench executables, once a side per round.
-    Criterion { bins: Box<[CriterionBinary; 2]>, kept: [Vec<Vec<RoundValue>>; 2] },
+    /// Bench executables (criterion or gungraun), once a side per round.
+    Bench { bins: Box<[BenchBinary; 2]>, kept: [Vec<Vec<RoundValue>>; 2] },
 }
 
 impl Rounds {
-    /// Prepares the kind both sides share (a criterion side's bench target
-    /// is built here).
+    /// Prepares the kind both sides share (a bench side's target is built
+    /// here).
     fn start(base: &Side, head: &Side, quiet: bool, observer: &mut dyn Observer) -> Result<Rounds, BenchError> {
         Ok(match (&head.prepared.exec, &base.prepared.exec) {
             (Exec::Repeat { .. }, Exec::Repeat { .. }) => {
@@ -233,10 +253,10 @@ impl Rounds {
             (Exec::Hyperfine { .. }, Exec::Hyperfine { .. }) => {
                 Rounds::Hyperfine { base: Vec::new(), head: Vec::new(), results: [Digest::default(); 2] }
             }
-            (Exec::Criterion { .. }, Exec::Criterion { .. }) => {
-                observer.progress(Progress::Phase("building the baseline's and head's criterion benches"));
-                let bins = Box::new([build_criterion(base, quiet)?, build_criterion(head, quiet)?]);
-                Rounds::Criterion { bins, kept: [Vec::new(), Vec::new()] }
+            (Exec::Bench { harness: h, .. }, Exec::Bench { harness: b, .. }) if h == b => {
+                observer.progress(Progress::Phase("building the baseline's and head's bench targets"));
+                let bins = Box::new([build_bench(base, quiet)?, build_bench(head, quiet)?]);
+                Rounds::Bench { bins, kept: [Vec::new(), Vec::new()] }
             }
             _ => return Err(BenchError::PairedUnsupported(head.id.clone())),
         })
@@ -274,10 +294,10 @@ impl Rounds {
                         h.push(SampleV1 { rep, warmup: false, values: vec![hv], proof_digest: None });
                     }
                 }
-                Rounds::Criterion { bins, kept } => {
+                Rounds::Bench { bins, kept } => {
                     let mut head_wall = 0;
                     for (k, side) in [&*base, &*head].into_iter().enumerate() {
-                        let (values, wall) = criterion_round(side, &bins[k], index, warmup)?;
+                        let (values, wall) = bench_round(side, &bins[k], index, warmup)?;
                         same_benchmarks(&bins[k], index, kept[k].first(), &values)?;
                         if !warmup {
                             kept[k].push(values);
@@ -306,8 +326,8 @@ impl Rounds {
                 };
                 ((vec![series(base, b)], results[0]), (vec![series(head, h)], results[1]))
             }
-            Rounds::Criterion { kept, .. } => {
-                (harness::criterion_round_series(kept[0].clone()), harness::criterion_round_series(kept[1].clone()))
+            Rounds::Bench { kept, .. } => {
+                (harness::round_series(kept[0].clone()), harness::round_series(kept[1].clone()))
             }
         })
     }
@@ -328,15 +348,24 @@ fn hyperfine_once(side: &Side) -> Result<(u64, Digest), BenchError> {
 }
 
 /// Every kept round of a side must measure the benchmarks its first kept
-/// round did.
-fn same_benchmarks(
-    bin: &CriterionBinary,
+/// round did, with the same metrics.
+pub(super) fn same_benchmarks(
+    bin: &BenchBinary,
     index: u32,
     first: Option<&Vec<RoundValue>>,
     values: &[RoundValue],
 ) -> Result<(), BenchError> {
     let ids = |r: &[RoundValue]| r.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+    let metrics = |r: &[RoundValue]| r.iter().map(|v| v.metrics.clone()).collect::<Vec<_>>();
     match first {
+        Some(first) if ids(first) == ids(values) && metrics(first) != metrics(values) => {
+            Err(BenchError::Harness(harness::HarnessError::Output {
+                path: bin.exe.display().to_string(),
+                why: format!(
+                    "round {index} reported other metrics than the first kept round: every round must report the same ones"
+                ),
+            }))
+        }
         Some(first) if ids(first) != ids(values) => Err(BenchError::Harness(harness::HarnessError::Output {
             path: bin.exe.display().to_string(),
             why: format!(
@@ -350,30 +379,33 @@ fn same_benchmarks(
     }
 }
 
-/// A side's criterion bench target, built once before the rounds.
-fn build_criterion(side: &Side, quiet: bool) -> Result<CriterionBinary, BenchError> {
-    let run = side.criterion_run().ok_or_else(|| BenchError::PairedUnsupported(side.id.clone()))?;
-    Ok(harness::criterion_build(&run, quiet)?)
+/// A side's bench target, built once before the rounds.
+pub(super) fn build_bench(side: &Side, quiet: bool) -> Result<BenchBinary, BenchError> {
+    let run = side.bench_target().ok_or_else(|| BenchError::PairedUnsupported(side.id.clone()))?;
+    Ok(harness::build_bench_target(&run, quiet)?)
 }
 
-/// Runs one round of a side's criterion bench executable (a fresh process
-/// measured and ended like a repetition, writing into a fresh criterion
+/// Runs one round of a side's bench executable (a fresh process measured
+/// and ended like a repetition, writing into a fresh criterion or gungraun
 /// home) and reads every benchmark's figures; returns them and the
 /// process's wall time.
-fn criterion_round(
+pub(super) fn bench_round(
     side: &Side,
-    bin: &CriterionBinary,
+    bin: &BenchBinary,
     index: u32,
     warmup: bool,
 ) -> Result<(Vec<RoundValue>, u64), BenchError> {
-    let Exec::Criterion { args, .. } = &side.prepared.exec else {
+    let Exec::Bench { harness: kind, args, .. } = &side.prepared.exec else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));
     };
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
-    let home = harness::criterion_home(&side.ws.target_dir)?;
-    let mut cmd = harness::criterion_round_command(bin, args, home.path());
+    let home = harness::harness_home(&side.ws.target_dir)?;
+    let mut cmd = match kind {
+        BenchHarness::Criterion => harness::criterion_round_command(bin, args, home.path()),
+        BenchHarness::Gungraun => crate::gungraun::round_command(bin, args, home.path()),
+    };
     let s = measure::run(&mut cmd).map_err(|source| BenchError::Spawn {
         workload: side.id.clone(),
         program: bin.exe.display().to_string(),
@@ -392,7 +424,11 @@ fn criterion_round(
         });
     }
     let shown = format!("{} --bench", bin.exe.display());
-    Ok((harness::criterion_round_values(home.path(), &shown)?, s.wall_ns))
+    let values = match kind {
+        BenchHarness::Criterion => harness::criterion_round_values(home.path(), &shown)?,
+        BenchHarness::Gungraun => crate::gungraun::round_values(home.path(), &shown)?,
+    };
+    Ok((values, s.wall_ns))
 }
 
 #[cfg(test)]
@@ -417,5 +453,17 @@ mod tests {
         ] {
             assert_eq!(more_rounds(kept, cap, &verdicts), more, "{kept} {cap} {verdicts:?}");
         }
+    }
+
+    /// The looks a schedule could take: after the first count and after
+    /// every step of [`more_rounds`] up to the cap.
+    #[test]
+    fn looks_count_every_place_a_run_could_stop() {
+        for (first, cap, looks) in
+            [(100, 400, 3), (20, 80, 3), (1, 4, 3), (100, 300, 3), (100, 200, 2), (5, 5, 1), (7, 8, 2)]
+        {
+            assert_eq!(super::adaptive_looks(first, cap), looks, "{first} {cap}");
+        }
+        assert_eq!(super::adaptive_looks(100, 100 * super::ADAPTIVE_CAP_FACTOR), 3);
     }
 }

@@ -51,13 +51,23 @@ pub(super) enum Exec {
         /// For builtins: the result computed in-process for the trace.
         expected_result: Option<Digest>,
     },
-    /// One criterion run.
-    Criterion { bench: String, package: Option<String>, args: Vec<String>, features: Vec<String> },
+    /// A cargo bench target: criterion (one run, or paired rounds) or
+    /// gungraun (rounds of its executable).
+    Bench { harness: BenchHarness, bench: String, package: Option<String>, args: Vec<String>, features: Vec<String> },
     /// One hyperfine run.
     Hyperfine { command: String, shell: bool },
     /// A Trace Adapter process per repetition: execute, prove for the
     /// locked statement, verify.
     Adapter(Box<AdapterRun>),
+}
+
+/// The harness of a bench target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BenchHarness {
+    /// Criterion: times per iteration.
+    Criterion,
+    /// Gungraun: callgrind counts.
+    Gungraun,
 }
 
 /// How to start a Trace Adapter, and what its first execution reported.
@@ -279,7 +289,30 @@ pub(super) fn prepare(
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
-                exec: Exec::Criterion {
+                exec: Exec::Bench {
+                    harness: BenchHarness::Criterion,
+                    bench: bench.clone(),
+                    package: package.clone(),
+                    args: args.clone(),
+                    features: features.clone(),
+                },
+                parameters: parameters.clone(),
+                backends: default_backends(),
+            })
+        }
+        WorkloadConfig::Gungraun { bench, package, args, features, parameters, .. } => {
+            // The counting tools must be there before anything is built;
+            // their versions are part of what the numbers mean.
+            let [runner, valgrind] = crate::gungraun::tool_versions()?;
+            let parameters = &with_invocation(
+                parameters,
+                [("bench", bench.clone()), ("args", args.join(" ")), ("runner", runner), ("valgrind", valgrind)],
+            );
+            Ok(Prepared {
+                spec: command_spec(),
+                rows: Vec::new(),
+                exec: Exec::Bench {
+                    harness: BenchHarness::Gungraun,
                     bench: bench.clone(),
                     package: package.clone(),
                     args: args.clone(),
@@ -347,7 +380,8 @@ pub(super) fn preflight_measurements(
     let mut produced = match prepared.exec {
         Exec::Repeat { .. } => vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"],
         Exec::Adapter(_) => ADAPTER_METRICS.to_vec(),
-        Exec::Criterion { .. } | Exec::Hyperfine { .. } => vec!["wall_ns"],
+        Exec::Bench { harness: BenchHarness::Criterion, .. } | Exec::Hyperfine { .. } => vec!["wall_ns"],
+        Exec::Bench { harness: BenchHarness::Gungraun, .. } => vec!["instructions_count"],
     };
     if opts.measure_instructions {
         // Find the counter now, not after the timed repetitions.
@@ -361,12 +395,19 @@ pub(super) fn preflight_measurements(
     if proving {
         needed.extend(&p.proof.required_metrics);
     }
-    if let Some(m) = needed.into_iter().find(|m| !produced.contains(&m.as_str())) {
-        return Err(BenchError::PolicyRequires {
-            policy: p.id.clone(),
-            anchor: format!("metric {m}"),
-            why: format!("this workload kind measures only {}", produced.join(", ")),
-        });
+    // Gungraun reports the instruction count always, and every other
+    // callgrind count its options enable (`callgrind_<event>_count`).
+    let counts = matches!(prepared.exec, Exec::Bench { harness: BenchHarness::Gungraun, .. });
+    let produces = |m: &str| produced.contains(&m) || (counts && m.starts_with("callgrind_") && m.ends_with("_count"));
+    if let Some(m) = needed.into_iter().find(|m| !produces(m)) {
+        let why = if counts {
+            "a gungraun workload counts instructions (`instructions_count`, `callgrind_<event>_count`); \
+             seal it under a policy whose primary metric is a count: leave its `policy` unset for `instructions-v1`"
+                .to_owned()
+        } else {
+            format!("this workload kind measures only {}", produced.join(", "))
+        };
+        return Err(BenchError::PolicyRequires { policy: p.id.clone(), anchor: format!("metric {m}"), why });
     }
     Ok(())
 }
@@ -390,7 +431,7 @@ pub(super) fn profile_of(w: &WorkloadConfig) -> &'static str {
         // A command line is run as found: nothing of it is built here.
         WorkloadConfig::Command { bin: None, .. } => "none",
         WorkloadConfig::Command { .. } => "release",
-        WorkloadConfig::Criterion { .. } => "bench",
+        WorkloadConfig::Criterion { .. } | WorkloadConfig::Gungraun { .. } => "bench",
         WorkloadConfig::Hyperfine { .. } => "none",
     }
 }

@@ -50,13 +50,14 @@ pub(super) fn finish_side(
     side: Side,
     series: Vec<SeriesV1>,
     result_digest: Digest,
+    looks: Option<u32>,
     observer: &mut dyn Observer,
 ) -> Result<Verified, BenchError> {
     let Side { id, policy, track, prepared, mut b, out, .. } = side;
     b.event("phase", json!({"phase_id": "measured", "phase_label": "Workload finished", "series": series.len()}))?;
     observer.progress(Progress::Phase("sealing"));
     let locked = lock_side(b, &prepared, &track, &id, result_digest)?;
-    seal_side(locked, Sealing { id, policy, track, backends: prepared.backends, out, result_digest }, series)
+    seal_side(locked, Sealing { id, policy, track, backends: prepared.backends, out, result_digest, looks }, series)
 }
 
 /// What sealing a side needs besides the locked capsule.
@@ -67,11 +68,13 @@ pub(super) struct Sealing {
     pub(super) backends: BackendRegistry,
     pub(super) out: PathBuf,
     pub(super) result_digest: Digest,
+    /// The looks a paired run's stopping rule could take (objects.md §7).
+    pub(super) looks: Option<u32>,
 }
 
 pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<SeriesV1>) -> Result<Verified, BenchError> {
-    let Sealing { id, policy, track, backends, out, result_digest } = s;
-    let table = MeasurementsV1 { schema: Default::default(), series };
+    let Sealing { id, policy, track, backends, out, result_digest, looks } = s;
+    let table = MeasurementsV1 { schema: Default::default(), series, looks };
     let single = table.series.len() == 1;
     let mut aggregates = Vec::new();
     for s in &table.series {
@@ -83,7 +86,7 @@ pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<Serie
     }
     let procedure = &policy.policy.measurement;
     let worst_case = capsule::compare::worst_case(
-        &MeasurementsV1 { schema: Default::default(), series: Vec::new() },
+        &MeasurementsV1 { schema: Default::default(), series: Vec::new(), looks: None },
         &table,
         &procedure.primary_metric,
         &procedure.worst_case,
@@ -197,7 +200,8 @@ pub(super) fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Veri
         samples,
     };
     let result_digest = run.outputs.result_digest;
-    seal_side(locked, Sealing { id, policy, track, backends: prepared.backends, out, result_digest }, vec![series])
+    let sealing = Sealing { id, policy, track, backends: prepared.backends, out, result_digest, looks: None };
+    seal_side(locked, sealing, vec![series])
 }
 
 /// A sealed pack that verified, still beside its destination.

@@ -51,7 +51,7 @@ pub(super) fn start_side(
 ) -> Result<Side, BenchError> {
     let workload = ws.select(opts.workload.as_deref())?;
     writable_destination(&opts.out)?;
-    let policy: PinnedPolicy = ws.policy()?;
+    let policy: PinnedPolicy = ws.policy_for(&workload)?;
     let track =
         opts.track.clone().or_else(|| ws.table.default_track.clone()).unwrap_or_else(|| "baseline_no_accel".to_owned());
     let Some(rules) = policy.policy.tracks.get(&track) else {
@@ -224,13 +224,14 @@ pub(super) fn writable_destination(out: &Path) -> Result<(), BenchError> {
 }
 
 impl Side {
-    /// What a criterion side runs: its bench target in its own tree and
-    /// target directory, with the recorded flags (`None` for other kinds).
-    pub(super) fn criterion_run(&self) -> Option<crate::harness::CriterionRun<'_>> {
-        let super::prepare::Exec::Criterion { bench, package, args, features } = &self.prepared.exec else {
+    /// What a bench side (criterion or gungraun) runs: its bench target in
+    /// its own tree and target directory, with the recorded flags (`None`
+    /// for other kinds).
+    pub(super) fn bench_target(&self) -> Option<crate::harness::BenchTarget<'_>> {
+        let super::prepare::Exec::Bench { bench, package, args, features, .. } = &self.prepared.exec else {
             return None;
         };
-        Some(crate::harness::CriterionRun {
+        Some(crate::harness::BenchTarget {
             root: &self.ws.root,
             target_dir: &self.ws.target_dir,
             rustflags: &self.ws.rustflags,
