@@ -149,14 +149,7 @@ pub fn round_values(home: &Path, shown: &str) -> Result<Vec<RoundValue>, Harness
             .map_err(|e| HarnessError::Output { path: f.display().to_string(), why: e.to_string() })?;
         out.push(summary_value(&text, &f.display().to_string())?);
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    if let Some(w) = out.windows(2).find(|w| w[0].id == w[1].id) {
-        return Err(HarnessError::Output {
-            path: home.display().to_string(),
-            why: format!("two summaries name benchmark `{}`", w[0].id),
-        });
-    }
-    Ok(out)
+    crate::harness::by_unique_id(out, |v| &v.id, home)
 }
 
 fn summaries(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -216,14 +216,20 @@ fn read_home(dir: &Path, shown: &str) -> Result<Vec<Measured>, HarnessError> {
         }
         out.push(Measured { id: b.full_id, samples });
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    if let Some(w) = out.windows(2).find(|w| w[0].id == w[1].id) {
+    by_unique_id(out, |m| &m.id, dir)
+}
+
+/// `items` in ascending order of benchmark id; an id read twice from the
+/// harness's files under `dir` is an error.
+pub(crate) fn by_unique_id<T>(mut items: Vec<T>, id: impl Fn(&T) -> &str, dir: &Path) -> Result<Vec<T>, HarnessError> {
+    items.sort_by(|a, b| id(a).cmp(id(b)));
+    if let Some(w) = items.windows(2).find(|w| id(&w[0]) == id(&w[1])) {
         return Err(HarnessError::Output {
             path: dir.display().to_string(),
-            why: format!("benchmark id `{}` was measured twice", w[0].id),
+            why: format!("benchmark id `{}` was measured twice", id(&w[0])),
         });
     }
-    Ok(out)
+    Ok(items)
 }
 
 /// One criterion sample's three values: time per iteration (the total

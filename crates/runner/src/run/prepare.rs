@@ -284,41 +284,29 @@ pub(super) fn prepare(
                 backends: default_backends(),
             })
         }
-        WorkloadConfig::Criterion { bench, package, args, features, parameters, .. } => {
-            let parameters = &with_invocation(parameters, [("bench", bench.clone()), ("args", args.join(" "))]);
+        WorkloadConfig::Criterion { bench, package, args, features, parameters, .. }
+        | WorkloadConfig::Gungraun { bench, package, args, features, parameters, .. } => {
+            let mut invocation = vec![("bench", bench.clone()), ("args", args.join(" "))];
+            let harness = if matches!(w, WorkloadConfig::Gungraun { .. }) {
+                // The counting tools must be there before anything is
+                // built; their versions are part of what the numbers mean.
+                let [runner, valgrind] = crate::gungraun::tool_versions()?;
+                invocation.extend([("runner", runner), ("valgrind", valgrind)]);
+                BenchHarness::Gungraun
+            } else {
+                BenchHarness::Criterion
+            };
             Ok(Prepared {
                 spec: command_spec(),
                 rows: Vec::new(),
                 exec: Exec::Bench {
-                    harness: BenchHarness::Criterion,
+                    harness,
                     bench: bench.clone(),
                     package: package.clone(),
                     args: args.clone(),
                     features: features.clone(),
                 },
-                parameters: parameters.clone(),
-                backends: default_backends(),
-            })
-        }
-        WorkloadConfig::Gungraun { bench, package, args, features, parameters, .. } => {
-            // The counting tools must be there before anything is built;
-            // their versions are part of what the numbers mean.
-            let [runner, valgrind] = crate::gungraun::tool_versions()?;
-            let parameters = &with_invocation(
-                parameters,
-                [("bench", bench.clone()), ("args", args.join(" ")), ("runner", runner), ("valgrind", valgrind)],
-            );
-            Ok(Prepared {
-                spec: command_spec(),
-                rows: Vec::new(),
-                exec: Exec::Bench {
-                    harness: BenchHarness::Gungraun,
-                    bench: bench.clone(),
-                    package: package.clone(),
-                    args: args.clone(),
-                    features: features.clone(),
-                },
-                parameters: parameters.clone(),
+                parameters: with_invocation(parameters, invocation),
                 backends: default_backends(),
             })
         }
