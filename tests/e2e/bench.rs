@@ -577,6 +577,48 @@ fn an_interrupted_run_leaves_nothing_behind() {
     assert!(!holder.exists());
 }
 
+/// SIGTERM while a harness runs unpaired (hyperfine timing a command that
+/// sleeps): the harness's process group, its command included, is ended,
+/// and the run exits 130 at once, writing nothing.
+#[test]
+fn an_interrupted_harness_is_ended_with_its_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    let pids = tmp.path().join("pids");
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let config = format!(
+        "\n[[workspace.metadata.capsule.workloads]]\nkind = \"hyperfine\"\nid = \"slow\"\ncommand = \"sh -c 'echo $$ >> {}; sleep 30'\"\n",
+        pids.display()
+    );
+    std::fs::write(ws.join("Cargo.toml"), manifest + &config).unwrap();
+    git(&ws, &["commit", "-qam", "a slow hyperfine workload"]);
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+        .args(["capsule", "bench", "--quiet"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", tmp.path().join("target"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !pids.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(pids.exists(), "the command never started");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the harness");
+    let pid = std::fs::read_to_string(&pids).unwrap().lines().next().unwrap().trim().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Ended: gone, or a zombie its new parent has not reaped yet (hyperfine,
+    // its parent, was ended with it).
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
+    assert!(!running, "the timed command {pid} is still running: {state}");
+    assert!(!tmp.path().join("target/capsule/slow.tgz").exists());
+}
+
 /// Where the pack cannot be written, and a baseline that names no commit,
 /// are refused before anything is built or measured.
 #[test]

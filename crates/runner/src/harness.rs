@@ -104,8 +104,39 @@ fn tail(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&all[start..]).into_owned()
 }
 
+/// A harness process (a build, criterion's run, hyperfine) leads its own
+/// process group, which SIGINT or SIGTERM ends as it ends a measured
+/// workload's ([`crate::interrupt`]); the guard stops watching it.
+struct Group;
+
+impl Group {
+    fn spawn(cmd: &mut Command) -> std::io::Result<(std::process::Child, Group)> {
+        use std::os::unix::process::CommandExt;
+        let child = cmd.process_group(0).spawn()?;
+        crate::interrupt::measuring(child.id());
+        Ok((child, Group))
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        crate::interrupt::measuring(0);
+    }
+}
+
+/// Runs `cmd` in its own process group ([`Group`]) to completion, its
+/// output collected.
+fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+    let (child, _group) = Group::spawn(
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )?;
+    child.wait_with_output()
+}
+
 fn run_checked(cmd: &mut Command, shown: &str) -> Result<(), HarnessError> {
-    let out = cmd.output().map_err(|source| {
+    let out = output(cmd).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound && cmd.get_program() == "hyperfine" {
             HarnessError::NotInstalled {
                 tool: "hyperfine".to_owned(),
@@ -295,12 +326,10 @@ pub fn collecting_line(line: &str) -> Option<(&str, u64, &str)> {
 /// [`run_checked`] does, with the tail of standard error.
 fn run_streaming(cmd: &mut Command, shown: &str, on_line: &mut dyn FnMut(&str)) -> Result<(), HarnessError> {
     use std::io::BufRead;
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|source| HarnessError::Spawn { command: shown.to_owned(), source })?;
+    let (mut child, _group) = Group::spawn(
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()),
+    )
+    .map_err(|source| HarnessError::Spawn { command: shown.to_owned(), source })?;
     let mut kept: Vec<u8> = Vec::new();
     if let Some(err) = child.stderr.take() {
         let mut reader = std::io::BufReader::new(err);
@@ -398,7 +427,7 @@ pub fn build_bench_target(r: &BenchTarget<'_>, quiet: bool) -> Result<BenchBinar
         build.arg("--quiet");
     }
     with_rustflags(&mut build, r.rustflags);
-    let out = build.output().map_err(|source| HarnessError::Spawn { command: shown.clone(), source })?;
+    let out = output(&mut build).map_err(|source| HarnessError::Spawn { command: shown.clone(), source })?;
     if !out.status.success() {
         return Err(HarnessError::Failed { command: shown, status: format!("{}", out.status), tail: tail(&out) });
     }

@@ -1,7 +1,8 @@
 //! Ending a run cleanly on SIGINT or SIGTERM. [`install`] turns the signals
 //! into a flag (`signal-hook`) and a watcher thread that, while the flag is
 //! set, ends the process group of the workload being measured (every child
-//! [`crate::measure::run`] starts leads its own group). The run then stops
+//! [`crate::measure::run`] starts leads its own group, as does every
+//! harness process [`crate::harness`] starts). The run then stops
 //! at its next step with [`crate::BenchError::Interrupted`], unwinding
 //! normally: a paired run's git worktree is removed by its guard, nothing
 //! is renamed into place, and the CLI exits 130. Without [`install`]

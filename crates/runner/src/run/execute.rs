@@ -166,7 +166,20 @@ pub(super) fn repeated_series(
     Ok((series, result))
 }
 
+/// Runs one side alone, by kind. A harness process that an interrupt ended
+/// fails; the run then reports the interrupt, not the failure.
 pub(super) fn execute(
+    side: &mut Side,
+    quiet: bool,
+    observer: &mut dyn Observer,
+) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
+    match execute_kind(side, quiet, observer) {
+        Err(_) if crate::interrupt::interrupted() => Err(BenchError::Interrupted),
+        ran => ran,
+    }
+}
+
+fn execute_kind(
     side: &mut Side,
     quiet: bool,
     observer: &mut dyn Observer,
