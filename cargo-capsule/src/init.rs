@@ -84,7 +84,24 @@ fn self_hosted(dir: &Path) -> Vec<String> {
 pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
     let action = pin(&a.action)?;
     let branch = a.branch.clone().unwrap_or_else(|| default_branch(&a.dir));
-    let mut files = workflows(&action, &branch);
+    // What the bench job will run: every configured workload.
+    let manifest = a.dir.join("Cargo.toml");
+    let config = manifest.exists().then(|| capsule_runner::config::load(Some(&manifest)));
+    // Gungraun workloads need valgrind and the runner of their version.
+    let counts = config.as_ref().and_then(|c| c.as_ref().ok()).is_some_and(|ws| {
+        ws.workloads.iter().any(|(w, _)| matches!(w, capsule_runner::config::WorkloadConfig::Gungraun { .. }))
+    });
+    let gungraun = config
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .filter(|_| counts)
+        .and_then(|ws| capsule_runner::config::locked_version(&ws.root, "gungraun"));
+    if counts && gungraun.is_none() {
+        output::line(
+            "note: a gungraun workload is configured, but Cargo.lock resolves no single `gungraun` version: before the CapsuleBench step, add one that installs valgrind and `cargo install --locked gungraun-runner@<that version>`",
+        )?;
+    }
+    let mut files = workflows(&action, &branch, gungraun.as_deref());
     // An existing Dependabot configuration is the user's: it is kept, and
     // only an entry for GitHub Actions is suggested when it lacks one.
     if let Ok(existing) = std::fs::read_to_string(a.dir.join(DEPENDABOT)) {
@@ -135,21 +152,21 @@ pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
             "warning: .github/workflows/{f} uses self-hosted runners: never run pull-request benchmarks on them (a fork's code would run on your machine); the CapsuleBench workflows use GitHub-hosted `ubuntu-latest`"
         ))?;
     }
-    // What the bench job will run: every configured workload.
-    let manifest = a.dir.join("Cargo.toml");
-    let workloads = if manifest.exists() {
-        match capsule_runner::config::load(Some(&manifest)) {
-            Ok(ws) if ws.workloads.is_empty() => "the embedded default workload (none is configured)".to_owned(),
-            Ok(ws) => {
-                let ids: Vec<&str> = ws.workloads.iter().map(|(w, _)| w.id()).collect();
-                format!("every configured workload ({})", ids.join(", "))
-            }
-            Err(e) => format!("nothing until the configuration loads ({e})"),
+    let workloads = match &config {
+        Some(Ok(ws)) if ws.workloads.is_empty() => "the embedded default workload (none is configured)".to_owned(),
+        Some(Ok(ws)) => {
+            let ids: Vec<&str> = ws.workloads.iter().map(|(w, _)| w.id()).collect();
+            format!("every configured workload ({})", ids.join(", "))
         }
-    } else {
-        "every workload the workspace configures".to_owned()
+        Some(Err(e)) => format!("nothing until the configuration loads ({e})"),
+        None => "every workload the workspace configures".to_owned(),
     };
     output::line(&format!("the bench job runs {workloads}, paired with the merge base on pull requests"))?;
+    if let Some(v) = &gungraun {
+        output::line(&format!(
+            "it first installs valgrind and gungraun-runner {v}, which the gungraun workloads need"
+        ))?;
+    }
     output::line(&format!(
         "\nnext steps:\n  1. commit the files above and push; pull requests get a verified comparison comment, pushes to `{branch}` and releases get signed packs\n  2. keep the runners GitHub-hosted: a pull request's code runs in the bench job\n  3. the Action is pinned at `{action}`; Dependabot proposes updates weekly\n  4. check a pack locally: `cargo capsule verify capsulepack.tgz`"
     ))?;

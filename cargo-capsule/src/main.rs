@@ -33,10 +33,9 @@ fn main() -> ExitCode {
         }
     };
     output::set_mode(cli.json(), cli.color());
-    let outcome = cli.run();
-    // In JSON mode, what a command said for people goes out as one document.
-    let finished = output::finish();
-    match outcome.and_then(|code| finished.map(|()| code)) {
+    // In JSON mode, what a command said for people goes out as one
+    // document, or, when it failed, the error document with it.
+    match cli.run().and_then(|code| output::finish().map(|()| code)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             output::error(&e);

@@ -254,14 +254,28 @@ pub(crate) fn audit(a: &capsule::trust::audit::AuditReport) -> Result<(), CliErr
 pub(crate) fn error(e: &CliError) {
     let label = if mode().color_stderr { format!("{BOLD_RED}error{RESET}") } else { "error".to_owned() };
     let mut s = format!("{e}");
+    let mut causes = Vec::new();
     let mut cur = std::error::Error::source(e);
     while let Some(c) = cur {
         let _ = write!(s, "\n  caused by: {c}");
+        causes.push(c.to_string());
         cur = c.source();
     }
     #[expect(clippy::print_stderr, reason = "this is the output module")]
     {
         eprintln!("{label}: {}", sanitize(&s));
+    }
+    // In JSON mode the one document on standard output says what failed,
+    // with what the command had reported before it did.
+    if json_mode() && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+        let messages = std::mem::take(&mut *MESSAGES.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let _ = json(&serde_json::json!({
+            "schema": "capsulebench/error/v1",
+            "exit_code": e.exit_code(),
+            "error": e.to_string(),
+            "causes": causes,
+            "messages": messages,
+        }));
     }
 }
 

@@ -526,6 +526,21 @@ fn an_oversized_comparison_is_folded() {
     }
 }
 
+/// A workspace with a gungraun workload: the bench job `init` writes
+/// installs valgrind and the gungraun-runner of the version its Cargo.lock
+/// resolves, before the Action runs.
+#[test]
+fn init_installs_what_gungraun_workloads_need() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = super::bench::workspace(tmp.path(), Some(&root().join("fixtures/counts")));
+    let o = bin().args(["init", "--dir", ws.to_str().unwrap(), "--action", "./"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("it first installs valgrind and gungraun-runner 0.20.0"), "{}", stdout(&o));
+    let bench = std::fs::read_to_string(ws.join(".github/workflows/capsulebench.yml")).unwrap();
+    let install = bench.find("cargo install --locked gungraun-runner@0.20.0\n").expect("the install step");
+    assert!(install < bench.find("      - uses: ./").unwrap(), "{bench}");
+}
+
 #[test]
 fn init_writes_the_fork_safe_workflows() {
     let f = fake::start();

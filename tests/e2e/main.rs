@@ -116,6 +116,20 @@ fn one_message_format_and_color_on_every_command() {
     // `--markdown` chooses the output too.
     let o = run(&["compare", GOLDEN, GOLDEN, "--markdown", "--json"]);
     assert_eq!(o.status.code(), Some(2));
+    // A command that fails prints the error document (and the error, as
+    // text, on standard error).
+    let missing = tmp.path().join("missing.tgz");
+    let o = run(&["verify", missing.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(3));
+    let v = json(&o);
+    assert_eq!(
+        (v["schema"].clone(), v["exit_code"].clone()),
+        (Value::from("capsulebench/error/v1"), Value::from(3)),
+        "{v}"
+    );
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("missing.tgz")), "{v}");
+    assert!(v["causes"].as_array().is_some_and(|c| !c.is_empty()), "{v}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: "), "{o:?}");
     // Colour: only the verdict, and never when asked not to.
     let o = run(&["verify", GOLDEN, "--color", "always"]);
     let out = stdout(&o);

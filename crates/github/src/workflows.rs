@@ -67,8 +67,12 @@ pub fn is_pinned(action: &str) -> bool {
 
 /// The workflows, using the CapsuleBench Action at `action` (`owner/repo@<40-hex
 /// commit>`, or `./` for a repository that holds the Action; see
-/// [`is_pinned`]), pushes to `branch` (the default branch).
-pub fn workflows(action: &str, branch: &str) -> Vec<WorkflowFile> {
+/// [`is_pinned`]), pushes to `branch` (the default branch). With
+/// `gungraun`, the version of the workspace's `gungraun` dependency, the
+/// bench job first installs what its gungraun workloads need: valgrind and
+/// `gungraun-runner` of that version (a version that is not plain
+/// `[0-9A-Za-z.+-]` text is left out of the file).
+pub fn workflows(action: &str, branch: &str, gungraun: Option<&str>) -> Vec<WorkflowFile> {
     let uses = if action.starts_with("./") {
         format!("{action} # zizmor: ignore[self-repository] actionlint does not accept the newer `$/` form yet")
     } else {
@@ -82,6 +86,14 @@ pub fn workflows(action: &str, branch: &str) -> Vec<WorkflowFile> {
         String::new()
     };
     let branch = yaml_string(branch);
+    let tools = match gungraun
+        .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+-".contains(c)))
+    {
+        Some(version) => format!(
+            "      # The gungraun workloads count instructions under valgrind, with the\n      # gungraun-runner of the benches' gungraun version.\n      - name: Install valgrind and gungraun-runner {version}\n        run: |\n          sudo apt-get update -qq\n          sudo apt-get install -y -qq valgrind\n          cargo install --locked gungraun-runner@{version}\n"
+        ),
+        None => String::new(),
+    };
     // What the jobs holding a credential run: the `tool` job's binary.
     let download_tool = format!(
         "      - uses: {DOWNLOAD_ARTIFACT}\n        with:\n          name: cargo-capsule\n          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact\n"
@@ -158,7 +170,7 @@ jobs:
           ref: ${{{{ github.event.pull_request.head.sha || github.sha }}}}
           fetch-depth: 0 # paired mode builds the merge base in a worktree
           persist-credentials: false
-      - uses: {uses}
+{tools}      - uses: {uses}
         # with:
         #   fail-on-regression: true # fail this check when a workload is slower
       # Uploaded even when the step above failed its gate, so the comment
@@ -340,7 +352,11 @@ mod tests {
     }
 
     fn file(action: &str, name: &str) -> String {
-        workflows(action, "main").into_iter().find(|f| f.path.ends_with(name)).map(|f| f.contents).unwrap_or_default()
+        workflows(action, "main", None)
+            .into_iter()
+            .find(|f| f.path.ends_with(name))
+            .map(|f| f.contents)
+            .unwrap_or_default()
     }
 
     /// Who holds what: only `sign` can mint a certificate, only `publish`
@@ -383,6 +399,22 @@ mod tests {
 
     /// A pull request's newer push cancels its older run; every push and
     /// release runs to the end.
+    /// A workspace with gungraun workloads gets valgrind and the runner of
+    /// its gungraun version installed in the bench job, before the Action
+    /// runs them; a version that is not plain text is never written.
+    #[test]
+    fn gungraun_tools_are_installed_before_the_bench_step() {
+        let bench = |v: Option<&str>| workflows(PINNED, "main", v).remove(0).contents;
+        let with = bench(Some("0.20.0"));
+        let step = with.find("cargo install --locked gungraun-runner@0.20.0\n").expect("the install step");
+        assert!(with.contains("sudo apt-get install -y -qq valgrind"), "{with}");
+        assert!(step < with.find(&format!("uses: {PINNED}")).unwrap_or(0), "installed before the Action runs: {with}");
+        for v in [None, Some(""), Some("1.0\n      - run: curl x | sh"), Some("${{ github.head_ref }}")] {
+            assert_eq!(bench(v), bench(None), "{v:?}");
+            assert!(!bench(v).contains("gungraun"));
+        }
+    }
+
     #[test]
     fn superseded_pull_request_runs_are_cancelled() {
         let main = file(PINNED, "capsulebench.yml");
@@ -397,7 +429,7 @@ mod tests {
         for (branch, line) in
             [("main", "branches: [main]"), ("trunk", "branches: [trunk]"), ("a,b]#x", r#"branches: ["a,b]#x"]"#)]
         {
-            let main = workflows(PINNED, branch).remove(0).contents;
+            let main = workflows(PINNED, branch, None).remove(0).contents;
             assert!(main.contains(line), "{branch}: {main}");
         }
     }
@@ -440,7 +472,7 @@ mod tests {
     #[test]
     fn the_repository_runs_what_init_writes() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for f in workflows("./", "main") {
+        for f in workflows("./", "main", None) {
             let ours = std::fs::read_to_string(root.join(f.path)).unwrap_or_default();
             assert_eq!(ours, f.contents, "{} differs: run `cargo capsule init --action ./ --force`", f.path);
         }

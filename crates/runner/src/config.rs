@@ -485,6 +485,26 @@ pub fn load(manifest_path: Option<&Path>) -> Result<WorkspaceConfig, ConfigError
     })
 }
 
+/// The version of `package` that `<root>/Cargo.lock` resolves, when it
+/// resolves exactly one (`None` without a readable lockfile, or with no or
+/// several versions of it).
+pub fn locked_version(root: &Path, package: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Lock {
+        #[serde(default)]
+        package: Vec<Locked>,
+    }
+    #[derive(Deserialize)]
+    struct Locked {
+        name: String,
+        version: String,
+    }
+    let lock: Lock = toml::from_str(&std::fs::read_to_string(root.join("Cargo.lock")).ok()?).ok()?;
+    let mut versions = lock.package.into_iter().filter(|p| p.name == package).map(|p| p.version);
+    let first = versions.next()?;
+    versions.next().is_none().then_some(first)
+}
+
 impl WorkspaceConfig {
     /// Features and accelerators a build of `workload` uses, known before
     /// building: the requested features resolved through the package's

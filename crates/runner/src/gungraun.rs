@@ -54,14 +54,13 @@ pub fn tool_versions() -> Result<[String; 2], HarnessError> {
 /// The command of one round: the bench executable in bench mode, saving a
 /// JSON summary per benchmark into `home`, with the workload's `args`,
 /// in its package's directory. Every other `GUNGRAUN_*` variable of the
-/// caller's environment is removed (except `GUNGRAUN_RUNNER`, which only
-/// says where the runner is), so the workload's `args` alone configure
-/// what is counted.
+/// caller's environment is removed, so the workload's `args` alone
+/// configure what is counted.
 pub fn round_command(bin: &BenchBinary, args: &[String], home: &Path) -> Command {
     let mut cmd = Command::new(&bin.exe);
     cmd.args(["--bench", "--save-summary=json"]).args(args);
     for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("GUNGRAUN_") && k != "GUNGRAUN_RUNNER") {
+        if key.to_str().is_some_and(|k| k.starts_with("GUNGRAUN_")) {
             cmd.env_remove(key);
         }
     }

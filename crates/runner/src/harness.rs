@@ -421,6 +421,10 @@ pub fn build_bench_target(r: &BenchTarget<'_>, quiet: bool) -> Result<BenchBinar
     build
         .args(&base)
         .args(["--no-run", "--message-format", "json-render-diagnostics"])
+        // A gungraun bench compiles in the runner's path from this
+        // variable; without it, it runs the `gungraun-runner` on PATH,
+        // whose version the run records.
+        .env_remove("GUNGRAUN_RUNNER")
         .env("CARGO_TARGET_DIR", r.target_dir)
         .current_dir(r.root);
     if quiet {
