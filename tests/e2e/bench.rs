@@ -507,6 +507,35 @@ fn worktrees(ws: &Path) -> Vec<String> {
     String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.strip_prefix("worktree ").map(str::to_owned)).collect()
 }
 
+/// Runs `bench args` in `ws` (its target directory under `tmp`), waits
+/// until the workload has written its pid to `pids`, calls `running` while
+/// it runs, then sends the run SIGTERM and waits for it: exit 130 within
+/// 25 s. Returns its output and the workload's pid.
+fn terminated_midway(tmp: &Path, ws: &Path, args: &[&str], pids: &Path, running: impl FnOnce()) -> (Output, String) {
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+        .args(["capsule", "bench", "--quiet"])
+        .args(args)
+        .current_dir(ws)
+        .env("CARGO_TARGET_DIR", tmp.join("target"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !pids.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(pids.exists(), "the workload never started");
+    running();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the workload");
+    let pid = std::fs::read_to_string(pids).unwrap().lines().next().unwrap().trim().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    (out, pid)
+}
+
 /// SIGTERM in the middle of a paired run: the measured workload's process
 /// group is ended, the baseline's worktree removed, nothing written, exit
 /// 130. A worktree left by a run that was killed outright is removed by the
@@ -525,27 +554,10 @@ fn an_interrupted_run_leaves_nothing_behind() {
     git(&ws, &["commit", "-qam", "a slow workload"]);
     std::fs::write(ws.join("src/lib.rs"), "// head\n").unwrap();
     git(&ws, &["commit", "-qam", "head"]);
-    let started = std::time::Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
-        .args(["capsule", "bench", "--quiet", "--baseline", "HEAD~1"])
-        .current_dir(&ws)
-        .env("CARGO_TARGET_DIR", tmp.path().join("target"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    while !pids.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(pids.exists(), "the workload never started");
-    assert_eq!(worktrees(&ws).len(), 2, "the baseline's worktree is registered while it runs");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the workload");
+    let (out, pid) = terminated_midway(tmp.path(), &ws, &["--baseline", "HEAD~1"], &pids, || {
+        assert_eq!(worktrees(&ws).len(), 2, "the baseline's worktree is registered while it runs");
+    });
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
-    let pid = std::fs::read_to_string(&pids).unwrap().lines().next().unwrap().trim().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the workload {pid} is still running");
     assert_eq!(worktrees(&ws), [ws.canonicalize().unwrap().display().to_string()], "the worktree was removed");
     assert!(!ws.join("capsulepack.tgz").exists() && !ws.join("capsulepack-base.tgz").exists());
@@ -592,25 +604,7 @@ fn an_interrupted_harness_is_ended_with_its_command() {
     );
     std::fs::write(ws.join("Cargo.toml"), manifest + &config).unwrap();
     git(&ws, &["commit", "-qam", "a slow hyperfine workload"]);
-    let started = std::time::Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
-        .args(["capsule", "bench", "--quiet"])
-        .current_dir(&ws)
-        .env("CARGO_TARGET_DIR", tmp.path().join("target"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    while !pids.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(pids.exists(), "the command never started");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the harness");
-    let pid = std::fs::read_to_string(&pids).unwrap().lines().next().unwrap().trim().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (_, pid) = terminated_midway(tmp.path(), &ws, &[], &pids, || {});
     // Ended: gone, or a zombie its new parent has not reaped yet (hyperfine,
     // its parent, was ended with it).
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
