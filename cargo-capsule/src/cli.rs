@@ -150,6 +150,16 @@ struct BenchArgs {
     /// With `--out`: where paired mode writes the baseline's pack.
     #[arg(long, value_name = "PATH", requires_all = ["baseline", "out"])]
     baseline_out: Option<PathBuf>,
+    /// The container engine for workloads that set `container` (default:
+    /// the first that answers, docker then podman).
+    #[arg(long, value_enum)]
+    engine: Option<Engine>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Engine {
+    Docker,
+    Podman,
 }
 
 #[derive(Debug, Args)]
@@ -543,6 +553,10 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             measure_instructions: a.measure.contains(&Extra::Instructions),
             repetitions: a.repetitions,
             quiet: a.quiet,
+            engine: a.engine.map(|e| match e {
+                Engine::Docker => capsule_runner::container::EngineKind::Docker,
+                Engine::Podman => capsule_runner::container::EngineKind::Podman,
+            }),
         };
         let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
         let observer = sink.as_ref().map(|s| s.observer());

@@ -215,6 +215,15 @@ impl CliError {
                     B::Seal(_) => ExitCode::INPUT,
                     B::Rejected(_) => ExitCode::REJECTED,
                     B::Interrupted => ExitCode::INTERRUPTED,
+                    // A container that started and then failed is the
+                    // workload's failure; an unusable engine, image or pin
+                    // is an input error.
+                    B::Container {
+                        source:
+                            capsule_runner::container::ContainerError::Protocol { .. }
+                            | capsule_runner::container::ContainerError::Shim { .. },
+                        ..
+                    } => ExitCode::WORKLOAD,
                     _ => ExitCode::INPUT,
                 }
             }

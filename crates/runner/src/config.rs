@@ -104,6 +104,21 @@ pub struct CaseConfig {
     pub args: Vec<String>,
 }
 
+/// Resource limits of a workload's container.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerLimitsConfig {
+    /// CPUs (may be fractional, `1.5`).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// Memory in bytes; swap is never allowed beyond it.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// The most processes (and threads).
+    #[serde(default)]
+    pub pids: Option<u64>,
+}
+
 /// One workload, by kind.
 #[derive(Clone, Debug, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -153,6 +168,15 @@ pub enum WorkloadConfig {
         /// A case's `args` follow the workload's.
         #[serde(default)]
         cases: Vec<CaseConfig>,
+        /// Run every repetition inside this container image, pinned by its
+        /// manifest digest: `REGISTRY/NAME@sha256:<64 hex>`; `args` is then
+        /// the command line inside the image.
+        #[serde(default)]
+        container: Option<String>,
+        /// The container's resource limits (default: every CPU, 4 GiB of
+        /// memory and no swap, 1024 processes).
+        #[serde(default)]
+        container_limits: ContainerLimitsConfig,
     },
     /// A criterion bench target; every benchmark id becomes a series of
     /// harness-reported raw samples.
@@ -387,6 +411,31 @@ fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<Capsule
                     message: format!("`{input}` must be a relative path inside the workspace"),
                 });
             }
+        }
+        if let WorkloadConfig::Command { container: Some(image), container_limits, bin, .. } = w {
+            let invalid = |key: &str, message: String| ConfigError::Invalid {
+                table,
+                manifest: manifest.to_owned(),
+                key: format!("workloads[{i}].{key}"),
+                message,
+            };
+            if let Err(e) = crate::container::ImageRef::parse(image) {
+                let message = match e {
+                    crate::container::ContainerError::Reference { why, .. } => format!("`{image}`: {why}"),
+                    other => other.to_string(),
+                };
+                return Err(invalid("container", message));
+            }
+            if bin.is_some() {
+                return Err(invalid(
+                    "bin",
+                    "a `bin` is built on this machine, not in the pinned image; build it into the image and \
+                     run it with `args` (building inside the image is not supported yet)"
+                        .to_owned(),
+                ));
+            }
+            let l = container_limits;
+            crate::container::limits(l.cpus, l.memory_bytes, l.pids).map_err(|why| invalid("container_limits", why))?;
         }
         if let WorkloadConfig::Command { cases, .. } = w {
             for (j, c) in cases.iter().enumerate() {

@@ -9,6 +9,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod container;
 pub mod gungraun;
 pub mod harness;
 pub mod import;

@@ -189,14 +189,71 @@ pub struct CiManifestV1 {
     pub runner_environment: String,
 }
 
-/// The container the runner launched.
+/// The container the runner launched, as the engine recorded it and as the
+/// workload saw it from inside (objects.md §5.6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerManifestV1 {
     /// Always `capsulebench/manifest/container/v1`.
     pub schema: ContainerSchema,
-    /// The image reference as given.
+    /// The pinned reference that ran: `NAME@sha256:<manifest digest>`.
     pub image: String,
-    /// The resolved image digest.
+    /// The image's manifest digest (the pin; repeated by the
+    /// `container_image_digest` anchor).
     pub image_digest: Digest,
+    /// The engine's image id (`sha256:…`): the config digest on podman and
+    /// docker's classic store, the manifest digest on docker's containerd
+    /// store.
+    pub image_id: String,
+    /// `os/architecture[/variant]` of the image.
+    pub platform: String,
+    /// The engine and runtime.
+    pub engine: ContainerEngineV1,
+    /// The network mode (`none`).
+    pub network: String,
+    /// Whether the root filesystem was mounted read-only.
+    pub read_only_rootfs: bool,
+    /// Where the workspace was mounted, read-only (the working directory).
+    pub workspace_mount: String,
+    /// The limits the runner asked for and the engine recorded.
+    pub limits_requested: ContainerLimitsV1,
+    /// The limits as the workload saw them from inside (cgroup files, CPUs
+    /// visible, network interfaces), as read: self-reported.
+    pub limits_applied: std::collections::BTreeMap<String, String>,
+    /// SHA-256 of the timing shim that measured inside.
+    pub shim_digest: Digest,
+    /// Nanoseconds from starting the engine to the shim's first word
+    /// (the start overhead, not in any sample).
+    pub start_ns: u64,
+}
+
+/// The container engine and the OCI runtime it used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerEngineV1 {
+    /// `docker` or `podman`.
+    pub name: String,
+    /// The engine's version.
+    pub version: String,
+    /// The OCI runtime that ran the container (`runc`, `crun`).
+    pub runtime: String,
+    /// Its version, when the engine reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<String>,
+    /// The cgroup version (`1` or `2`).
+    pub cgroup_version: String,
+}
+
+/// Container resource limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerLimitsV1 {
+    /// CPUs, in billionths.
+    pub nano_cpus: u64,
+    /// Memory, in bytes.
+    pub memory_bytes: u64,
+    /// Memory and swap together, in bytes (equal to `memory_bytes`: no swap).
+    pub memory_swap_bytes: u64,
+    /// The most processes.
+    pub pids: u64,
 }

@@ -39,11 +39,21 @@ pub(super) fn one_repetition(
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
-    let s = measure::run(command).map_err(|source| BenchError::Spawn {
-        workload: side.id.clone(),
-        program: program.clone(),
-        source,
-    })?;
+    let s = match side.container.as_mut() {
+        // Timed inside the container by the shim, as natively.
+        Some(session) => {
+            let argv: Vec<std::ffi::OsString> =
+                std::iter::once(command.get_program()).chain(command.get_args()).map(ToOwned::to_owned).collect();
+            session
+                .run(crate::container::WORKSPACE_MOUNT, &argv)
+                .map_err(|source| BenchError::Container { workload: side.id.clone(), source })?
+        }
+        None => measure::run(command).map_err(|source| BenchError::Spawn {
+            workload: side.id.clone(),
+            program: program.clone(),
+            source,
+        })?,
+    };
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
@@ -83,6 +93,9 @@ pub(super) fn count_series_instructions(
     series: &mut [SeriesV1],
     observer: &mut dyn Observer,
 ) -> Result<(), BenchError> {
+    if side.container.is_some() {
+        return Err(BenchError::InContainer { workload: side.id.clone(), what: "`--measure instructions`".to_owned() });
+    }
     let counter = measure::instruction_counter()?;
     let Exec::Repeat { cases, .. } = &side.prepared.exec else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));

@@ -68,6 +68,9 @@ pub struct BenchOptions {
     /// Quiet cargo's own build output too (`cargo build --quiet`; errors
     /// still show).
     pub quiet: bool,
+    /// The container engine for a workload that sets `container`
+    /// (default: the first that answers, docker then podman).
+    pub engine: Option<crate::container::EngineKind>,
 }
 
 /// Progress the caller may show.
@@ -325,6 +328,23 @@ pub enum BenchError {
     /// Instructions cannot be counted here (or counting failed).
     #[error(transparent)]
     Instructions(#[from] measure::InstructionError),
+    /// The workload's container could not be used.
+    #[error("workload `{workload}` cannot run in its container")]
+    Container {
+        /// The workload id.
+        workload: String,
+        /// Why.
+        #[source]
+        source: crate::container::ContainerError,
+    },
+    /// Something not (yet) possible for a workload in a container.
+    #[error("workload `{workload}` runs in a container; {what} is not supported there")]
+    InContainer {
+        /// The workload id.
+        workload: String,
+        /// What was asked.
+        what: String,
+    },
     /// Sealing or writing the pack failed.
     #[error("failed to seal the capsule")]
     Seal(#[from] BuildError),

@@ -36,6 +36,9 @@ pub(super) struct Side {
     pub(super) prepared: Prepared,
     pub(super) b: CapsuleBuilder,
     pub(super) out: PathBuf,
+    /// The running container every repetition runs in, when the workload
+    /// sets `container`.
+    pub(super) container: Option<crate::container::Session>,
 }
 
 /// Prepares the workload of the loaded configuration `ws`, collects
@@ -135,6 +138,13 @@ pub(super) fn start_side(
     ws.rustflags = flags.rustflags.clone();
     let prepared = prepare(&workload, opts, &ws, &policy)?;
     preflight_measurements(&id, &policy, &prepared, opts)?;
+    let image = match &workload {
+        config::WorkloadConfig::Command { container: Some(image), .. } => Some(image.as_str()),
+        _ => None,
+    };
+    if image.is_some() && opts.measure_instructions {
+        return Err(BenchError::InContainer { workload: id, what: "`--measure instructions`".to_owned() });
+    }
     let input = input_hash(&ws.root, workload.inputs())?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
@@ -151,7 +161,10 @@ pub(super) fn start_side(
                 .as_ref()
                 .is_none_or(|c| c.workflow_commit.is_empty())
                 .then(|| "not running in GitHub Actions (or GITHUB_SHA is empty)".to_owned()),
-            A::ContainerImageDigest => Some("the runner did not launch a container".to_owned()),
+            A::ContainerImageDigest => image.is_none().then(|| {
+                "the workload sets no `container`; pin an image by digest (kind `command`, docs/config.md §5.7)"
+                    .to_owned()
+            }),
             A::ImportedSourceHash => Some(
                 "it is the import policy: `bench` measures; use `cargo capsule import` for a harness's output"
                     .to_owned(),
@@ -177,6 +190,17 @@ pub(super) fn start_side(
     if let Some(e) = events {
         b.observe(e)?;
     }
+    // The container starts after every refusal above, and before
+    // anything is measured: its manifest is anchored like the others.
+    let container = match (&workload, image) {
+        (config::WorkloadConfig::Command { container_limits: l, .. }, Some(image)) => {
+            let (session, m) = start_container(opts, &ws, &id, image, l, &prepared, observer)
+                .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+            b.manifest(ManifestKind::Container, &m)?;
+            Some((session, m.image_digest))
+        }
+        _ => None,
+    };
     b.manifest(ManifestKind::Hardware, &manifest::hardware())?;
     b.manifest(ManifestKind::Os, &manifest::os())?;
     b.manifest(ManifestKind::Toolchain, &toolchain)?;
@@ -190,6 +214,7 @@ pub(super) fn start_side(
         run_uri: ci.as_ref().map(|c| c.run_uri.clone()),
         run_attempt: ci.as_ref().map(|c| c.run_attempt),
         run_nonce: Some(run_nonce()?),
+        container_image_digest: container.as_ref().map(|(_, d)| *d),
         workload_input_hash: Some(input),
         ..AnchorsV1::default()
     });
@@ -208,7 +233,59 @@ pub(super) fn start_side(
         prepared,
         b,
         out: opts.out.clone(),
+        container: container.map(|(session, _)| session),
     })
+}
+
+/// Starts the workload's container: the engine found, the pinned image
+/// present and checked, the shim built, the container started with the
+/// shim waiting; its manifest read from the engine's records and from
+/// inside, checked against the pin and the requested limits.
+fn start_container(
+    opts: &BenchOptions,
+    ws: &config::WorkspaceConfig,
+    id: &str,
+    image: &str,
+    limits: &config::ContainerLimitsConfig,
+    prepared: &Prepared,
+    observer: &mut dyn Observer,
+) -> Result<(crate::container::Session, capsule::objects::ContainerManifestV1), crate::container::ContainerError> {
+    use crate::container::{self as c, ContainerError};
+    observer.progress(Progress::Phase("starting the container"));
+    let pinned = c::ImageRef::parse(image)?;
+    let requested = c::limits(limits.cpus, limits.memory_bytes, limits.pids)
+        .map_err(|why| ContainerError::Mismatch { image: image.to_owned(), why })?;
+    let engine = c::Engine::detect(opts.engine)?;
+    let facts = engine.ensure_image(&pinned)?;
+    let (shim, shim_digest) = c::shim(&ws.target_dir.join("capsule").join("shim"))?;
+    // What the workload's process gets natively (the recorded RUSTFLAGS)
+    // it gets inside too.
+    let env = match &prepared.exec {
+        super::prepare::Exec::Repeat { cases, .. } => cases
+            .first()
+            .map(|(_, cmd)| {
+                cmd.get_envs().filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned()))).collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let suffix = run_nonce().map(|n| n[..12].to_owned()).unwrap_or_else(|_| std::process::id().to_string());
+    let spec = c::RunSpec {
+        image: &pinned,
+        limits: requested.clone(),
+        workspace: &ws.root,
+        shim: &shim,
+        env,
+        name: format!(
+            "capsule-{}-{suffix}",
+            id.chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>()
+        ),
+    };
+    let mut session = c::Session::start(&engine, &spec)?;
+    let applied = session.probe()?;
+    let running = session.inspect(&engine)?;
+    let m = c::manifest(&engine, &pinned, &facts, &running, &requested, applied, shim_digest, session.start_ns)?;
+    Ok((session, m))
 }
 
 /// Fails unless a file can be created beside `out` (where the pack is

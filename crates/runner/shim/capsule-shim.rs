@@ -1,0 +1,257 @@
+//! capsule-shim: times a workload's repetitions inside its container.
+//!
+//! The runner compiles this file with `rustc` alone (std only, statically
+//! linked: `-C target-feature=+crt-static`), mounts the binary read-only at
+//! `/.capsule/shim` and starts the container with it as the entrypoint, so
+//! one container start serves every repetition and each repetition is a
+//! fresh process timed inside, exactly as the runner times one natively
+//! (`crates/runner/src/measure.rs`): monotonic clock from spawn to reap,
+//! CPU times and peak RSS from `wait4`, its own process group ended after.
+//!
+//! Protocol (docs/spec/container.md §3), on stdin and stdout:
+//!
+//! - at start the shim writes `capsule-shim 1 <CLOCK_MONOTONIC ns>\n`;
+//! - `run <len>\n` + `len` bytes: the working directory and the argv,
+//!   NUL-separated; answered by `sample <wall_ns> <user_ns> <sys_ns>
+//!   <peak_rss_bytes> <exit|-> <signal|-> <stdout_len> <stderr_len>\n` and
+//!   the stdout bytes and the last 4 KiB of stderr, or by `error <len>\n`
+//!   and a message when the process cannot start;
+//! - `probe\n`: answered by `probe <len>\n` and `key=value` lines (the
+//!   limits as seen from inside);
+//! - end of input or `exit\n`: the shim exits 0.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+unsafe extern "C" {
+    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut [i64; 18]) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn clock_gettime(clock: i32, ts: *mut [i64; 2]) -> i32;
+}
+
+const CLOCK_MONOTONIC: i32 = 1;
+const WNOHANG: i32 = 1;
+const SIGKILL: i32 = 9;
+const EINTR: i32 = 4;
+const STDERR_TAIL: usize = 4096;
+
+fn monotonic_ns() -> u64 {
+    let mut ts = [0i64; 2];
+    // SAFETY: `ts` is a valid timespec (two 64-bit fields on 64-bit Linux).
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
+    (ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64)
+}
+
+/// Reaps whatever has exited: as PID 1 the shim inherits orphans.
+fn reap_orphans() {
+    let mut status = 0;
+    // SAFETY: plain system call with a valid status pointer.
+    while unsafe { waitpid(-1, &mut status, WNOHANG) } > 0 {}
+}
+
+struct Sample {
+    wall_ns: u64,
+    user_ns: u64,
+    sys_ns: u64,
+    peak_rss_bytes: u64,
+    exit: Option<i32>,
+    signal: Option<i32>,
+    stdout: Vec<u8>,
+    stderr_tail: Vec<u8>,
+}
+
+fn run(cwd: OsString, argv: Vec<OsString>) -> Result<Sample, String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command".to_owned());
+    };
+    reap_orphans();
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(&cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.process_group(0);
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("failed to start `{}`: {e}", program.to_string_lossy()))?;
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut v);
+        }
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut tail = Vec::new();
+        let mut buf = [0u8; 8192];
+        if let Some(e) = err.as_mut() {
+            while let Ok(n) = e.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 2 * STDERR_TAIL {
+                    tail.drain(..tail.len() - STDERR_TAIL);
+                }
+            }
+        }
+        if tail.len() > STDERR_TAIL {
+            tail.drain(..tail.len() - STDERR_TAIL);
+        }
+        tail
+    });
+    let pid = child.id() as i32;
+    let mut status = 0;
+    let mut ru = [0i64; 18];
+    loop {
+        // SAFETY: `status` and `ru` (a 64-bit Linux `struct rusage`) are
+        // valid for writes; `pid` is our own unreaped child.
+        let rc = unsafe { wait4(pid, &mut status, 0, &mut ru) };
+        if rc >= 0 {
+            break;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(EINTR) {
+            return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()));
+        }
+    }
+    let wall_ns = start.elapsed().as_nanos() as u64;
+    std::mem::forget(child);
+    // SAFETY: plain system call; a group that no longer exists is ESRCH.
+    unsafe { kill(-pid, SIGKILL) };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr_tail = err_t.join().unwrap_or_default();
+    reap_orphans();
+    let tv = |s: i64, us: i64| (s as u64).saturating_mul(1_000_000_000).saturating_add(us as u64 * 1000);
+    // WIFEXITED / WIFSIGNALED, spelled out (no libc crate here).
+    let (exit, signal) = match status & 0x7f {
+        0 => (Some((status >> 8) & 0xff), None),
+        0x7f => (None, None),
+        sig => (None, Some(sig)),
+    };
+    Ok(Sample {
+        wall_ns,
+        user_ns: tv(ru[0], ru[1]),
+        sys_ns: tv(ru[2], ru[3]),
+        peak_rss_bytes: (ru[4].max(0) as u64).saturating_mul(1024),
+        exit,
+        signal,
+        stdout,
+        stderr_tail,
+    })
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+}
+
+/// The limits as the workload sees them: cgroup v2 files, then v1 files
+/// (at the mount's root, or under the process's own cgroup path).
+fn probe() -> String {
+    let mut lines = Vec::new();
+    let mut put = |k: &str, v: String| lines.push(format!("{k}={}", v.replace('\n', " ")));
+    let cgroup = read_trimmed("/proc/self/cgroup").unwrap_or_default();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    put("cgroup", if v2 { "2".to_owned() } else { "1".to_owned() });
+    let mut found = |key: &str, paths: &[String]| {
+        if let Some(v) = paths.iter().find_map(|p| read_trimmed(p)) {
+            put(key, v);
+        }
+    };
+    if v2 {
+        found("memory.max", &["/sys/fs/cgroup/memory.max".to_owned()]);
+        found("memory.swap.max", &["/sys/fs/cgroup/memory.swap.max".to_owned()]);
+        found("cpu.max", &["/sys/fs/cgroup/cpu.max".to_owned()]);
+        found("pids.max", &["/sys/fs/cgroup/pids.max".to_owned()]);
+    } else {
+        let own = |controller: &str, file: &str| {
+            let mut v = vec![format!("/sys/fs/cgroup/{controller}/{file}")];
+            for line in cgroup.lines() {
+                let parts: Vec<&str> = line.splitn(3, ':').collect();
+                if parts.len() == 3 && parts[1].split(',').any(|c| c == controller) {
+                    v.push(format!("/sys/fs/cgroup/{}{}/{file}", parts[1], parts[2]));
+                }
+            }
+            v
+        };
+        found("memory.limit_in_bytes", &own("memory", "memory.limit_in_bytes"));
+        found("memory.memsw.limit_in_bytes", &own("memory", "memory.memsw.limit_in_bytes"));
+        found("cpu.cfs_quota_us", &own("cpu", "cpu.cfs_quota_us"));
+        found("cpu.cfs_period_us", &own("cpu", "cpu.cfs_period_us"));
+        found("pids.max", &own("pids", "pids.max"));
+    }
+    put("cpus_visible", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0).to_string());
+    let mut nets: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    nets.sort();
+    put("network_interfaces", nets.join(","));
+    let rootfs_writable = std::fs::File::create("/.capsule-probe").is_ok();
+    let _ = std::fs::remove_file("/.capsule-probe");
+    put("rootfs_writable", rootfs_writable.to_string());
+    lines.join("\n") + "\n"
+}
+
+fn main() {
+    let mut input = BufReader::new(std::io::stdin().lock());
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "capsule-shim 1 {}", monotonic_ns()).and_then(|()| out.flush()).is_err() {
+        std::process::exit(1);
+    }
+    loop {
+        let mut line = String::new();
+        match input.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut words = line.split_whitespace();
+        let reply = match words.next() {
+            Some("run") => {
+                let Some(len) = words.next().and_then(|w| w.parse::<usize>().ok()) else { std::process::exit(2) };
+                let mut payload = vec![0u8; len];
+                if input.read_exact(&mut payload).is_err() {
+                    std::process::exit(2);
+                }
+                let mut parts = payload.split(|b| *b == 0).map(|p| OsString::from_vec(p.to_vec()));
+                let cwd = parts.next().unwrap_or_default();
+                match run(cwd, parts.collect()) {
+                    Ok(s) => {
+                        let opt = |v: Option<i32>| v.map_or("-".to_owned(), |v| v.to_string());
+                        let mut r = format!(
+                            "sample {} {} {} {} {} {} {} {}\n",
+                            s.wall_ns,
+                            s.user_ns,
+                            s.sys_ns,
+                            s.peak_rss_bytes,
+                            opt(s.exit),
+                            opt(s.signal),
+                            s.stdout.len(),
+                            s.stderr_tail.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(&s.stdout);
+                        r.extend_from_slice(&s.stderr_tail);
+                        r
+                    }
+                    Err(why) => {
+                        let mut r = format!("error {}\n", why.len()).into_bytes();
+                        r.extend_from_slice(why.as_bytes());
+                        r
+                    }
+                }
+            }
+            Some("probe") => {
+                let p = probe();
+                let mut r = format!("probe {}\n", p.len()).into_bytes();
+                r.extend_from_slice(p.as_bytes());
+                r
+            }
+            _ => return,
+        };
+        if out.write_all(&reply).and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
+}
