@@ -442,6 +442,9 @@ pub(crate) fn inspect(r: &Report, c: Option<&PackContents>, as_json: bool) -> Re
     if let Some(g) = c.manifest(capsule::objects::ManifestKind::Git) {
         let _ = writeln!(s, "source       {} (self-reported)", git_line(&g));
     }
+    if let Some(m) = c.manifest::<capsule::objects::ContainerManifestV1>(capsule::objects::ManifestKind::Container) {
+        let _ = writeln!(s, "container    {} (self-reported; the pin is bound)", m.describe());
+    }
     let cm = &c.capsule.commitment;
     let rows_in = c.capsule.members.iter().any(|m| m.path == capsule::objects::paths::ROWS);
     let _ = writeln!(
@@ -794,6 +797,9 @@ pub(crate) fn bench_summary(o: &capsule_runner::BenchOutcome, to_stderr: bool) -
     let _ = writeln!(s, "\nworkload     {} (track {})", o.workload, o.track);
     if let Some(g) = &o.git {
         let _ = writeln!(s, "source       {}", git_line(g));
+    }
+    if let Some(m) = &o.container {
+        let _ = writeln!(s, "container    {}", m.describe());
     }
     // Harness workloads have one series per benchmark id.
     for (name, a) in &o.aggregates {

@@ -455,3 +455,139 @@ fn a_measured_pack_cannot_claim_the_import_policy() {
     assert_eq!(r["policy"]["pinned_by"], "standard:import-v1", "{r}");
     assert!(codes(&r).contains(&"policy-anchor-missing".to_owned()), "{r}");
 }
+
+/// A container manifest as a run in `image` writes it.
+fn container_manifest(image: &str) -> Value {
+    let digest = image.rsplit_once('@').map(|(_, d)| d).unwrap();
+    json!({
+        "schema": "capsulebench/manifest/container/v1",
+        "image": image,
+        "image_digest": digest,
+        "image_id": "sha256:0801e90b05fe225e2ee55178f9ef115a07ffe62d909866a4807e0e1f22211b44",
+        "platform": "linux/amd64",
+        "engine": {"name": "docker", "version": "28.0.4", "runtime": "runc", "runtime_version": "v1.2.5-0-g59923ef", "cgroup_version": "2"},
+        "network": "none",
+        "read_only_rootfs": true,
+        "workspace_mount": "/workspace",
+        "limits_requested": {"nano_cpus": 1_000_000_000u64, "memory_bytes": 268_435_456u64, "memory_swap_bytes": 268_435_456u64, "pids": 64},
+        "limits_applied": {"cgroup": "2", "memory.max": "268435456", "cpu.max": "100000 100000", "pids.max": "64", "network_interfaces": "lo", "rootfs_writable": "false", "cpus_visible": "1"},
+        "shim_digest": "sha256:08ce6f24e7c30c3e05192cef29af63362dc13ac3f30d8c4a585573f224cd0e25",
+        "start_ns": 150_000_000u64,
+    })
+}
+
+const IMAGE_A: &str = "ghcr.io/o/bench@sha256:489b2e440e7299f65d9f86a6cef35b4576c92bdfabf6116735cfe3448c299aa3";
+const IMAGE_B: &str = "ghcr.io/o/bench@sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+/// The golden pack re-sealed as if it had run in a container: `manifest`
+/// as `manifests/container.json` (none when `None`), `anchor` as the
+/// `container_image_digest` anchor, under the shipped `policy`.
+fn in_container(manifest: Option<Value>, anchor: Option<&str>, policy: &str) -> Forged {
+    let mut f = Forged::open(&root().join(GOLDEN));
+    if let Some(m) = manifest {
+        f.set_json("manifests/container.json", &m);
+    }
+    let mut st = f.json("statement.json");
+    match anchor {
+        Some(a) => st["anchors"]["container_image_digest"] = a.into(),
+        None => {
+            st["anchors"].as_object_mut().unwrap().remove("container_image_digest");
+        }
+    }
+    f.set_json("statement.json", &st);
+    let policy: Value =
+        serde_json::from_slice(&std::fs::read(root().join(format!("crates/capsule/policies/{policy}.json"))).unwrap())
+            .unwrap();
+    f.set_json("policy.json", &policy);
+    f.reseal("statement.json", capsule::digest::Digest::ZERO);
+    f
+}
+
+/// What a pack says about its container is bound and checked against the
+/// pin; a policy that requires the image rejects a pack without one; and
+/// what no verifier can check (that the image really ran) is reported as
+/// the runner's word, never more.
+#[test]
+fn container_claims_are_bound_to_the_pin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let digest = |i: &str| i.rsplit_once('@').unwrap().1.to_owned();
+    let (a, b) = (digest(IMAGE_A), digest(IMAGE_B));
+    let mut renamed = container_manifest(IMAGE_A);
+    renamed["image"] = IMAGE_B.into();
+    let mut unknown = container_manifest(IMAGE_A);
+    unknown["verified_by_registry"] = true.into();
+    let cases: Vec<(&str, Option<Value>, Option<&str>, &str, Option<&str>)> = vec![
+        ("honest", Some(container_manifest(IMAGE_A)), Some(&a), "container-v1", None),
+        ("no image under container-v1", None, None, "container-v1", Some("policy-anchor-missing")),
+        ("no image under standard-v1", None, None, "standard-v1", None),
+        ("an image digest without its manifest", None, Some(&a), "standard-v1", Some("manifest-anchor-mismatch")),
+        (
+            "a manifest without the digest anchor",
+            Some(container_manifest(IMAGE_A)),
+            None,
+            "standard-v1",
+            Some("manifest-anchor-mismatch"),
+        ),
+        (
+            "the anchor names another image",
+            Some(container_manifest(IMAGE_A)),
+            Some(&b),
+            "container-v1",
+            Some("manifest-anchor-mismatch"),
+        ),
+        (
+            "the reference names another digest",
+            Some(renamed),
+            Some(&a),
+            "container-v1",
+            Some("manifest-anchor-mismatch"),
+        ),
+        ("an unknown field", Some(unknown), Some(&a), "container-v1", Some("object-malformed")),
+    ];
+    for (name, manifest, anchor, policy, rejected) in cases {
+        let pack = tmp.path().join("c.tgz");
+        in_container(manifest, anchor, policy).write_to(&pack);
+        let o = run(&["verify", pack.to_str().unwrap(), "--json"]);
+        let r = json(&o);
+        match rejected {
+            None => {
+                assert_eq!(o.status.code(), Some(0), "{name}: {r}");
+                if name == "honest" {
+                    let image = value(&r, "container.image");
+                    assert_eq!(image["value"], IMAGE_A, "{name}");
+                    assert_eq!(image["class"], "measured", "{name}: the image running is the runner's word");
+                    assert!(image["note"].as_str().unwrap().contains("the verifier pulls nothing"), "{image}");
+                    let human = stdout(&run(&["inspect", pack.to_str().unwrap()]));
+                    assert!(human.contains(&format!("container    {IMAGE_A} (docker 28.0.4, runc")), "{human}");
+                }
+            }
+            Some(code) => {
+                assert_eq!(o.status.code(), Some(1), "{name}: {r}");
+                let found = codes(&r);
+                assert!(found.iter().any(|c| c == code), "{name}: {found:?}");
+            }
+        }
+    }
+}
+
+/// Two packs from different images are different environments; compared
+/// anyway, both images are named.
+#[test]
+fn packs_from_different_images_are_not_like_for_like() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.tgz"), tmp.path().join("b.tgz"));
+    let digest = |i: &str| i.rsplit_once('@').unwrap().1.to_owned();
+    in_container(Some(container_manifest(IMAGE_A)), Some(&digest(IMAGE_A)), "container-v1").write_to(&a);
+    in_container(Some(container_manifest(IMAGE_B)), Some(&digest(IMAGE_B)), "container-v1").write_to(&b);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let o = run(&["compare", a, b]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o).contains("different environments (container)"), "{}", stderr(&o));
+    let o = run(&["compare", a, b, "--allow-env-mismatch", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(md.contains("Container: base ghcr\\.io/o/bench&#64;sha256:489b2e44"), "{md}");
+    assert!(md.contains("head ghcr\\.io/o/bench&#64;sha256:00000000"), "{md}");
+    let o = run(&["compare", a, a, "--json"]);
+    assert_eq!(json(&o)["containers"], json!([IMAGE_A, IMAGE_A]));
+}

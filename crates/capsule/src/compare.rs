@@ -199,6 +199,10 @@ pub struct Comparison {
     pub looks: u32,
     /// Environment fingerprints that differ (only with the caller's leave).
     pub environment_mismatch: Vec<String>,
+    /// The pinned container images the packs say they ran in (`[base,
+    /// head]`), when either names one (absent: neither ran in a container).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers: Option<[Option<String>; 2]>,
     /// Whether the result digests are equal.
     pub result_digest_equal: bool,
     /// Series only head has (benchmarks added), in head's order.
@@ -571,6 +575,14 @@ pub fn compare(
         confidence: policy.comparison.confidence.clone(),
         looks,
         environment_mismatch: env,
+        containers: {
+            let image = |c: &PackContents| {
+                c.manifest::<crate::objects::ContainerManifestV1>(crate::objects::ManifestKind::Container)
+                    .map(|m| m.image)
+            };
+            let pair = [image(base), image(head)];
+            pair.iter().any(Option::is_some).then_some(pair)
+        },
         result_digest_equal: bs.public_inputs.result_digest == hs.public_inputs.result_digest,
         added,
         removed,
@@ -948,6 +960,16 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
     if let Some(d) = disturbed_line(c) {
         s.push_str(&format!("{d}\n"));
     }
+    match &c.containers {
+        Some([Some(b), Some(h)]) if b == h => {
+            s.push_str(&format!("Container: {} on both sides.\n", escape_markdown(b)))
+        }
+        Some([b, h]) => {
+            let side = |x: &Option<String>| x.as_deref().map_or_else(|| "no container".to_owned(), escape_markdown);
+            s.push_str(&format!("Container: base {}, head {}.\n", side(b), side(h)));
+        }
+        None => {}
+    }
     if !c.environment_mismatch.is_empty() {
         s.push_str(&format!(
             "⚠️ Environments differ ({}); compared anyway at the caller's request.\n",
@@ -1067,6 +1089,41 @@ mod tests {
         assert_eq!(v, Change::Inconclusive);
     }
 
+    /// The image each side ran in is pack text: escaped, never a code
+    /// span, and named per side when they differ.
+    #[test]
+    fn markdown_names_each_sides_container_escaped() {
+        let base = |containers| Comparison {
+            worst_case: None,
+            schema: COMPARISON_SCHEMA,
+            base: Digest([1; 32]),
+            head: Digest([2; 32]),
+            same_run: true,
+            workload_id: "w".to_owned(),
+            track: "t".to_owned(),
+            policy_hash: Digest([3; 32]),
+            threshold: "0.02".to_owned(),
+            confidence: "0.95".to_owned(),
+            looks: 1,
+            environment_mismatch: Vec::new(),
+            containers,
+            result_digest_equal: true,
+            added: Vec::new(),
+            removed: Vec::new(),
+            metrics: Vec::new(),
+            verdict: Change::NoChange,
+        };
+        let hostile = "x](http://evil)<img src=y>`@sha256:00".to_owned();
+        let md = markdown(&base(Some([Some(hostile.clone()), Some(hostile.clone())])), "b", "h");
+        assert!(
+            md.contains("Container: x\\]\\(http://evil\\)&lt;img src=y&gt;\\`&#64;sha256:00 on both sides."),
+            "{md}"
+        );
+        let md = markdown(&base(Some([None, Some("reg/img@sha256:ab".to_owned())])), "b", "h");
+        assert!(md.contains("Container: base no container, head reg/img&#64;sha256:ab."), "{md}");
+        assert!(!markdown(&base(None), "b", "h").contains("Container"));
+    }
+
     #[test]
     fn the_summary_counts_verdicts_and_keeps_a_row_per_workload() {
         let c = |id: &str, verdict: Change| Comparison {
@@ -1082,6 +1139,7 @@ mod tests {
             confidence: "0.95".to_owned(),
             looks: 1,
             environment_mismatch: Vec::new(),
+            containers: None,
             result_digest_equal: verdict != Change::Faster,
             added: Vec::new(),
             removed: Vec::new(),

@@ -36,11 +36,12 @@ impl PinnedPolicy {
     }
 }
 
-const SOURCES: [(&str, &str); 4] = [
+const SOURCES: [(&str, &str); 5] = [
     ("standard-v1", include_str!("../policies/standard-v1.json")),
     ("standard-proof-v1", include_str!("../policies/standard-proof-v1.json")),
     ("import-v1", include_str!("../policies/import-v1.json")),
     ("instructions-v1", include_str!("../policies/instructions-v1.json")),
+    ("container-v1", include_str!("../policies/container-v1.json")),
 ];
 
 /// The shipped policies, by file stem.
@@ -59,7 +60,7 @@ pub fn standard_policies() -> &'static [(&'static str, PinnedPolicy)] {
 }
 
 /// The shipped policy named `name` (`standard-v1`, `standard-proof-v1`,
-/// `import-v1`, `instructions-v1`).
+/// `import-v1`, `instructions-v1`, `container-v1`).
 pub fn standard_policy(name: &str) -> Option<&'static PinnedPolicy> {
     standard_policies().iter().find(|(n, _)| *n == name).map(|(_, p)| p)
 }
@@ -71,12 +72,16 @@ mod tests {
     #[test]
     fn shipped_policies_parse_and_differ() {
         let all = standard_policies();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 5);
         let hashes: std::collections::BTreeSet<_> = all.iter().map(|(_, p)| p.hash).collect();
         assert_eq!(hashes.len(), all.len());
         let import = standard_policy("import-v1").map(|p| &p.policy);
         assert!(import.is_some_and(|p| p.required_anchors == [crate::objects::AnchorName::ImportedSourceHash]));
         assert!(standard_policy("standard-proof-v1").is_some_and(|p| p.policy.proof.required));
+        assert!(
+            standard_policy("container-v1")
+                .is_some_and(|p| p.policy.required_anchors.contains(&crate::objects::AnchorName::ContainerImageDigest))
+        );
         let counts = standard_policy("instructions-v1").map(|p| &p.policy);
         assert!(
             counts.is_some_and(|p| p.measurement.primary_metric == "instructions_count" && p.measurement.warmups == 0)

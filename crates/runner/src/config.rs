@@ -81,7 +81,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 #[schemars(title = "CapsuleBench workload configuration")]
 pub struct CapsuleTable {
-    /// `standard-v1`, `standard-proof-v1`, `instructions-v1`, or a path to a policy file
+    /// `standard-v1`, `standard-proof-v1`, `instructions-v1`, `container-v1`, or a path to a policy file
     /// (relative to the workspace root).
     #[serde(default)]
     pub policy: Option<String>,

@@ -318,7 +318,11 @@ pub fn parse_info(kind: EngineKind, bytes: &[u8]) -> Result<EngineInfo, String> 
             runtime: str_at(&v, &["host", "ociRuntime", "name"])
                 .ok_or_else(|| missing("host.ociRuntime.name"))?
                 .to_owned(),
-            runtime_version: str_at(&v, &["host", "ociRuntime", "version"]).map(first_line).filter(|s| !s.is_empty()),
+            // `runc version 1.1.5+ds1` (first line): the version alone.
+            runtime_version: str_at(&v, &["host", "ociRuntime", "version"])
+                .map(first_line)
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+                .filter(|s| !s.is_empty()),
             cgroup_version: str_at(&v, &["host", "cgroupVersion"])
                 .ok_or_else(|| missing("host.cgroupVersion"))?
                 .trim_start_matches('v')
@@ -865,7 +869,7 @@ mod tests {
     fn reads_both_engines_records() {
         let podman = parse_info(EngineKind::Podman, &recorded("podman-4.3-info.json")).unwrap();
         assert_eq!(podman.runtime, "runc");
-        assert_eq!(podman.runtime_version.as_deref(), Some("runc version 1.1.5+ds1"));
+        assert_eq!(podman.runtime_version.as_deref(), Some("1.1.5+ds1"));
         assert_eq!(podman.cgroup_version, "1");
         let docker = parse_info(EngineKind::Docker, &recorded("docker-28-info.json")).unwrap();
         assert_eq!(docker.cgroup_version, "2");

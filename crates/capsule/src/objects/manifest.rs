@@ -227,6 +227,30 @@ pub struct ContainerManifestV1 {
     pub start_ns: u64,
 }
 
+impl ContainerManifestV1 {
+    /// One line for people: the pinned image, engine and runtime, limits,
+    /// network and the start overhead.
+    pub fn describe(&self) -> String {
+        let l = &self.limits_requested;
+        let cpus = format!("{}.{:02}", l.nano_cpus / 1_000_000_000, (l.nano_cpus % 1_000_000_000) / 10_000_000);
+        let cpus = cpus.trim_end_matches('0').trim_end_matches('.');
+        format!(
+            "{} ({} {}, {}{}; {cpus} CPU, {} MiB without swap, {} processes; network {}{}; start {}.{:01} ms, outside the samples)",
+            self.image,
+            self.engine.name,
+            self.engine.version,
+            self.engine.runtime,
+            self.engine.runtime_version.as_deref().map(|v| format!(" {v}")).unwrap_or_default(),
+            l.memory_bytes >> 20,
+            l.pids,
+            self.network,
+            if self.read_only_rootfs { ", read-only root" } else { ", WRITABLE root" },
+            self.start_ns / 1_000_000,
+            (self.start_ns % 1_000_000) / 100_000,
+        )
+    }
+}
+
 /// The container engine and the OCI runtime it used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -771,6 +771,14 @@ fn check_anchors(statement: &StatementV1, rep: &mut Report) {
 fn check_manifests(loaded: &Loaded, statement: &StatementV1, rep: &mut Report) -> BTreeMap<&'static str, Value> {
     let a = &statement.anchors;
     let mut out = BTreeMap::new();
+    // An image digest means nothing without the container manifest that
+    // says how it ran.
+    if a.container_image_digest.is_some() && a.container_manifest_hash.is_none() {
+        rep.reject(error(
+            Code::ManifestAnchorMismatch,
+            "anchor `container_image_digest` is set but there is no container manifest".to_owned(),
+        ));
+    }
     for kind in ManifestKind::ALL {
         let anchor = a.manifest_hash(kind);
         let bytes = loaded.members.get(kind.path()).and_then(|g| g.bytes.as_ref());
@@ -830,6 +838,12 @@ fn manifest_contradicts_anchors(kind: ManifestKind, v: &Value, a: &crate::object
             ("run_attempt", v.get("run_attempt").map(|x| x.to_string()), a.run_attempt.map(|x| x.to_string())),
         ],
         ManifestKind::Container => {
+            // The reference that ran must name the pinned digest itself.
+            if let (Some(image), Some(d)) = (s("image"), s("image_digest"))
+                && !image.ends_with(&format!("@{d}"))
+            {
+                return Some(format!("image `{image}` is not the pinned digest {d}"));
+            }
             vec![("container_image_digest", s("image_digest"), a.container_image_digest.map(|d| d.to_string()))]
         }
         _ => Vec::new(),

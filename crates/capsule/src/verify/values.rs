@@ -71,6 +71,16 @@ pub(super) fn describe(loaded: &Loaded, c: &PackContents, rep: &mut Report) {
             v.push(ReportValue::new(&format!("anchors.{k}"), val, class).note("self-reported"));
         }
     }
+    if let Some(m) = c.manifest::<crate::objects::ContainerManifestV1>(crate::objects::ManifestKind::Container) {
+        let class = if imported { ValueClass::Imported } else { ValueClass::Measured };
+        v.push(ReportValue::new("container.image", m.image.into(), class).note(
+            "self-reported that the repetitions ran in it; checked: it names the anchored digest; not checked: the image itself (the verifier pulls nothing)",
+        ));
+        v.push(
+            ReportValue::new("container.engine", format!("{} {}", m.engine.name, m.engine.version).into(), class)
+                .note("self-reported"),
+        );
+    }
     v.push(ReportValue::new("events.count", (c.events.events.len() as u64).into(), ValueClass::Recomputed));
     for s in &c.measurements.series {
         for (i, m) in s.metrics.iter().enumerate() {

@@ -147,6 +147,8 @@ pub struct BenchOutcome {
     pub report: Report,
     /// The source tree the run measured (commit, dirty), from the pack.
     pub git: Option<capsule::objects::GitManifestV1>,
+    /// The container the repetitions ran in, from the pack.
+    pub container: Option<capsule::objects::ContainerManifestV1>,
     /// The sealed event log (the live stream continues it after sealing).
     pub events: EventLog,
     /// The worst series by the policy's worst-case statistics (head values

@@ -107,7 +107,8 @@ pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<Serie
     if !report.accepted() {
         return Err(BenchError::Rejected(Box::new(report)));
     }
-    let git = contents.and_then(|c| c.manifest(ManifestKind::Git));
+    let git = contents.as_ref().and_then(|c| c.manifest(ManifestKind::Git));
+    let container = contents.as_ref().and_then(|c| c.manifest(ManifestKind::Container));
     let outcome = BenchOutcome {
         pack: out,
         capsule_hash: sealed.hash,
@@ -117,6 +118,7 @@ pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<Serie
         aggregates,
         report,
         git,
+        container,
         events: sealed.events().clone(),
         worst_case,
     };
