@@ -516,7 +516,9 @@ fn container_claims_are_bound_to_the_pin() {
     renamed["image"] = IMAGE_B.into();
     let mut unknown = container_manifest(IMAGE_A);
     unknown["verified_by_registry"] = true.into();
-    let cases: Vec<(&str, Option<Value>, Option<&str>, &str, Option<&str>)> = vec![
+    // (case, manifest, anchor, policy, the finding it is rejected with)
+    type Case<'a> = (&'a str, Option<Value>, Option<&'a str>, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("honest", Some(container_manifest(IMAGE_A)), Some(&a), "container-v1", None),
         ("no image under container-v1", None, None, "container-v1", Some("policy-anchor-missing")),
         ("no image under standard-v1", None, None, "standard-v1", None),
