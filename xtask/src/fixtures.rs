@@ -87,6 +87,31 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
     for k in [ManifestKind::Hardware, ManifestKind::Os, ManifestKind::Toolchain, ManifestKind::Git] {
         add(&format!("manifest:{}", k.path()), Some(Tag::Manifest), &m(k.path()));
     }
+    // The golden pack ran no container: a manifest as a podman run on
+    // cgroup v1 records one (docs/spec/container.md).
+    let container: capsule::objects::ContainerManifestV1 = serde_json::from_value(json!({
+        "schema": "capsulebench/manifest/container/v1",
+        "image": "127.0.0.1:5000/bench@sha256:489b2e440e7299f65d9f86a6cef35b4576c92bdfabf6116735cfe3448c299aa3",
+        "image_digest": "sha256:489b2e440e7299f65d9f86a6cef35b4576c92bdfabf6116735cfe3448c299aa3",
+        "image_id": "sha256:0801e90b05fe225e2ee55178f9ef115a07ffe62d909866a4807e0e1f22211b44",
+        "platform": "linux/amd64",
+        "engine": {"name": "podman", "version": "4.3.1", "runtime": "runc", "runtime_version": "1.1.5+ds1", "cgroup_version": "1"},
+        "network": "none",
+        "read_only_rootfs": true,
+        "workspace_mount": "/workspace",
+        "limits_requested": {"nano_cpus": 1_000_000_000u64, "memory_bytes": 268_435_456u64, "memory_swap_bytes": 268_435_456u64, "pids": 64},
+        "limits_applied": {"cgroup": "1", "cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "100000", "cpus_visible": "1",
+            "memory.limit_in_bytes": "268435456", "memory.memsw.limit_in_bytes": "268435456", "network_interfaces": "lo",
+            "pids.max": "64", "rootfs_writable": "false"},
+        "shim_digest": "sha256:08ce6f24e7c30c3e05192cef29af63362dc13ac3f30d8c4a585573f224cd0e25",
+        "start_ns": 88_942_692u64,
+    }))
+    .map_err(|e| e.to_string())?;
+    add(
+        "manifest:manifests/container.json",
+        Some(Tag::Manifest),
+        &capsule::canonical::to_vec(&container).map_err(|e| e.to_string())?,
+    );
     add("capsule", None, &sealed.bytes);
     write(
         &dir.join("objects.json"),

@@ -73,6 +73,9 @@ fn object_vectors_parse_and_hash() {
             "manifest:manifests/os.json" => canonical::parse::<OsManifestV1>(bytes).is_ok(),
             "manifest:manifests/toolchain.json" => canonical::parse::<ToolchainManifestV1>(bytes).is_ok(),
             "manifest:manifests/git.json" => canonical::parse::<GitManifestV1>(bytes).is_ok(),
+            "manifest:manifests/container.json" => {
+                canonical::parse::<capsule::objects::ContainerManifestV1>(bytes).is_ok()
+            }
             other => panic!("unknown object kind {other}"),
         };
         assert!(ok, "{kind} does not parse canonically");
