@@ -221,6 +221,7 @@ impl CliError {
                     B::Container {
                         source:
                             capsule_runner::container::ContainerError::Protocol { .. }
+                            | capsule_runner::container::ContainerError::Build { .. }
                             | capsule_runner::container::ContainerError::Shim { .. },
                         ..
                     } => ExitCode::WORKLOAD,

@@ -69,7 +69,11 @@ fn registry(dir: &Path) -> (Registry, String) {
         if answered.is_some() {
             return (reg, addr);
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "the registry did not start: {:?}", dir.join("registry.log"));
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the registry did not start: {:?}",
+            dir.join("registry.log")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -135,7 +139,8 @@ fn bench(ws: &Path, env: &[(String, PathBuf)], args: &[&str]) -> Output {
 }
 
 fn capsule_json(ws: &Path, args: &[&str]) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_cargo-capsule")).arg("capsule").args(args).current_dir(ws).output().unwrap();
+    let o =
+        Command::new(env!("CARGO_BIN_EXE_cargo-capsule")).arg("capsule").args(args).current_dir(ws).output().unwrap();
     json(&o)
 }
 
@@ -244,7 +249,8 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     assert_eq!(series["samples"].as_array().unwrap().len(), 12, "2 warmups + 10, each timed inside");
 
     // A paired run: two containers, one a side, the same image.
-    let o = bench(&ws, &env, &["--workload", "inside", "--baseline", "HEAD", "--repetitions", "20", "--out", "head.tgz"]);
+    let o =
+        bench(&ws, &env, &["--workload", "inside", "--baseline", "HEAD", "--repetitions", "20", "--out", "head.tgz"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
         .args(["capsule", "compare", "head-base.tgz", "head.tgz", "--markdown"])
@@ -296,4 +302,188 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     assert!(stderr(&o).contains("workloads[0].container"), "{}", stderr(&o));
     assert!(stderr(&o).contains("skopeo inspect docker://REF --format '{{.Digest}}'"), "{}", stderr(&o));
     assert!(!ws.join("tagged.tgz").exists());
+}
+
+/// Links (or copies) `from` to `root` + `at`, creating directories.
+fn place(root: &Path, from: &Path, at: &str) {
+    let to = root.join(at.trim_start_matches('/'));
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let from = from.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    if from.is_dir() {
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let e = e.unwrap();
+            place(root, &e.path(), &format!("{at}/{}", e.file_name().to_string_lossy()));
+        }
+    } else if !to.exists() && std::fs::hard_link(&from, &to).is_err() {
+        std::fs::copy(&from, &to).unwrap();
+    }
+}
+
+fn text(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
+}
+
+/// A Rust toolchain image made offline from this machine's own files:
+/// the toolchain `rustc` runs from (rustc, cargo, the standard library,
+/// rust-lld), gcc as the linker driver with its runtime objects, the C
+/// library's development files, and every shared library those need (what
+/// `ldd` lists), in a merged-/usr layout. Returns the pinned reference
+/// (the digest the engine's storage gives it).
+fn toolchain_image(dir: &Path, env: &[(String, PathBuf)]) -> String {
+    let rootfs = dir.join("toolchain/rootfs");
+    std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(rootfs.join("usr/lib64")).unwrap();
+    for l in ["bin", "lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{l}"), rootfs.join(l)).unwrap();
+    }
+    let sysroot = PathBuf::from(text(Command::new("rustc").args(["--print", "sysroot"])));
+    let host = text(Command::new("rustc").args(["--print", "host-tuple"]));
+    let rust = "/usr/local/rust";
+    for b in ["rustc", "cargo"] {
+        place(&rootfs, &sysroot.join("bin").join(b), &format!("{rust}/bin/{b}"));
+    }
+    let mut elves = vec![rootfs.join("usr/local/rust/bin/rustc"), rootfs.join("usr/local/rust/bin/cargo")];
+    for e in std::fs::read_dir(sysroot.join("lib")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().contains(".so") {
+            place(&rootfs, &e.path(), &format!("{rust}/lib/{}", e.file_name().to_string_lossy()));
+            elves.push(e.path());
+        }
+    }
+    for sub in ["lib", "bin"] {
+        place(&rootfs, &sysroot.join("lib/rustlib").join(&host).join(sub), &format!("{rust}/lib/rustlib/{host}/{sub}"));
+    }
+    elves.push(sysroot.join("lib/rustlib").join(&host).join("bin/rust-lld"));
+    let gcc_dir = PathBuf::from(text(Command::new("gcc").arg("-print-libgcc-file-name")));
+    let gcc_dir = gcc_dir.parent().unwrap().to_owned();
+    for f in [
+        "collect2",
+        "lto-wrapper",
+        "liblto_plugin.so",
+        "crtbegin.o",
+        "crtbeginS.o",
+        "crtend.o",
+        "crtendS.o",
+        "libgcc.a",
+        "libgcc_eh.a",
+        "libgcc_s.so",
+    ] {
+        place(&rootfs, &gcc_dir.join(f), &format!("{}/{f}", gcc_dir.display()));
+        elves.push(gcc_dir.join(f));
+    }
+    let cc = PathBuf::from(text(Command::new("sh").args(["-c", "command -v cc"])));
+    place(&rootfs, &cc, "/usr/bin/cc");
+    elves.push(cc);
+    let libdir = PathBuf::from(text(Command::new("gcc").arg("-print-multiarch")));
+    let libdir = Path::new("/usr/lib").join(libdir);
+    let dev = ["Scrt1.o", "crt1.o", "crti.o", "crtn.o", "libc.so", "libc_nonshared.a", "libm.so", "libmvec.so"];
+    // glibc 2.34+ keeps empty archives for what moved into libc.
+    let stubs = ["libpthread.a", "libdl.a", "librt.a", "libutil.a"];
+    for f in dev.into_iter().chain(stubs) {
+        place(&rootfs, &libdir.join(f), &format!("{}/{f}", libdir.display()));
+    }
+    let mut libs = std::collections::BTreeSet::new();
+    for e in &elves {
+        let o = Command::new("ldd").arg(e).output().unwrap();
+        for lib in String::from_utf8_lossy(&o.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+            libs.insert(lib.to_owned());
+        }
+    }
+    libs.insert(libdir.join("libmvec.so.1").display().to_string());
+    for lib in libs.iter().filter(|l| !l.contains("/rustlib/") && !l.contains("/.rustup/")) {
+        let at = lib.replacen("/lib64/", "/usr/lib64/", 1);
+        let at = if at.starts_with("/lib/") { format!("/usr{at}") } else { at };
+        place(&rootfs, Path::new(lib), &at);
+    }
+    let ctx = dir.join("toolchain");
+    std::fs::write(ctx.join("Containerfile"), format!("FROM scratch\nCOPY rootfs/ /\nENV PATH={rust}/bin:/usr/bin\n"))
+        .unwrap();
+    let tag = format!("localhost/capsule-e2e-toolchain:{}", std::process::id());
+    podman(env, &["build", "--quiet", "--network", "none", "--timestamp", "0", "-t", &tag, ctx.to_str().unwrap()]);
+    let digest = text(Command::new("podman").args(["image", "inspect", "--format", "{{.Digest}}", &tag]));
+    format!("localhost/capsule-e2e-toolchain@{digest}")
+}
+
+fn sha256_file(p: &Path) -> String {
+    capsule::digest::plain(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).to_string()
+}
+
+/// The strongest story: the pinned image is the build environment too.
+/// `bin` is built inside it (no network, `--offline`), so the pack pins
+/// the compiler and system libraries as well, and two runs with the same
+/// image and commit build the same binary.
+#[test]
+fn a_bin_is_built_inside_the_pinned_image() {
+    if !(have("podman") && have("ldd") && have("gcc")) {
+        assert!(std::env::var_os("CI").is_none(), "CI must install podman (.ci/run does)");
+        eprintln!("skipped: podman is not installed");
+        return;
+    }
+    let _m = super::measuring();
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Vec::new();
+    let pinned = toolchain_image(tmp.path(), &env);
+    let ws = workspace(tmp.path(), None);
+    std::fs::create_dir_all(ws.join("src/bin")).unwrap();
+    std::fs::write(
+        ws.join("src/bin/sum.rs"),
+        "fn main() { let n: u64 = std::env::args().nth(1).unwrap().parse().unwrap(); println!(\"{}\", (0..n).sum::<u64>()); }\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("src/bin/broken.rs"), "fn main() { let x: u32 = \"no\"; }\n").unwrap();
+    let o = Command::new("cargo").args(["generate-lockfile", "--offline"]).current_dir(&ws).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let workloads = format!(
+        "[[workspace.metadata.capsule.workloads]]\nid = \"sum\"\nkind = \"command\"\nbin = \"sum\"\nargs = [\"100000\"]\n\
+         container = \"{pinned}\"\n\n\
+         [[workspace.metadata.capsule.workloads]]\nid = \"broken\"\nkind = \"command\"\nbin = \"broken\"\n\
+         container = \"{pinned}\"\n"
+    );
+    configure(&ws, "container-v1", &workloads);
+    let image_rustc = text(Command::new("podman").args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "rustc",
+        &pinned,
+        "-vV",
+    ]));
+
+    let mut digests = Vec::new();
+    for target in ["target", "target-again"] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
+        c.args(["capsule", "bench", "--workload", "sum", "--out", &format!("{target}.tgz")]).current_dir(&ws);
+        c.env("CARGO_TARGET_DIR", ws.join(target)).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(!ws.join(target).join("release/sum").exists(), "nothing is built on the machine itself");
+        let c = capsule_json(&ws, &["inspect", &format!("{target}.tgz"), "--json"]);
+        let b = &c["manifests"]["manifests/container.json"]["build"];
+        assert_eq!(b["binary"], "/.capsule/target/release/sum", "{b}");
+        assert!(b["command"].as_str().unwrap().starts_with("cargo build --release --offline --bin sum"), "{b}");
+        let d16 = &pinned.rsplit_once("sha256:").unwrap().1[..16];
+        let built = ws.join(target).join("capsule/container").join(d16).join("release/sum");
+        assert_eq!(b["binary_digest"], sha256_file(&built), "the pack names the binary that ran");
+        assert_eq!(c["manifests"]["manifests/toolchain.json"]["rustc"], image_rustc.as_str(), "the image's compiler");
+        assert_eq!(
+            c["statement"]["public_inputs"]["result_digest"],
+            tagged(Tag::Result, format!("{}\n", (0..100_000u64).sum::<u64>()).as_bytes()).to_string()
+        );
+        let r = capsule_json(&ws, &["verify", &format!("{target}.tgz"), "--json"]);
+        assert_eq!(r["verdict"], "accepted", "{r}");
+        digests.push(b["binary_digest"].clone());
+    }
+    assert_eq!(digests[0], digests[1], "the same image and commit build the same binary");
+
+    // A build that fails inside the image is the workload's failure.
+    let o = bench(&ws, &env, &["--workload", "broken", "--out", "broken.tgz"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("failed to build binary `broken` inside image"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mismatched types"), "cargo's own words reach the user: {}", stderr(&o));
+    let _ = Command::new("podman").args(["rmi", "--force", &pinned]).output();
 }

@@ -7,6 +7,9 @@
 //!   (`docs/config.schema.json`).
 //! - `cargo xtask bench-signal`, `cargo xtask bench-overhead`: paired
 //!   comparison quality and runner overhead (see `signal.rs`).
+//! - `cargo xtask bench-container [--rounds N] [--engine docker|podman]`:
+//!   a repetition timed inside a container against the same binary natively,
+//!   and the container start overhead (see `container.rs`).
 //! - `cargo xtask bench-stark [--trace-length N]`: the built-in STARK's
 //!   prove time alone and through the full `bench` path, verify time and
 //!   peak memory (see `stark.rs`).
@@ -19,6 +22,7 @@
 //!   fuzz target (cargo-fuzz, nightly) for the time given (see `fuzz.rs`).
 
 mod bench;
+mod container;
 mod fixtures;
 mod fuzz;
 mod install;
@@ -75,6 +79,22 @@ fn main() -> ExitCode {
             })
         }
         Some("bench-overhead") => signal::overhead(50),
+        Some("bench-container") => {
+            let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+            let engine = match value("--engine").map(String::as_str) {
+                None => Ok(None),
+                Some("docker") => Ok(Some(capsule_runner::container::EngineKind::Docker)),
+                Some("podman") => Ok(Some(capsule_runner::container::EngineKind::Podman)),
+                Some(other) => Err(format!("--engine must be docker or podman, not `{other}`")),
+            };
+            match (value("--rounds").map(|r| r.parse::<usize>()), engine) {
+                (Some(Err(e)), _) => Err(format!("--rounds: {e}")),
+                (_, Err(e)) => Err(e),
+                (rounds, Ok(engine)) => {
+                    container::bench_container(&root(), rounds.and_then(Result::ok).unwrap_or(200).max(1), engine)
+                }
+            }
+        }
         Some("bench-install") => {
             let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
             match value("--runs").map(|r| r.parse::<usize>()) {
@@ -114,7 +134,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|noisy|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|noisy|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-container [--rounds N] [--engine docker|podman] | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
                 .to_owned(),
         ),
     };

@@ -412,7 +412,7 @@ fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<Capsule
                 });
             }
         }
-        if let WorkloadConfig::Command { container: Some(image), container_limits, bin, .. } = w {
+        if let WorkloadConfig::Command { container: Some(image), container_limits, .. } = w {
             let invalid = |key: &str, message: String| ConfigError::Invalid {
                 table,
                 manifest: manifest.to_owned(),
@@ -425,14 +425,6 @@ fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<Capsule
                     other => other.to_string(),
                 };
                 return Err(invalid("container", message));
-            }
-            if bin.is_some() {
-                return Err(invalid(
-                    "bin",
-                    "a `bin` is built on this machine, not in the pinned image; build it into the image and \
-                     run it with `args` (building inside the image is not supported yet)"
-                        .to_owned(),
-                ));
             }
             let l = container_limits;
             crate::container::limits(l.cpus, l.memory_bytes, l.pids).map_err(|why| invalid("container_limits", why))?;

@@ -30,6 +30,11 @@ use crate::measure::Sample;
 pub const WORKSPACE_MOUNT: &str = "/workspace";
 /// Where the shim is mounted (read-only) inside the container.
 pub const SHIM_MOUNT: &str = "/.capsule/shim";
+/// Where a binary built inside the image lives: the build's target
+/// directory (writable while building, read-only while measured).
+pub const TARGET_MOUNT: &str = "/.capsule/target";
+/// The build's `CARGO_HOME` inside the image (a fresh directory).
+pub const CARGO_HOME_MOUNT: &str = "/.capsule/cargo-home";
 
 /// The shim's source, compiled on first use.
 pub const SHIM_SOURCE: &str = include_str!("../shim/capsule-shim.rs");
@@ -85,6 +90,19 @@ pub enum ContainerError {
         image: String,
         /// What differs.
         why: String,
+    },
+    /// `cargo build` inside the image failed.
+    #[error(
+        "failed to build binary `{bin}` inside image `{image}` (exit {code:?}); the build runs there with no network \
+         (`cargo build --offline`): the image needs cargo and a linker, and dependencies must be vendored (`cargo vendor`)"
+    )]
+    Build {
+        /// The binary target.
+        bin: String,
+        /// The pinned image.
+        image: String,
+        /// cargo's exit code.
+        code: Option<i32>,
     },
     /// Building the timing shim failed.
     #[error("failed to build the container timing shim with `rustc`: {why}")]
@@ -492,6 +510,8 @@ pub struct RunSpec<'a> {
     pub shim: &'a Path,
     /// Environment variables the workload gets.
     pub env: Vec<(String, String)>,
+    /// More directories mounted read-only: (source, target inside).
+    pub mounts: Vec<(PathBuf, &'static str)>,
     /// A name unique to this run side.
     pub name: String,
 }
@@ -518,6 +538,88 @@ fn monotonic_ns() -> u64 {
         libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
     }
     (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+fn bind(src: &Path, dst: &str, read_only: bool) -> OsString {
+    let mut m = OsString::from("type=bind,source=");
+    m.push(src.as_os_str());
+    m.push(format!(",target={dst}"));
+    if read_only {
+        m.push(",readonly");
+    }
+    m
+}
+
+/// Builds `cargo_args` (`build --release --bin …`) inside the pinned image,
+/// with no network and `--offline`: the workspace read-only at
+/// [`WORKSPACE_MOUNT`], `target_dir` writable at [`TARGET_MOUNT`], a fresh
+/// `CARGO_HOME`, and the recorded RUSTFLAGS. Cargo's output goes to this
+/// process's stderr, as a native build's does. Returns the command line.
+pub fn build_in_image(
+    engine: &Engine,
+    image: &ImageRef,
+    workspace: &Path,
+    target_dir: &Path,
+    cargo_args: &[String],
+    rustflags: &[String],
+    bin: &str,
+) -> Result<String, ContainerError> {
+    let home = target_dir.join(".cargo-home");
+    std::fs::create_dir_all(&home)
+        .map_err(|source| ContainerError::Spawn { command: format!("mkdir {}", home.display()), source })?;
+    let mut a: Vec<OsString> = [
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--entrypoint",
+        "cargo",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    a.extend([OsString::from("--workdir"), WORKSPACE_MOUNT.into()]);
+    for (src, dst, ro) in
+        [(workspace, WORKSPACE_MOUNT, true), (target_dir, TARGET_MOUNT, false), (&home, CARGO_HOME_MOUNT, false)]
+    {
+        a.extend([OsString::from("--mount"), bind(src, dst, ro)]);
+    }
+    for (k, v) in [
+        ("CARGO_HOME", CARGO_HOME_MOUNT.to_owned()),
+        ("CARGO_TARGET_DIR", TARGET_MOUNT.to_owned()),
+        ("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}")),
+    ] {
+        a.extend([OsString::from("--env"), format!("{k}={v}").into()]);
+    }
+    a.push(image.to_string().into());
+    a.extend(cargo_args.iter().map(OsString::from));
+    let command = format!("cargo {}", cargo_args.join(" "));
+    let status = Command::new(engine.kind.as_str())
+        .args(&a)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|source| ContainerError::Spawn { command: command.clone(), source })?;
+    if !status.success() {
+        return Err(ContainerError::Build { bin: bin.to_owned(), image: image.to_string(), code: status.code() });
+    }
+    Ok(command)
+}
+
+/// `rustc -vV` and `cargo -V` as the pinned image answers them.
+pub fn toolchain_in_image(engine: &Engine, image: &ImageRef) -> Result<(String, String), ContainerError> {
+    let r = image.to_string();
+    let ask = |program: &str, flag: &str| -> Result<String, ContainerError> {
+        let out =
+            engine.run(&["run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", program, &r, flag])?;
+        Ok(String::from_utf8_lossy(&out).trim().to_owned())
+    };
+    Ok((ask("rustc", "-vV")?, ask("cargo", "-V")?))
 }
 
 /// The engine arguments that start `spec`'s container (the shim as its
@@ -548,11 +650,9 @@ pub fn run_args(spec: &RunSpec<'_>) -> Vec<OsString> {
         ]
         .map(OsString::from),
     );
-    for (src, dst) in [(spec.shim, SHIM_MOUNT), (spec.workspace, WORKSPACE_MOUNT)] {
-        let mut m = OsString::from("type=bind,source=");
-        m.push(src.as_os_str());
-        m.push(format!(",target={dst},readonly"));
-        a.extend([OsString::from("--mount"), m]);
+    let extra = spec.mounts.iter().map(|(s, d)| (s.as_path(), *d));
+    for (src, dst) in [(spec.shim, SHIM_MOUNT), (spec.workspace, WORKSPACE_MOUNT)].into_iter().chain(extra) {
+        a.extend([OsString::from("--mount"), bind(src, dst, true)]);
     }
     for (k, v) in &spec.env {
         a.extend([OsString::from("--env"), OsString::from(format!("{k}={v}"))]);
@@ -774,6 +874,7 @@ pub fn manifest(
     applied: BTreeMap<String, String>,
     shim_digest: Digest,
     start_ns: u64,
+    build: Option<capsule::objects::ContainerBuildV1>,
 ) -> Result<ContainerManifestV1, ContainerError> {
     let pinned = image.to_string();
     let mismatch = |why: String| ContainerError::Mismatch { image: pinned.clone(), why };
@@ -825,6 +926,7 @@ pub fn manifest(
         limits_applied: applied,
         shim_digest,
         start_ns,
+        build,
     })
 }
 
@@ -940,7 +1042,6 @@ mod tests {
         let payload = b"/\0/bin/sh\0-c\0exit 3";
         stdin.write_all(format!("run {}\n", payload.len()).as_bytes()).unwrap();
         stdin.write_all(payload).unwrap();
-        stdin.write_all(b"probe\n").unwrap();
         drop(stdin);
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
@@ -951,6 +1052,28 @@ mod tests {
         let (s, o, e) = parse_sample_line(&sample[1..]).unwrap();
         assert_eq!((s.exit_code, o, e), (Some(3), 0, 0));
         assert!(s.wall_ns > 0 && s.peak_rss_bytes > 0);
-        assert!(text.contains("cpus_visible="), "{text}");
+    }
+
+    /// The shim's own tests (what its probe reads on cgroup v1 and v2),
+    /// built with `rustc --test` as the shim is built with `rustc`.
+    #[test]
+    fn the_shims_own_tests_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("capsule-shim.rs");
+        std::fs::write(&src, SHIM_SOURCE).unwrap();
+        let bin = dir.path().join("shim-tests");
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let built = Command::new(rustc)
+            .args(["--edition", "2024", "--test", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+        let ran = Command::new(&bin).output().unwrap();
+        let out = String::from_utf8_lossy(&ran.stdout);
+        assert!(ran.status.success(), "{out}");
+        assert!(out.contains("2 passed"), "{out}");
     }
 }

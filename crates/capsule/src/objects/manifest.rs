@@ -225,6 +225,21 @@ pub struct ContainerManifestV1 {
     /// Nanoseconds from starting the engine to the shim's first word
     /// (the start overhead, not in any sample).
     pub start_ns: u64,
+    /// The workload's binary, when it was built inside the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<ContainerBuildV1>,
+}
+
+/// A binary built inside the pinned image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerBuildV1 {
+    /// The cargo command that ran inside the image.
+    pub command: String,
+    /// Where the binary was inside the container when it ran.
+    pub binary: String,
+    /// SHA-256 of the built binary's bytes.
+    pub binary_digest: Digest,
 }
 
 impl ContainerManifestV1 {
@@ -234,8 +249,13 @@ impl ContainerManifestV1 {
         let l = &self.limits_requested;
         let cpus = format!("{}.{:02}", l.nano_cpus / 1_000_000_000, (l.nano_cpus % 1_000_000_000) / 10_000_000);
         let cpus = cpus.trim_end_matches('0').trim_end_matches('.');
+        let built = self
+            .build
+            .as_ref()
+            .map(|b| format!("; `{}` built inside it: {} {}", b.command, b.binary, b.binary_digest))
+            .unwrap_or_default();
         format!(
-            "{} ({} {}, {}{}; {cpus} CPU, {} MiB without swap, {} processes; network {}{}; start {}.{:01} ms, outside the samples)",
+            "{} ({} {}, {}{}; {cpus} CPU, {} MiB without swap, {} processes; network {}{}; start {}.{:01} ms, outside the samples{built})",
             self.image,
             self.engine.name,
             self.engine.version,

@@ -14,8 +14,8 @@ mod statement;
 
 pub use capsule::{CapsuleV1, EventsRef, MeasurementsRef, MemberV1, ProofRefV1};
 pub use manifest::{
-    CiManifestV1, ContainerEngineV1, ContainerLimitsV1, ContainerManifestV1, GitManifestV1, HardwareManifestV1,
-    ManifestKind, OsManifestV1, ToolchainManifestV1,
+    CiManifestV1, ContainerBuildV1, ContainerEngineV1, ContainerLimitsV1, ContainerManifestV1, GitManifestV1,
+    HardwareManifestV1, ManifestKind, OsManifestV1, ToolchainManifestV1,
 };
 pub use measurement::{
     AggregatesV1, ClaimV1, MeasurementsV1, SampleV1, SeriesV1, WorstCase, median_of_sorted, percentile_of_sorted,

@@ -224,13 +224,18 @@ pub(super) fn prepare(
                 backends: default_backends(),
             })
         }
-        WorkloadConfig::Command { id, bin, package, args, features, parameters, cases, .. } => {
+        WorkloadConfig::Command { id, bin, package, args, features, parameters, cases, container, .. } => {
             let listed: Vec<String> = cases.iter().map(|c| format!("{}: {}", c.id, c.args.join(" "))).collect();
             let parameters = &with_invocation(
                 parameters,
                 bin.iter().map(|b| ("bin", b.clone())).chain([("args", args.join(" ")), ("cases", listed.join("; "))]),
             );
             let (exe, base_args, program) = match bin {
+                // Built inside the pinned image when its container starts
+                // (`run::side`), and run from there.
+                Some(bin) if container.is_some() => {
+                    (format!("{}/release/{bin}", crate::container::TARGET_MOUNT).into(), args.as_slice(), bin.clone())
+                }
                 Some(bin) => {
                     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
                     build

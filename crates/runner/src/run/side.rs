@@ -118,7 +118,7 @@ pub(super) fn start_side(
     let (features, accelerators) = ws.build_settings(&workload);
     let flags = manifest::build_flags(&ws.root)
         .map_err(|why| BenchError::CargoConfig { root: ws.root.display().to_string(), why })?;
-    let toolchain = manifest::toolchain(&flags, &features, profile_of(&workload), &accelerators);
+    let mut toolchain = manifest::toolchain(&flags, &features, profile_of(&workload), &accelerators);
     if let Some(setting) = track_violations(&track, rules, &toolchain).into_iter().next() {
         return Err(BenchError::TrackViolation { track, setting });
     }
@@ -193,9 +193,19 @@ pub(super) fn start_side(
     // The container starts after every refusal above, and before
     // anything is measured: its manifest is anchored like the others.
     let container = match (&workload, image) {
-        (config::WorkloadConfig::Command { container_limits: l, .. }, Some(image)) => {
-            let (session, m) = start_container(opts, &ws, &id, image, l, &prepared, observer)
-                .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+        (config::WorkloadConfig::Command { container_limits: l, bin, package, features, .. }, Some(image)) => {
+            let build = bin.as_ref().map(|bin| InImage { bin, package: package.as_deref(), features });
+            let (session, m, in_image) =
+                start_container(opts, &ws, &id, InContainer { image, limits: l, build }, &prepared, observer)
+                    .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+            // What built the binary is the image's toolchain, not this
+            // machine's.
+            if let Some((rustc, cargo)) = in_image {
+                toolchain.target =
+                    rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or(&toolchain.target).to_owned();
+                toolchain.rustc = rustc;
+                toolchain.cargo = cargo;
+            }
             b.manifest(ManifestKind::Container, &m)?;
             Some((session, m.image_digest))
         }
@@ -237,19 +247,38 @@ pub(super) fn start_side(
     })
 }
 
+/// What the workload's configuration asks of its container.
+struct InContainer<'a> {
+    image: &'a str,
+    limits: &'a config::ContainerLimitsConfig,
+    build: Option<InImage<'a>>,
+}
+
+/// A `bin` to build inside the pinned image.
+struct InImage<'a> {
+    bin: &'a str,
+    package: Option<&'a str>,
+    features: &'a [String],
+}
+
+/// What [`start_container`] gives: the running container, its manifest,
+/// and the image's `rustc -vV` and `cargo -V` when it built the binary.
+type Started = (crate::container::Session, capsule::objects::ContainerManifestV1, Option<(String, String)>);
+
 /// Starts the workload's container: the engine found, the pinned image
-/// present and checked, the shim built, the container started with the
-/// shim waiting; its manifest read from the engine's records and from
-/// inside, checked against the pin and the requested limits.
+/// present and checked, the binary built inside it (when the workload has
+/// a `bin`), the shim built, the container started with the shim waiting;
+/// its manifest read from the engine's records and from inside, checked
+/// against the pin and the requested limits.
 fn start_container(
     opts: &BenchOptions,
     ws: &config::WorkspaceConfig,
     id: &str,
-    image: &str,
-    limits: &config::ContainerLimitsConfig,
+    wanted: InContainer<'_>,
     prepared: &Prepared,
     observer: &mut dyn Observer,
-) -> Result<(crate::container::Session, capsule::objects::ContainerManifestV1), crate::container::ContainerError> {
+) -> Result<Started, crate::container::ContainerError> {
+    let InContainer { image, limits, build } = wanted;
     use crate::container::{self as c, ContainerError};
     observer.progress(Progress::Phase("starting the container"));
     let pinned = c::ImageRef::parse(image)?;
@@ -257,6 +286,43 @@ fn start_container(
         .map_err(|why| ContainerError::Mismatch { image: image.to_owned(), why })?;
     let engine = c::Engine::detect(opts.engine)?;
     let facts = engine.ensure_image(&pinned)?;
+    let mut mounts = Vec::new();
+    let mut built = None;
+    let mut in_image = None;
+    if let Some(b) = build {
+        observer.progress(Progress::Phase("building inside the image"));
+        // One target directory per image: what one image built is never
+        // run in another.
+        let target = ws.target_dir.join("capsule").join("container").join(&pinned.digest.to_hex()[..16]);
+        let mut args: Vec<String> = ["build", "--release", "--offline", "--bin", b.bin].map(str::to_owned).to_vec();
+        if ws.root.join("Cargo.lock").is_file() {
+            args.push("--locked".to_owned());
+        }
+        if let Some(p) = b.package {
+            args.extend(["--package".to_owned(), p.to_owned()]);
+        }
+        if !b.features.is_empty() {
+            args.extend(["--features".to_owned(), b.features.join(",")]);
+        }
+        if opts.quiet {
+            args.push("--quiet".to_owned());
+        }
+        std::fs::create_dir_all(&target)
+            .map_err(|source| ContainerError::Spawn { command: format!("mkdir {}", target.display()), source })?;
+        let command = c::build_in_image(&engine, &pinned, &ws.root, &target, &args, &ws.rustflags, b.bin)?;
+        let host_binary = target.join("release").join(b.bin);
+        let bytes = std::fs::read(&host_binary).map_err(|e| ContainerError::Output {
+            command: command.clone(),
+            why: format!("no binary at `{}`: {e}", host_binary.display()),
+        })?;
+        built = Some(capsule::objects::ContainerBuildV1 {
+            command,
+            binary: format!("{}/release/{}", c::TARGET_MOUNT, b.bin),
+            binary_digest: capsule::digest::plain(&bytes),
+        });
+        in_image = Some(c::toolchain_in_image(&engine, &pinned)?);
+        mounts.push((target, c::TARGET_MOUNT));
+    }
     let (shim, shim_digest) = c::shim(&ws.target_dir.join("capsule").join("shim"))?;
     // What the workload's process gets natively (the recorded RUSTFLAGS)
     // it gets inside too.
@@ -276,6 +342,7 @@ fn start_container(
         workspace: &ws.root,
         shim: &shim,
         env,
+        mounts,
         name: format!(
             "capsule-{}-{suffix}",
             id.chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>()
@@ -284,8 +351,8 @@ fn start_container(
     let mut session = c::Session::start(&engine, &spec)?;
     let applied = session.probe()?;
     let running = session.inspect(&engine)?;
-    let m = c::manifest(&engine, &pinned, &facts, &running, &requested, applied, shim_digest, session.start_ns)?;
-    Ok((session, m))
+    let m = c::manifest(&engine, &pinned, &facts, &running, &requested, applied, shim_digest, session.start_ns, built)?;
+    Ok((session, m, in_image))
 }
 
 /// Fails unless a file can be created beside `out` (where the pack is
