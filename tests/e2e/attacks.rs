@@ -456,24 +456,16 @@ fn a_measured_pack_cannot_claim_the_import_policy() {
     assert!(codes(&r).contains(&"policy-anchor-missing".to_owned()), "{r}");
 }
 
-/// A container manifest as a run in `image` writes it.
+/// The container manifest of `fixtures/vectors/objects.json`, as a run in
+/// `image` would write it.
 fn container_manifest(image: &str) -> Value {
-    let digest = image.rsplit_once('@').map(|(_, d)| d).unwrap();
-    json!({
-        "schema": "capsulebench/manifest/container/v1",
-        "image": image,
-        "image_digest": digest,
-        "image_id": "sha256:0801e90b05fe225e2ee55178f9ef115a07ffe62d909866a4807e0e1f22211b44",
-        "platform": "linux/amd64",
-        "engine": {"name": "docker", "version": "28.0.4", "runtime": "runc", "runtime_version": "v1.2.5-0-g59923ef", "cgroup_version": "2"},
-        "network": "none",
-        "read_only_rootfs": true,
-        "workspace_mount": "/workspace",
-        "limits_requested": {"nano_cpus": 1_000_000_000u64, "memory_bytes": 268_435_456u64, "memory_swap_bytes": 268_435_456u64, "pids": 64},
-        "limits_applied": {"cgroup": "2", "memory.max": "268435456", "cpu.max": "100000 100000", "pids.max": "64", "network_interfaces": "lo", "rootfs_writable": "false", "cpus_visible": "1"},
-        "shim_digest": "sha256:08ce6f24e7c30c3e05192cef29af63362dc13ac3f30d8c4a585573f224cd0e25",
-        "start_ns": 150_000_000u64,
-    })
+    let vectors: Value =
+        serde_json::from_slice(&std::fs::read(root().join("fixtures/vectors/objects.json")).unwrap()).unwrap();
+    let case = vectors["cases"].as_array().unwrap().iter().find(|c| c["kind"] == "manifest:manifests/container.json");
+    let mut m: Value = serde_json::from_str(case.unwrap()["canonical"].as_str().unwrap()).unwrap();
+    m["image"] = image.into();
+    m["image_digest"] = image.rsplit_once('@').map(|(_, d)| d).unwrap().into();
+    m
 }
 
 const IMAGE_A: &str = "ghcr.io/o/bench@sha256:489b2e440e7299f65d9f86a6cef35b4576c92bdfabf6116735cfe3448c299aa3";
@@ -560,7 +552,10 @@ fn container_claims_are_bound_to_the_pin() {
                     assert_eq!(image["class"], "measured", "{name}: the image running is the runner's word");
                     assert!(image["note"].as_str().unwrap().contains("the verifier pulls nothing"), "{image}");
                     let human = stdout(&run(&["inspect", pack.to_str().unwrap()]));
-                    assert!(human.contains(&format!("container    {IMAGE_A} (docker 28.0.4, runc")), "{human}");
+                    assert!(
+                        human.contains(&format!("container    {IMAGE_A} (podman 4.3.1, runc 1.1.5+ds1; 1 CPU")),
+                        "{human}"
+                    );
                 }
             }
             Some(code) => {

@@ -1089,17 +1089,15 @@ mod tests {
         assert_eq!(v, Change::Inconclusive);
     }
 
-    /// The image each side ran in is pack text: escaped, never a code
-    /// span, and named per side when they differ.
-    #[test]
-    fn markdown_names_each_sides_container_escaped() {
-        let base = |containers| Comparison {
+    /// A comparison with no metrics, for the renderings.
+    fn bare(id: &str, verdict: Change, containers: Option<[Option<String>; 2]>) -> Comparison {
+        Comparison {
             worst_case: None,
             schema: COMPARISON_SCHEMA,
             base: Digest([1; 32]),
             head: Digest([2; 32]),
             same_run: true,
-            workload_id: "w".to_owned(),
+            workload_id: id.to_owned(),
             track: "t".to_owned(),
             policy_hash: Digest([3; 32]),
             threshold: "0.02".to_owned(),
@@ -1107,12 +1105,19 @@ mod tests {
             looks: 1,
             environment_mismatch: Vec::new(),
             containers,
-            result_digest_equal: true,
+            result_digest_equal: verdict != Change::Faster,
             added: Vec::new(),
             removed: Vec::new(),
             metrics: Vec::new(),
-            verdict: Change::NoChange,
-        };
+            verdict,
+        }
+    }
+
+    /// The image each side ran in is pack text: escaped, never a code
+    /// span, and named per side when they differ.
+    #[test]
+    fn markdown_names_each_sides_container_escaped() {
+        let base = |containers| bare("w", Change::NoChange, containers);
         let hostile = "x](http://evil)<img src=y>`@sha256:00".to_owned();
         let md = markdown(&base(Some([Some(hostile.clone()), Some(hostile.clone())])), "b", "h");
         assert!(
@@ -1126,26 +1131,7 @@ mod tests {
 
     #[test]
     fn the_summary_counts_verdicts_and_keeps_a_row_per_workload() {
-        let c = |id: &str, verdict: Change| Comparison {
-            worst_case: None,
-            schema: COMPARISON_SCHEMA,
-            base: Digest([1; 32]),
-            head: Digest([2; 32]),
-            same_run: true,
-            workload_id: id.to_owned(),
-            track: "t".to_owned(),
-            policy_hash: Digest([3; 32]),
-            threshold: "0.02".to_owned(),
-            confidence: "0.95".to_owned(),
-            looks: 1,
-            environment_mismatch: Vec::new(),
-            containers: None,
-            result_digest_equal: verdict != Change::Faster,
-            added: Vec::new(),
-            removed: Vec::new(),
-            metrics: Vec::new(),
-            verdict,
-        };
+        let c = |id: &str, verdict: Change| bare(id, verdict, None);
         let s = markdown_summary(&[
             c("a_1", Change::Slower),
             c("b", Change::NoChange),
