@@ -206,6 +206,8 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
          args = [\"/workload\", \"--connect\", \"{target}\"]\ncontainer = \"{pinned}\"\n\n\
          [[workspace.metadata.capsule.workloads]]\nid = \"wrong\"\nkind = \"command\"\n\
          args = [\"/workload\", \"input/data.txt\"]\ncontainer = \"{reg}/capsule-e2e@sha256:{}\"\n\n\
+         [[workspace.metadata.capsule.workloads]]\nid = \"endless\"\nkind = \"command\"\n\
+         args = [\"/workload\", \"--spin\", \"100000000000000\"]\ncontainer = \"{pinned}\"\n\n\
          [[workspace.metadata.capsule.workloads]]\nid = \"native\"\nkind = \"command\"\n\
          args = [\"{}\", \"input/data.txt\"]\n",
         "0".repeat(63) + "1",
@@ -260,6 +262,30 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("on both sides"), "{}", stdout(&o));
 
+    // The same through the Action's bench step (paired, verified, the
+    // packs in its directory), as a workflow `init` writes runs it.
+    let registries = env[0].1.to_str().unwrap();
+    let o = super::github::script(
+        &ws,
+        "http://127.0.0.1:9",
+        "run.sh",
+        &[
+            ("MODE", "bench"),
+            ("WORKLOADS", "inside"),
+            ("BASELINE_REF", "HEAD"),
+            ("REPETITIONS", "20"),
+            ("CONTAINERS_REGISTRIES_CONF", registries),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    for pack in ["inside.tgz", "inside-base.tgz"] {
+        let c = capsule_json(&ws, &["inspect", &format!("capsulepacks/{pack}"), "--json"]);
+        assert_eq!(c["manifests"]["manifests/container.json"]["image"], pinned.as_str(), "{pack}");
+    }
+    let summary = std::fs::read_to_string(ws.parent().unwrap().join("summary.md")).unwrap();
+    assert!(summary.contains("inside&#46;tgz: verified at `policy`"), "{summary}");
+    assert!(summary.contains("inside&#45;base&#46;tgz: verified at `policy`"), "{summary}");
+
     // The workload's failure comes through with its exit code and stderr.
     let o = bench(&ws, &env, &["--workload", "fails", "--out", "fails.tgz"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
@@ -270,6 +296,32 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("cannot connect to {target}")), "{}", stderr(&o));
     assert!(listener.accept().is_err(), "the container reached the host");
+
+    // Interrupted while a repetition runs inside: the run ends (exit 130)
+    // and its container is removed, with the workload in it.
+    let containers =
+        || text(Command::new("podman").args(["ps", "--all", "--quiet", "--filter", "name=capsule-endless"]));
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
+        .args(["capsule", "bench", "--quiet", "--workload", "endless", "--out", "endless.tgz"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", ws.join("target"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while containers().is_empty() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!containers().is_empty(), "the container never started");
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(30), "it waited for the workload");
+    assert_eq!(containers(), "", "the container was removed");
+    assert!(!ws.join("endless.tgz").exists());
 
     // A digest the registry does not have is refused by the engine.
     let o = bench(&ws, &env, &["--workload", "wrong", "--out", "wrong.tgz"]);

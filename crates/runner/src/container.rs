@@ -834,27 +834,30 @@ fn parse_sample_line(w: &[&str]) -> Option<(Sample, usize, usize)> {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Closing stdin ends the shim and so the container (`--rm`); a
-        // container that does not end is removed by force.
+        // Closing stdin ends the shim and so the container (`--rm`): the
+        // engine then exits 0. A container that does not end so (its
+        // engine process was ended by an interrupt, or the shim is stuck
+        // behind a workload) is removed by force, with what runs in it.
         let _ = self.stdin.take();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
+        let ended_cleanly = loop {
             match self.child.try_wait() {
-                Ok(Some(_)) => break,
+                Ok(Some(status)) => break status.success(),
                 Ok(None) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                _ => {
-                    let _ = Command::new(self.kind.as_str())
-                        .args(["rm", "--force", &self.name])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break;
-                }
+                _ => break false,
             }
+        };
+        if !ended_cleanly {
+            let _ = Command::new(self.kind.as_str())
+                .args(["rm", "--force", &self.name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
         if let Some(t) = self.stderr.take() {
             let _ = t.join();
