@@ -572,15 +572,38 @@ fn container_claims_are_bound_to_the_pin() {
 #[test]
 fn packs_from_different_images_are_not_like_for_like() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a.tgz"), tmp.path().join("b.tgz"));
+    let (a, b, c) = (tmp.path().join("a.tgz"), tmp.path().join("b.tgz"), tmp.path().join("c.tgz"));
     let digest = |i: &str| i.rsplit_once('@').unwrap().1.to_owned();
     in_container(Some(container_manifest(IMAGE_A)), Some(&digest(IMAGE_A)), "container-v1").write_to(&a);
     in_container(Some(container_manifest(IMAGE_B)), Some(&digest(IMAGE_B)), "container-v1").write_to(&b);
-    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let o = run(&["compare", a, b]);
+    // The same image change, measured in another run.
+    let mut other = in_container(Some(container_manifest(IMAGE_B)), Some(&digest(IMAGE_B)), "container-v1");
+    other.capsule["run_id"] = "another-run".into();
+    let events = String::from_utf8(other.members["events.jsonl"].clone()).unwrap();
+    let relabelled: Vec<String> = events
+        .lines()
+        .map(|l| {
+            let mut e: Value = serde_json::from_str(l).unwrap();
+            e["run_id"] = "another-run".into();
+            String::from_utf8(capsule_testkit::forge::jcs(&e)).unwrap()
+        })
+        .collect();
+    other.members.insert("events.jsonl".to_owned(), (relabelled.join("\n") + "\n").into_bytes());
+    other.reseal("events.jsonl", capsule::digest::Digest::ZERO);
+    other.write_to(&c);
+    let (a, b, c) = (a.to_str().unwrap(), b.to_str().unwrap(), c.to_str().unwrap());
+    assert_eq!(run(&["verify", c]).status.code(), Some(0));
+    let o = run(&["compare", a, c]);
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     assert!(stderr(&o).contains("different environments (container)"), "{}", stderr(&o));
-    let o = run(&["compare", a, b, "--allow-env-mismatch", "--markdown"]);
+    // Within one paired run, a moved pin is the change under test:
+    // compared, and said so.
+    let o = run(&["compare", a, b, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["environment_mismatch"], json!(["container"]));
+    let o = run(&["compare", a, b, "--markdown"]);
+    assert!(stdout(&o).contains("The change under test moved the pinned image"), "{}", stdout(&o));
+    let o = run(&["compare", a, c, "--allow-env-mismatch", "--markdown"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let md = stdout(&o);
     assert!(md.contains("Container: base ghcr\\.io/o/bench&#64;sha256:489b2e44"), "{md}");

@@ -94,9 +94,10 @@ fn podman(env: &[(String, PathBuf)], args: &[&str]) -> Output {
 }
 
 /// Builds the static workload (`fixtures/containers/workload.rs`) and a
-/// `FROM scratch` image holding it at `/workload`, pushes it to the
-/// registry and returns the pushed manifest digest and the binary.
-fn image(dir: &Path, env: &[(String, PathBuf)], registry: &str) -> (String, PathBuf) {
+/// `FROM scratch` image holding it at `/workload` (labelled `variant`, so
+/// two variants are two images), pushes it to the registry and returns
+/// the pushed manifest digest and the binary.
+fn image(dir: &Path, env: &[(String, PathBuf)], registry: &str, variant: &str) -> (String, PathBuf) {
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let bin = ctx.join("workload");
@@ -108,7 +109,11 @@ fn image(dir: &Path, env: &[(String, PathBuf)], registry: &str) -> (String, Path
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    std::fs::write(ctx.join("Containerfile"), "FROM scratch\nCOPY workload /workload\n").unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!("FROM scratch\nCOPY workload /workload\nLABEL capsule.variant={variant}\n"),
+    )
+    .unwrap();
     let local = format!("localhost/capsule-e2e-{}:t", std::process::id());
     let ctx_s = ctx.to_str().unwrap();
     podman(env, &["build", "--quiet", "--network", "none", "--timestamp", "0", "-t", &local, ctx_s]);
@@ -185,7 +190,7 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let (_registry, reg) = registry(tmp.path());
     let env = engine_env(tmp.path(), &reg);
-    let (digest, native) = image(tmp.path(), &env, &reg);
+    let (digest, native) = image(tmp.path(), &env, &reg, "a");
     let pinned = format!("{reg}/capsule-e2e@{digest}");
     let ws = workspace(tmp.path(), None);
     std::fs::create_dir_all(ws.join("input")).unwrap();
@@ -261,6 +266,24 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("on both sides"), "{}", stdout(&o));
+
+    // A change that moves the pin, paired: each side in its own image,
+    // compared, and said so.
+    let (moved, _) = image(tmp.path(), &env, &reg, "b");
+    assert_ne!(moved, digest);
+    let config = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), config.replacen(&digest, &moved, 1)).unwrap();
+    git(&ws, &["commit", "-qam", "a new image for `inside`"]);
+    let o = bench(
+        &ws,
+        &env,
+        &["--workload", "inside", "--baseline", "HEAD~1", "--repetitions", "20", "--out", "moved.tgz"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = capsule_json(&ws, &["compare", "moved-base.tgz", "moved.tgz", "--json"]);
+    assert_eq!(c["environment_mismatch"], serde_json::json!(["container"]), "{c}");
+    assert_eq!(c["containers"], serde_json::json!([pinned, format!("{reg}/capsule-e2e@{moved}")]), "{c}");
+    git(&ws, &["revert", "--no-edit", "HEAD"]);
 
     // The same through the Action's bench step (paired, verified, the
     // packs in its directory), as a workflow `init` writes runs it.

@@ -532,7 +532,12 @@ pub fn compare(
             env.push(name.to_owned());
         }
     }
-    if !env.is_empty() && !opts.allow_env_mismatch {
+    // The two sides of one paired run differ in `container` only when the
+    // change under test moved the pin: both ran on one machine,
+    // interleaved, each in the image its commit names. That is compared,
+    // and flagged, like a change of code (§3).
+    let one_run_new_image = base.capsule.run_id == head.capsule.run_id && env == ["container"];
+    if !env.is_empty() && !opts.allow_env_mismatch && !one_run_new_image {
         return Err(CompareError::Environment { fields: env.join(", ") });
     }
     let policy = &base.policy;
@@ -970,7 +975,9 @@ pub fn markdown(c: &Comparison, base_line: &str, head_line: &str) -> String {
         }
         None => {}
     }
-    if !c.environment_mismatch.is_empty() {
+    if c.same_run && c.environment_mismatch == ["container"] {
+        s.push_str("⚠️ The change under test moved the pinned image: each side ran in its own image, so the difference includes the image's.\n");
+    } else if !c.environment_mismatch.is_empty() {
         s.push_str(&format!(
             "⚠️ Environments differ ({}); compared anyway at the caller's request.\n",
             c.environment_mismatch.join(", ")
