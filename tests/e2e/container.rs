@@ -408,12 +408,7 @@ fn text(cmd: &mut Command) -> String {
 /// `ldd` lists), in a merged-/usr layout. Returns the pinned reference
 /// (the digest the engine's storage gives it).
 fn toolchain_image(dir: &Path, env: &[(String, PathBuf)]) -> String {
-    let rootfs = dir.join("toolchain/rootfs");
-    std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
-    std::fs::create_dir_all(rootfs.join("usr/lib64")).unwrap();
-    for l in ["bin", "lib", "lib64"] {
-        std::os::unix::fs::symlink(format!("usr/{l}"), rootfs.join(l)).unwrap();
-    }
+    let rootfs = merged_usr(&dir.join("toolchain/rootfs"));
     let sysroot = PathBuf::from(text(Command::new("rustc").args(["--print", "sysroot"])));
     let host = text(Command::new("rustc").args(["--print", "host-tuple"]));
     let rust = "/usr/local/rust";
@@ -454,32 +449,62 @@ fn toolchain_image(dir: &Path, env: &[(String, PathBuf)]) -> String {
     elves.push(cc);
     let libdir = PathBuf::from(text(Command::new("gcc").arg("-print-multiarch")));
     let libdir = Path::new("/usr/lib").join(libdir);
-    let dev = ["Scrt1.o", "crt1.o", "crti.o", "crtn.o", "libc.so", "libc_nonshared.a", "libm.so", "libmvec.so"];
+    let dev = [
+        "Scrt1.o",
+        "crt1.o",
+        "crti.o",
+        "crtn.o",
+        "libc.so",
+        "libc_nonshared.a",
+        "libm.so",
+        "libmvec.so",
+        "libmvec.so.1",
+    ];
     // glibc 2.34+ keeps empty archives for what moved into libc.
     let stubs = ["libpthread.a", "libdl.a", "librt.a", "libutil.a"];
     for f in dev.into_iter().chain(stubs) {
         place(&rootfs, &libdir.join(f), &format!("{}/{f}", libdir.display()));
     }
+    with_libraries(&rootfs, &elves);
+    local_image(env, &dir.join("toolchain"), "capsule-e2e-toolchain", &format!("ENV PATH={rust}/bin:/usr/bin\n"))
+}
+
+/// An empty merged-/usr root (`bin`, `lib`, `lib64` link into `usr`).
+fn merged_usr(rootfs: &Path) -> PathBuf {
+    std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(rootfs.join("usr/lib64")).unwrap();
+    for l in ["bin", "lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{l}"), rootfs.join(l)).unwrap();
+    }
+    rootfs.to_owned()
+}
+
+/// Places in `rootfs` every shared library `elves` need (what `ldd`
+/// lists), at its merged-/usr path.
+fn with_libraries(rootfs: &Path, elves: &[PathBuf]) {
     let mut libs = std::collections::BTreeSet::new();
-    for e in &elves {
+    for e in elves {
         let o = Command::new("ldd").arg(e).output().unwrap();
         for lib in String::from_utf8_lossy(&o.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
             libs.insert(lib.to_owned());
         }
     }
-    libs.insert(libdir.join("libmvec.so.1").display().to_string());
     for lib in libs.iter().filter(|l| !l.contains("/rustlib/") && !l.contains("/.rustup/")) {
         let at = lib.replacen("/lib64/", "/usr/lib64/", 1);
         let at = if at.starts_with("/lib/") { format!("/usr{at}") } else { at };
-        place(&rootfs, Path::new(lib), &at);
+        place(rootfs, Path::new(lib), &at);
     }
-    let ctx = dir.join("toolchain");
-    std::fs::write(ctx.join("Containerfile"), format!("FROM scratch\nCOPY rootfs/ /\nENV PATH={rust}/bin:/usr/bin\n"))
-        .unwrap();
-    let tag = format!("localhost/capsule-e2e-toolchain:{}", std::process::id());
+}
+
+/// Builds `ctx/rootfs` into an image named `name` (`--timestamp 0`, no
+/// network) and returns it pinned by the digest the engine's storage
+/// gives it.
+fn local_image(env: &[(String, PathBuf)], ctx: &Path, name: &str, more: &str) -> String {
+    std::fs::write(ctx.join("Containerfile"), format!("FROM scratch\nCOPY rootfs/ /\n{more}")).unwrap();
+    let tag = format!("localhost/{name}:{}", std::process::id());
     podman(env, &["build", "--quiet", "--network", "none", "--timestamp", "0", "-t", &tag, ctx.to_str().unwrap()]);
     let digest = text(Command::new("podman").args(["image", "inspect", "--format", "{{.Digest}}", &tag]));
-    format!("localhost/capsule-e2e-toolchain@{digest}")
+    format!("localhost/{name}@{digest}")
 }
 
 fn sha256_file(p: &Path) -> String {
@@ -560,5 +585,60 @@ fn a_bin_is_built_inside_the_pinned_image() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("failed to build binary `broken` inside image"), "{}", stderr(&o));
     assert!(stderr(&o).contains("mismatched types"), "cargo's own words reach the user: {}", stderr(&o));
+    let _ = Command::new("podman").args(["rmi", "--force", &pinned]).output();
+}
+
+/// A `hyperfine` workload in a container: the image's hyperfine times the
+/// command inside it, and the pack names the image.
+#[test]
+fn hyperfine_runs_inside_the_pinned_image() {
+    if !(have("podman") && have("hyperfine") && have("ldd")) {
+        assert!(std::env::var_os("CI").is_none(), "CI must install podman and hyperfine (.ci/run does)");
+        eprintln!("skipped: podman or hyperfine is not installed");
+        return;
+    }
+    let _m = super::measuring();
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Vec::new();
+    let ctx = tmp.path().join("hyperfine");
+    let rootfs = merged_usr(&ctx.join("rootfs"));
+    let hyperfine = PathBuf::from(text(Command::new("sh").args(["-c", "command -v hyperfine"])));
+    place(&rootfs, &hyperfine, "/usr/bin/hyperfine");
+    let workload = ctx.join("workload");
+    let o = Command::new("rustc")
+        .args(["--edition", "2024", "-O", "-C", "target-feature=+crt-static", "-o"])
+        .arg(&workload)
+        .arg(root().join("fixtures/containers/workload.rs"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    place(&rootfs, &workload, "/workload");
+    with_libraries(&rootfs, &[hyperfine]);
+    let pinned = local_image(&env, &ctx, "capsule-e2e-hyperfine", "ENV PATH=/usr/bin\n");
+
+    let ws = workspace(tmp.path(), None);
+    configure(
+        &ws,
+        "container-v1",
+        &format!(
+            "[[workspace.metadata.capsule.workloads]]\nid = \"spin\"\nkind = \"hyperfine\"\n\
+             command = \"/workload --spin 100000\"\ncontainer = \"{pinned}\"\n\n\
+             [[workspace.metadata.capsule.workloads]]\nid = \"fails\"\nkind = \"hyperfine\"\n\
+             command = \"/workload --fail\"\ncontainer = \"{pinned}\"\n"
+        ),
+    );
+    let o = bench(&ws, &env, &["--workload", "spin", "--out", "spin.tgz"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = capsule_json(&ws, &["inspect", "spin.tgz", "--json"]);
+    assert_eq!(c["manifests"]["manifests/container.json"]["image"], pinned.as_str());
+    let series = &c["measurements"]["series"][0];
+    assert_eq!(series["class"], "harness-reported", "{series}");
+    assert_eq!(series["samples"].as_array().unwrap().len(), 10, "hyperfine's 10 runs, timed inside");
+    assert_eq!(capsule_json(&ws, &["verify", "spin.tgz", "--json"])["verdict"], "accepted");
+    // A failing command fails hyperfine inside, and the run says why.
+    let o = bench(&ws, &env, &["--workload", "fails", "--out", "fails.tgz"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hyperfine in the container: exit code 1"), "{}", stderr(&o));
     let _ = Command::new("podman").args(["rmi", "--force", &pinned]).output();
 }

@@ -265,6 +265,15 @@ pub enum WorkloadConfig {
         /// Run it through a shell (default: no shell, `hyperfine -N`).
         #[serde(default)]
         shell: bool,
+        /// Run hyperfine inside this container image, pinned by its
+        /// manifest digest (`REGISTRY/NAME@sha256:<64 hex>`); the image
+        /// provides `hyperfine` and the command.
+        #[serde(default)]
+        container: Option<String>,
+        /// The container's resource limits (default: every CPU, 4 GiB of
+        /// memory and no swap, 1024 processes).
+        #[serde(default)]
+        container_limits: ContainerLimitsConfig,
         /// Parameters recorded in the statement.
         #[serde(default)]
         parameters: BTreeMap<String, Value>,
@@ -296,6 +305,18 @@ impl WorkloadConfig {
             | WorkloadConfig::Gungraun { inputs, .. }
             | WorkloadConfig::Adapter { inputs, .. }
             | WorkloadConfig::Hyperfine { inputs, .. } => inputs,
+        }
+    }
+
+    /// The pinned image the workload runs in and its limits, when it sets
+    /// `container`.
+    pub fn container(&self) -> Option<(&str, &ContainerLimitsConfig)> {
+        match self {
+            WorkloadConfig::Command { container: Some(image), container_limits, .. }
+            | WorkloadConfig::Hyperfine { container: Some(image), container_limits, .. } => {
+                Some((image.as_str(), container_limits))
+            }
+            _ => None,
         }
     }
 
@@ -412,7 +433,7 @@ fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<Capsule
                 });
             }
         }
-        if let WorkloadConfig::Command { container: Some(image), container_limits, .. } = w {
+        if let Some((image, container_limits)) = w.container() {
             let invalid = |key: &str, message: String| ConfigError::Invalid {
                 table,
                 manifest: manifest.to_owned(),

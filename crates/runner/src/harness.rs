@@ -550,21 +550,56 @@ pub fn hyperfine(
         .map_err(|e| HarnessError::Output { path: "temporary directory".into(), why: e.to_string() })?;
     let export = dir.path().join("hyperfine.json");
     let mut cmd = Command::new("hyperfine");
-    cmd.args(["--style", "none", "--runs", &runs.to_string(), "--warmup", &warmups.to_string(), "--export-json"])
-        .arg(&export);
-    if !shell {
-        cmd.arg("-N");
-    }
+    cmd.args(hyperfine_args(command, shell, warmups, runs, export.as_os_str()));
     // A cargo the timed command runs builds with the recorded flags; a
     // binary it runs was built before this run (its toolchain manifest
     // says profile `none`).
-    with_rustflags(cmd.arg(command).current_dir(root), rustflags);
+    with_rustflags(cmd.current_dir(root), rustflags);
     run_checked(&mut cmd, &format!("hyperfine {command}"))?;
     let e: HyperfineExport = read_json(&export)?;
+    hyperfine_series(e, id, command, &export.display().to_string())
+}
+
+/// hyperfine's arguments (after the program name): no output but the
+/// export, `runs` timed runs after `warmups`, no shell unless `shell`.
+pub fn hyperfine_args(
+    command: &str,
+    shell: bool,
+    warmups: u32,
+    runs: u32,
+    export: &std::ffi::OsStr,
+) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> =
+        ["--style", "none", "--runs", &runs.to_string(), "--warmup", &warmups.to_string(), "--export-json"]
+            .map(Into::into)
+            .to_vec();
+    a.push(export.to_owned());
+    if !shell {
+        a.push("-N".into());
+    }
+    a.push(command.into());
+    a
+}
+
+/// A hyperfine run inside a container: the export, which `hyperfine_args`
+/// pointed at `/dev/stdout`, read from the run's standard output.
+pub fn hyperfine_output(stdout: &[u8], id: &str, command: &str) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
+    let where_ = "hyperfine's export on standard output (in the container)";
+    let e: HyperfineExport = serde_json::from_slice(stdout)
+        .map_err(|e| HarnessError::Output { path: where_.to_owned(), why: e.to_string() })?;
+    hyperfine_series(e, id, command, where_)
+}
+
+fn hyperfine_series(
+    e: HyperfineExport,
+    id: &str,
+    command: &str,
+    export: &str,
+) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
     let Some(r) = e.results.into_iter().next() else {
-        return Err(HarnessError::Empty { command: format!("hyperfine {command}"), dir: export.display().to_string() });
+        return Err(HarnessError::Empty { command: format!("hyperfine {command}"), dir: export.to_owned() });
     };
-    let bad = |why: &str| HarnessError::Output { path: export.display().to_string(), why: why.to_owned() };
+    let bad = |why: &str| HarnessError::Output { path: export.to_owned(), why: why.to_owned() };
     if r.exit_codes.iter().any(|c| *c != Some(0)) {
         return Err(bad("a run exited with a non-zero code"));
     }

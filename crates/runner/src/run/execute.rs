@@ -241,14 +241,41 @@ fn execute_kind(
             Ok(crate::harness::round_series(kept))
         }
         Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),
-        Exec::Hyperfine { command, shell } => Ok(crate::harness::hyperfine(
-            &side.ws.root,
-            &side.ws.rustflags,
-            &id,
-            command,
-            *shell,
-            procedure.warmups,
-            procedure.min_repetitions,
-        )?),
+        Exec::Hyperfine { command, shell } => match side.container.as_mut() {
+            // hyperfine of the image, timing inside it; its export comes
+            // back on standard output.
+            Some(session) => {
+                let mut argv = vec![std::ffi::OsString::from("hyperfine")];
+                argv.extend(crate::harness::hyperfine_args(
+                    command,
+                    *shell,
+                    procedure.warmups,
+                    procedure.min_repetitions,
+                    std::ffi::OsStr::new("/dev/stdout"),
+                ));
+                let s = session
+                    .run(crate::container::WORKSPACE_MOUNT, &argv)
+                    .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+                if !s.success() {
+                    return Err(BenchError::Failed {
+                        workload: id,
+                        index: 0,
+                        warmup: false,
+                        status: format!("hyperfine in the container: {}", status_text(&s)),
+                        stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+                    });
+                }
+                Ok(crate::harness::hyperfine_output(&s.stdout, &id, command)?)
+            }
+            None => Ok(crate::harness::hyperfine(
+                &side.ws.root,
+                &side.ws.rustflags,
+                &id,
+                command,
+                *shell,
+                procedure.warmups,
+                procedure.min_repetitions,
+            )?),
+        },
     }
 }

@@ -138,10 +138,7 @@ pub(super) fn start_side(
     ws.rustflags = flags.rustflags.clone();
     let prepared = prepare(&workload, opts, &ws, &policy)?;
     preflight_measurements(&id, &policy, &prepared, opts)?;
-    let image = match &workload {
-        config::WorkloadConfig::Command { container: Some(image), .. } => Some(image.as_str()),
-        _ => None,
-    };
+    let image = workload.container().map(|(image, _)| image);
     if image.is_some() && opts.measure_instructions {
         return Err(BenchError::InContainer { workload: id, what: "`--measure instructions`".to_owned() });
     }
@@ -162,7 +159,7 @@ pub(super) fn start_side(
                 .is_none_or(|c| c.workflow_commit.is_empty())
                 .then(|| "not running in GitHub Actions (or GITHUB_SHA is empty)".to_owned()),
             A::ContainerImageDigest => image.is_none().then(|| {
-                "the workload sets no `container`; pin an image by digest (kind `command`, docs/config.md §5.7)"
+                "the workload sets no `container`; pin an image by digest (kinds `command` and `hyperfine`, docs/config.md §5.7)"
                     .to_owned()
             }),
             A::ImportedSourceHash => Some(
@@ -192,11 +189,16 @@ pub(super) fn start_side(
     }
     // The container starts after every refusal above, and before
     // anything is measured: its manifest is anchored like the others.
-    let container = match (&workload, image) {
-        (config::WorkloadConfig::Command { container_limits: l, bin, package, features, .. }, Some(image)) => {
-            let build = bin.as_ref().map(|bin| InImage { bin, package: package.as_deref(), features });
+    let container = match workload.container() {
+        Some((image, l)) => {
+            let build = match &workload {
+                config::WorkloadConfig::Command { bin: Some(bin), package, features, .. } => {
+                    Some(InImage { bin, package: package.as_deref(), features })
+                }
+                _ => None,
+            };
             let (session, m, in_image) =
-                start_container(opts, &ws, &id, InContainer { image, limits: l, build }, &prepared, observer)
+                start_container(opts, &ws, &id, InContainer { image, limits: l, build }, observer)
                     .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
             // What built the binary is the image's toolchain, not this
             // machine's.
@@ -209,7 +211,7 @@ pub(super) fn start_side(
             b.manifest(ManifestKind::Container, &m)?;
             Some((session, m.image_digest))
         }
-        _ => None,
+        None => None,
     };
     b.manifest(ManifestKind::Hardware, &manifest::hardware())?;
     b.manifest(ManifestKind::Os, &manifest::os())?;
@@ -275,7 +277,6 @@ fn start_container(
     ws: &config::WorkspaceConfig,
     id: &str,
     wanted: InContainer<'_>,
-    prepared: &Prepared,
     observer: &mut dyn Observer,
 ) -> Result<Started, crate::container::ContainerError> {
     let InContainer { image, limits, build } = wanted;
@@ -324,17 +325,9 @@ fn start_container(
         mounts.push((target, c::TARGET_MOUNT));
     }
     let (shim, shim_digest) = c::shim(&ws.target_dir.join("capsule").join("shim"))?;
-    // What the workload's process gets natively (the recorded RUSTFLAGS)
-    // it gets inside too.
-    let env = match &prepared.exec {
-        super::prepare::Exec::Repeat { cases, .. } => cases
-            .first()
-            .map(|(_, cmd)| {
-                cmd.get_envs().filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned()))).collect()
-            })
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
+    // What a native repetition gets of the runner's doing (the recorded
+    // RUSTFLAGS, for a cargo the workload runs) it gets inside too.
+    let env = vec![("CARGO_ENCODED_RUSTFLAGS".to_owned(), ws.rustflags.join("\u{1f}"))];
     let suffix = run_nonce().map(|n| n[..12].to_owned()).unwrap_or_else(|_| std::process::id().to_string());
     let spec = c::RunSpec {
         image: &pinned,
