@@ -101,14 +101,7 @@ fn image(dir: &Path, env: &[(String, PathBuf)], registry: &str, variant: &str) -
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let bin = ctx.join("workload");
-    let o = Command::new("rustc")
-        .args(["--edition", "2024", "-O", "-C", "target-feature=+crt-static", "-o"])
-        .arg(&bin)
-        .arg(root().join("fixtures/containers/workload.rs"))
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    static_workload(&bin);
     std::fs::write(
         ctx.join("Containerfile"),
         format!("FROM scratch\nCOPY workload /workload\nLABEL capsule.variant={variant}\n"),
@@ -133,6 +126,31 @@ fn image(dir: &Path, env: &[(String, PathBuf)], registry: &str, variant: &str) -
     let digest = std::fs::read_to_string(&digest_file).unwrap().trim().to_owned();
     assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
     (digest, bin)
+}
+
+/// `fixtures/containers/workload.rs`, compiled statically with `rustc`
+/// alone to `out`.
+fn static_workload(out: &Path) {
+    let o = Command::new("rustc")
+        .args(["--edition", "2024", "-O", "-C", "target-feature=+crt-static", "-o"])
+        .arg(out)
+        .arg(root().join("fixtures/containers/workload.rs"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Whether every tool is on `PATH`; under `CI` a missing one fails the
+/// test (`.ci/run` installs them all).
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn tools(needed: &[&str]) -> bool {
+    let missing: Vec<&&str> = needed.iter().filter(|t| !have(t)).collect();
+    assert!(missing.is_empty() || std::env::var_os("CI").is_none(), "CI must install {missing:?} (.ci/run does)");
+    if !missing.is_empty() {
+        eprintln!("skipped: {missing:?} not installed");
+    }
+    missing.is_empty()
 }
 
 fn bench(ws: &Path, env: &[(String, PathBuf)], args: &[&str]) -> Output {
@@ -181,9 +199,7 @@ fn host_address() -> String {
 /// the registry, or reaches for the network is refused.
 #[test]
 fn a_workload_runs_in_an_image_pinned_by_digest() {
-    if !(have("podman") && have("docker-registry")) {
-        assert!(std::env::var_os("CI").is_none(), "CI must install podman and docker-registry (.ci/run does)");
-        eprintln!("skipped: podman and docker-registry are not installed");
+    if !tools(&["podman", "docker-registry"]) {
         return;
     }
     let _m = super::measuring();
@@ -517,9 +533,7 @@ fn sha256_file(p: &Path) -> String {
 /// image and commit build the same binary.
 #[test]
 fn a_bin_is_built_inside_the_pinned_image() {
-    if !(have("podman") && have("ldd") && have("gcc")) {
-        assert!(std::env::var_os("CI").is_none(), "CI must install podman (.ci/run does)");
-        eprintln!("skipped: podman is not installed");
+    if !tools(&["podman", "ldd", "gcc"]) {
         return;
     }
     let _m = super::measuring();
@@ -592,9 +606,7 @@ fn a_bin_is_built_inside_the_pinned_image() {
 /// command inside it, and the pack names the image.
 #[test]
 fn hyperfine_runs_inside_the_pinned_image() {
-    if !(have("podman") && have("hyperfine") && have("ldd")) {
-        assert!(std::env::var_os("CI").is_none(), "CI must install podman and hyperfine (.ci/run does)");
-        eprintln!("skipped: podman or hyperfine is not installed");
+    if !tools(&["podman", "hyperfine", "ldd"]) {
         return;
     }
     let _m = super::measuring();
@@ -605,14 +617,7 @@ fn hyperfine_runs_inside_the_pinned_image() {
     let hyperfine = PathBuf::from(text(Command::new("sh").args(["-c", "command -v hyperfine"])));
     place(&rootfs, &hyperfine, "/usr/bin/hyperfine");
     let workload = ctx.join("workload");
-    let o = Command::new("rustc")
-        .args(["--edition", "2024", "-O", "-C", "target-feature=+crt-static", "-o"])
-        .arg(&workload)
-        .arg(root().join("fixtures/containers/workload.rs"))
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    static_workload(&workload);
     place(&rootfs, &workload, "/workload");
     with_libraries(&rootfs, &[hyperfine]);
     let pinned = local_image(&env, &ctx, "capsule-e2e-hyperfine", "ENV PATH=/usr/bin\n");
