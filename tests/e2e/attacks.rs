@@ -611,3 +611,42 @@ fn packs_from_different_images_are_not_like_for_like() {
     let o = run(&["compare", a, a, "--json"]);
     assert_eq!(json(&o)["containers"], json!([IMAGE_A, IMAGE_A]));
 }
+
+/// A policy that fixes the container's limits (a standard box) rejects a
+/// pack whose container had others, or that ran in none, however it was
+/// resealed.
+#[test]
+fn a_policy_that_fixes_container_limits_holds_packs_to_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut policy: Value =
+        serde_json::from_slice(&std::fs::read(root().join("crates/capsule/policies/container-v1.json")).unwrap())
+            .unwrap();
+    policy["id"] = "box".into();
+    policy["container_limits"] = container_manifest(IMAGE_A)["limits_requested"].clone();
+    let policy_file = tmp.path().join("box.json");
+    std::fs::write(&policy_file, capsule_testkit::forge::jcs(&policy)).unwrap();
+    let digest = IMAGE_A.rsplit_once('@').unwrap().1;
+    let mut more_memory = container_manifest(IMAGE_A);
+    more_memory["limits_requested"]["memory_bytes"] = (512u64 << 20).into();
+    more_memory["limits_requested"]["memory_swap_bytes"] = (512u64 << 20).into();
+    for (name, manifest, anchor, rejected) in [
+        ("the policy's limits", Some(container_manifest(IMAGE_A)), Some(digest), None),
+        ("more memory", Some(more_memory), Some(digest), Some("policy-container-limits")),
+        ("no container", None, None, Some("policy-container-limits")),
+    ] {
+        let mut f = in_container(manifest, anchor, "container-v1");
+        f.set_json("policy.json", &policy);
+        f.reseal("policy.json", capsule::digest::Digest::ZERO);
+        let pack = tmp.path().join("box.tgz");
+        f.write_to(&pack);
+        let o = run(&["verify", pack.to_str().unwrap(), "--policy", policy_file.to_str().unwrap(), "--json"]);
+        let r = json(&o);
+        match rejected {
+            None => assert_eq!(o.status.code(), Some(0), "{name}: {r}"),
+            Some(code) => {
+                assert_eq!(o.status.code(), Some(1), "{name}: {r}");
+                assert!(codes(&r).iter().any(|c| c == code), "{name}: {:?}", codes(&r));
+            }
+        }
+    }
+}

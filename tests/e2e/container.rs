@@ -623,9 +623,11 @@ fn hyperfine_runs_inside_the_pinned_image() {
     let pinned = local_image(&env, &ctx, "capsule-e2e-hyperfine", "ENV PATH=/usr/bin\n");
 
     let ws = workspace(tmp.path(), None);
+    // A policy that fixes the box: the container gets its limits.
+    box_policy(&ws);
     configure(
         &ws,
-        "container-v1",
+        "box.json",
         &format!(
             "[[workspace.metadata.capsule.workloads]]\nid = \"spin\"\nkind = \"hyperfine\"\n\
              command = \"/workload --spin 100000\"\ncontainer = \"{pinned}\"\n\n\
@@ -636,14 +638,57 @@ fn hyperfine_runs_inside_the_pinned_image() {
     let o = bench(&ws, &env, &["--workload", "spin", "--out", "spin.tgz"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let c = capsule_json(&ws, &["inspect", "spin.tgz", "--json"]);
-    assert_eq!(c["manifests"]["manifests/container.json"]["image"], pinned.as_str());
+    let m = &c["manifests"]["manifests/container.json"];
+    assert_eq!(m["image"], pinned.as_str());
+    assert_eq!(m["limits_requested"], box_limits(), "the policy's limits");
+    assert_eq!(m["limits_applied"]["pids.max"], "64", "{m}");
     let series = &c["measurements"]["series"][0];
     assert_eq!(series["class"], "harness-reported", "{series}");
     assert_eq!(series["samples"].as_array().unwrap().len(), 10, "hyperfine's 10 runs, timed inside");
-    assert_eq!(capsule_json(&ws, &["verify", "spin.tgz", "--json"])["verdict"], "accepted");
+    assert_eq!(capsule_json(&ws, &["verify", "spin.tgz", "--policy", "box.json", "--json"])["verdict"], "accepted");
     // A failing command fails hyperfine inside, and the run says why.
     let o = bench(&ws, &env, &["--workload", "fails", "--out", "fails.tgz"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("hyperfine in the container: exit code 1"), "{}", stderr(&o));
     let _ = Command::new("podman").args(["rmi", "--force", &pinned]).output();
+}
+
+/// The limits the `box.json` policy fixes.
+fn box_limits() -> Value {
+    serde_json::json!({"nano_cpus": 1_000_000_000u64, "memory_bytes": 268_435_456u64, "memory_swap_bytes": 268_435_456u64, "pids": 64})
+}
+
+/// Writes `box.json` in `ws`: `container-v1` with fixed container limits.
+fn box_policy(ws: &Path) {
+    let mut policy: Value =
+        serde_json::from_slice(&std::fs::read(root().join("crates/capsule/policies/container-v1.json")).unwrap())
+            .unwrap();
+    policy["id"] = "box".into();
+    policy["container_limits"] = box_limits();
+    std::fs::write(ws.join("box.json"), serde_json::to_vec_pretty(&policy).unwrap()).unwrap();
+}
+
+/// A policy that fixes the container's limits refuses, before anything
+/// runs, a workload that asks for others or runs in no container.
+#[test]
+fn a_policy_that_fixes_container_limits_refuses_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = workspace(tmp.path(), None);
+    box_policy(&ws);
+    let image = format!("localhost/never-pulled@sha256:{}", "1".repeat(64));
+    configure(
+        &ws,
+        "box.json",
+        &format!(
+            "[[workspace.metadata.capsule.workloads]]\nid = \"bigger\"\nkind = \"command\"\nargs = [\"/w\"]\n\
+             container = \"{image}\"\ncontainer_limits = {{ cpus = 2 }}\n\n\
+             [[workspace.metadata.capsule.workloads]]\nid = \"bare\"\nkind = \"command\"\nargs = [\"true\"]\n"
+        ),
+    );
+    for (workload, why) in [("bigger", "the workload's `container_limits` ask for"), ("bare", "sets no `container`")] {
+        let o = bench(&ws, &[], &["--workload", workload, "--out", "x.tgz"]);
+        assert_eq!(o.status.code(), Some(3), "{workload}: {}", stderr(&o));
+        assert!(stderr(&o).contains("policy `box` requires anchor `container limits`"), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{workload}: {}", stderr(&o));
+    }
 }

@@ -38,6 +38,10 @@ pub struct PolicyV1 {
     pub proof: ProofPolicyV1,
     /// Comparison rules.
     pub comparison: ComparisonV1,
+    /// The container limits every run in a container gets under this
+    /// policy (a standard box); absent: the workload's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_limits: Option<crate::objects::ContainerLimitsV1>,
 }
 
 /// Rules of one track.

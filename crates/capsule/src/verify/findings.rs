@@ -92,6 +92,7 @@ codes! {
     PolicyTrackViolation = "policy-track-violation", Policy, "the toolchain uses a setting the track forbids";
     PolicyTrackUnverifiable = "policy-track-unverifiable", Policy, "the track has rules but the pack has no toolchain manifest to check them against";
     PolicyAnchorMissing = "policy-anchor-missing", Policy, "an anchor the policy requires is absent";
+    PolicyContainerLimits = "policy-container-limits", Policy, "the policy fixes container limits and the run was not in a container with exactly those";
     PolicyPublicInputMissing = "policy-public-input-missing", Policy, "a public input the policy requires is absent";
     PolicyWarmups = "policy-warmups", Policy, "the warmups are not the policy's count, or are not the first repetitions";
     PolicyRepetitions = "policy-repetitions", Policy, "fewer measured repetitions than the policy requires";

@@ -1061,6 +1061,20 @@ fn policy_profile(loaded: &Loaded, c: &PackContents, opts: &VerifyOptions, rep: 
             rep.reject(error(Code::PolicyAnchorMissing, format!("`{}`", a.as_str())));
         }
     }
+    if let Some(fixed) = &policy.container_limits {
+        let ran = c.manifest::<crate::objects::ContainerManifestV1>(crate::objects::ManifestKind::Container);
+        match ran {
+            None => rep.reject(error(
+                Code::PolicyContainerLimits,
+                "the policy fixes container limits and the pack ran in no container".to_owned(),
+            )),
+            Some(m) if m.limits_requested != *fixed => rep.reject(error(
+                Code::PolicyContainerLimits,
+                format!("the container had {:?}; the policy fixes {fixed:?}", m.limits_requested),
+            )),
+            Some(_) => {}
+        }
+    }
     for p in &policy.required_public_inputs {
         let present = match p {
             PublicInputName::Parameters => !st.public_inputs.parameters.is_empty(),

@@ -142,6 +142,7 @@ pub(super) fn start_side(
     if image.is_some() && opts.measure_instructions {
         return Err(BenchError::InContainer { workload: id, what: "`--measure instructions`".to_owned() });
     }
+    let limits = container_limits(&workload, &policy)?;
     let input = input_hash(&ws.root, workload.inputs())?;
     let git = manifest::git(&ws.root);
     let ci = manifest::ci();
@@ -189,8 +190,8 @@ pub(super) fn start_side(
     }
     // The container starts after every refusal above, and before
     // anything is measured: its manifest is anchored like the others.
-    let container = match workload.container() {
-        Some((image, l)) => {
+    let container = match (workload.container(), limits) {
+        (Some((image, _)), Some(l)) => {
             let build = match &workload {
                 config::WorkloadConfig::Command { bin: Some(bin), package, features, .. } => {
                     Some(InImage { bin, package: package.as_deref(), features })
@@ -211,7 +212,7 @@ pub(super) fn start_side(
             b.manifest(ManifestKind::Container, &m)?;
             Some((session, m.image_digest))
         }
-        None => None,
+        _ => None,
     };
     b.manifest(ManifestKind::Hardware, &manifest::hardware())?;
     b.manifest(ManifestKind::Os, &manifest::os())?;
@@ -249,10 +250,45 @@ pub(super) fn start_side(
     })
 }
 
+/// The limits the workload's container gets: the policy's when it fixes
+/// them (a workload that asks for others is refused), else the workload's
+/// (with their defaults). A policy that fixes them refuses a workload that
+/// runs in no container.
+fn container_limits(
+    workload: &config::WorkloadConfig,
+    policy: &PinnedPolicy,
+) -> Result<Option<capsule::objects::ContainerLimitsV1>, BenchError> {
+    let refuse = |why: String| BenchError::PolicyRequires {
+        policy: policy.policy.id.clone(),
+        anchor: "container limits".to_owned(),
+        why,
+    };
+    let fixed = policy.policy.container_limits.as_ref();
+    let Some((image, l)) = workload.container() else {
+        return match fixed {
+            Some(_) => Err(refuse(
+                "the policy fixes the limits of a container and the workload sets no `container`".to_owned(),
+            )),
+            None => Ok(None),
+        };
+    };
+    let own = crate::container::limits(l.cpus, l.memory_bytes, l.pids).map_err(|why| BenchError::Container {
+        workload: workload.id().to_owned(),
+        source: crate::container::ContainerError::Mismatch { image: image.to_owned(), why },
+    })?;
+    match fixed {
+        None => Ok(Some(own)),
+        Some(f) if *l == config::ContainerLimitsConfig::default() || own == *f => Ok(Some(f.clone())),
+        Some(f) => Err(refuse(format!(
+            "the policy fixes {f:?} and the workload's `container_limits` ask for {own:?}; remove them"
+        ))),
+    }
+}
+
 /// What the workload's configuration asks of its container.
 struct InContainer<'a> {
     image: &'a str,
-    limits: &'a config::ContainerLimitsConfig,
+    limits: capsule::objects::ContainerLimitsV1,
     build: Option<InImage<'a>>,
 }
 
@@ -283,8 +319,7 @@ fn start_container(
     use crate::container::{self as c, ContainerError};
     observer.progress(Progress::Phase("starting the container"));
     let pinned = c::ImageRef::parse(image)?;
-    let requested = c::limits(limits.cpus, limits.memory_bytes, limits.pids)
-        .map_err(|why| ContainerError::Mismatch { image: image.to_owned(), why })?;
+    let requested = limits;
     let engine = c::Engine::detect(opts.engine)?;
     let facts = engine.ensure_image(&pinned)?;
     let mut mounts = Vec::new();
