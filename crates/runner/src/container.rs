@@ -104,6 +104,12 @@ pub enum ContainerError {
         /// cargo's exit code.
         code: Option<i32>,
     },
+    /// A directory the container needs cannot be named in a mount.
+    #[error("cannot mount `{path}` into the container: a path with `,` or `\"` cannot be named in `--mount`; move it")]
+    MountPath {
+        /// The path.
+        path: String,
+    },
     /// Building the timing shim failed.
     #[error("failed to build the container timing shim with `rustc`: {why}")]
     Shim {
@@ -540,6 +546,15 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
+/// Refuses a path `--mount` cannot name (its fields are comma-separated).
+pub fn mountable(path: &Path) -> Result<(), ContainerError> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if bytes.iter().any(|b| matches!(b, b',' | b'"')) {
+        return Err(ContainerError::MountPath { path: path.display().to_string() });
+    }
+    Ok(())
+}
+
 fn bind(src: &Path, dst: &str, read_only: bool) -> OsString {
     let mut m = OsString::from("type=bind,source=");
     m.push(src.as_os_str());
@@ -565,6 +580,9 @@ pub fn build_in_image(
     bin: &str,
 ) -> Result<String, ContainerError> {
     let home = target_dir.join(".cargo-home");
+    for p in [workspace, target_dir] {
+        mountable(p)?;
+    }
     std::fs::create_dir_all(&home)
         .map_err(|source| ContainerError::Spawn { command: format!("mkdir {}", home.display()), source })?;
     let mut a: Vec<OsString> = [
@@ -665,6 +683,9 @@ impl Session {
     /// Starts `spec`'s container and waits for the shim's first line.
     pub fn start(engine: &Engine, spec: &RunSpec<'_>) -> Result<Session, ContainerError> {
         use std::os::unix::process::CommandExt;
+        for p in [spec.shim, spec.workspace].into_iter().chain(spec.mounts.iter().map(|(s, _)| s.as_path())) {
+            mountable(p)?;
+        }
         let args = run_args(spec);
         let command = format!("{} run … {}", engine.kind.as_str(), spec.image);
         let t0 = monotonic_ns();
@@ -1017,6 +1038,15 @@ mod tests {
             &["10", "7", "2", "4096", "0", "-", "99999999999", "0"],
         ] {
             assert!(parse_sample_line(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths_a_mount_cannot_name_are_refused() {
+        assert!(mountable(Path::new("/home/me/work space/ws")).is_ok());
+        for p in ["/home/me/a,b", "/tmp/\"q\""] {
+            let e = mountable(Path::new(p)).unwrap_err().to_string();
+            assert!(e.contains("cannot mount") && e.contains(p), "{e}");
         }
     }
 
