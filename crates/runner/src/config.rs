@@ -169,8 +169,9 @@ pub enum WorkloadConfig {
         #[serde(default)]
         cases: Vec<CaseConfig>,
         /// Run every repetition inside this container image, pinned by its
-        /// manifest digest: `REGISTRY/NAME@sha256:<64 hex>`; `args` is then
-        /// the command line inside the image.
+        /// manifest digest: `REGISTRY/NAME@sha256:<64 hex>`; `bin` is then
+        /// built inside the image, and without `bin`, `args` is the command
+        /// line inside it.
         #[serde(default)]
         container: Option<String>,
         /// The container's resource limits (default: every CPU, 4 GiB of

@@ -454,6 +454,11 @@ pub fn limits(cpus: Option<f64>, memory_bytes: Option<u64>, pids: Option<u64>) -
     if pids == 0 {
         return Err("`pids` must be at least 1".to_owned());
     }
+    // The manifest records them as canonical JSON numbers.
+    let max = capsule::canonical::MAX_SAFE_INTEGER;
+    if memory > max || pids > max {
+        return Err(format!("`memory_bytes` and `pids` must be at most {max}"));
+    }
     Ok(ContainerLimitsV1 {
         nano_cpus: (cpus * 1e9).round() as u64,
         memory_bytes: memory,
@@ -1062,6 +1067,7 @@ mod tests {
         assert!(limits(Some(0.0), None, None).is_err());
         assert!(limits(None, Some(1024), None).is_err());
         assert!(limits(None, None, Some(0)).is_err());
+        assert!(limits(None, Some(u64::MAX), None).is_err());
     }
 
     #[test]

@@ -190,7 +190,7 @@ pub struct CiManifestV1 {
 }
 
 /// The container the runner launched, as the engine recorded it and as the
-/// workload saw it from inside (objects.md §5.6).
+/// workload saw it from inside (objects.md §5, container.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerManifestV1 {
