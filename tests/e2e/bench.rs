@@ -18,7 +18,7 @@ pub(super) fn capsule(dir: &Path, args: &[&str]) -> Output {
     capsule_with_target(dir, &target, args)
 }
 
-fn capsule_with_target(dir: &Path, target: &Path, args: &[&str]) -> Output {
+pub(super) fn capsule_with_target(dir: &Path, target: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
     c.arg("capsule").args(args).current_dir(dir);
     c.env("CARGO_TARGET_DIR", target);

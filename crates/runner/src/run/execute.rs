@@ -93,9 +93,6 @@ pub(super) fn count_series_instructions(
     series: &mut [SeriesV1],
     observer: &mut dyn Observer,
 ) -> Result<(), BenchError> {
-    if side.container.is_some() {
-        return Err(BenchError::InContainer { workload: side.id.clone(), what: "`--measure instructions`".to_owned() });
-    }
     let counter = measure::instruction_counter()?;
     let Exec::Repeat { cases, .. } = &side.prepared.exec else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));

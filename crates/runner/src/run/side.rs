@@ -315,11 +315,10 @@ fn start_container(
     wanted: InContainer<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Started, crate::container::ContainerError> {
-    let InContainer { image, limits, build } = wanted;
+    let InContainer { image, limits: requested, build } = wanted;
     use crate::container::{self as c, ContainerError};
     observer.progress(Progress::Phase("starting the container"));
     let pinned = c::ImageRef::parse(image)?;
-    let requested = limits;
     let engine = c::Engine::detect(opts.engine)?;
     let facts = engine.ensure_image(&pinned)?;
     let mut mounts = Vec::new();
