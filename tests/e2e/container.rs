@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use capsule::digest::{Tag, tagged};
 use serde_json::Value;
 
-use super::bench::{git, stderr, workspace};
+use super::bench::{capsule, capsule_with_target, git, stderr, workspace};
 use super::{json, root, stdout};
 
 fn have(program: &str) -> bool {
@@ -161,12 +161,6 @@ fn bench(ws: &Path, env: &[(String, PathBuf)], args: &[&str]) -> Output {
     c.stdin(Stdio::null()).output().unwrap()
 }
 
-fn capsule_json(ws: &Path, args: &[&str]) -> Value {
-    let o =
-        Command::new(env!("CARGO_BIN_EXE_cargo-capsule")).arg("capsule").args(args).current_dir(ws).output().unwrap();
-    json(&o)
-}
-
 /// Rewrites the workspace's configuration to `workloads` (TOML array
 /// entries) under `policy`, and commits it.
 fn configure(ws: &Path, policy: &str, workloads: &str) {
@@ -240,10 +234,10 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     let o = bench(&ws, &env, &["--workload", "inside", "--out", "inside.tgz"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains(&format!("container    {pinned} (podman ")), "{}", stdout(&o));
-    let r = capsule_json(&ws, &["verify", "inside.tgz", "--json"]);
+    let r = json(&capsule(&ws, &["verify", "inside.tgz", "--json"]));
     assert_eq!(r["verdict"], "accepted", "{r}");
     assert_eq!(r["policy"]["id"], "capsulebench-container", "{r}");
-    let c = capsule_json(&ws, &["inspect", "inside.tgz", "--json"]);
+    let c = json(&capsule(&ws, &["inspect", "inside.tgz", "--json"]));
     let m = &c["manifests"]["manifests/container.json"];
     assert_eq!(m["image"], pinned.as_str(), "{m}");
     assert_eq!(m["image_digest"], digest.as_str(), "the recorded digest is the pinned one: {m}");
@@ -275,11 +269,7 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     let o =
         bench(&ws, &env, &["--workload", "inside", "--baseline", "HEAD", "--repetitions", "20", "--out", "head.tgz"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
-        .args(["capsule", "compare", "head-base.tgz", "head.tgz", "--markdown"])
-        .current_dir(&ws)
-        .output()
-        .unwrap();
+    let o = capsule(&ws, &["compare", "head-base.tgz", "head.tgz", "--markdown"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("on both sides"), "{}", stdout(&o));
 
@@ -296,7 +286,7 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
         &["--workload", "inside", "--baseline", "HEAD~1", "--repetitions", "20", "--out", "moved.tgz"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let c = capsule_json(&ws, &["compare", "moved-base.tgz", "moved.tgz", "--json"]);
+    let c = json(&capsule(&ws, &["compare", "moved-base.tgz", "moved.tgz", "--json"]));
     assert_eq!(c["environment_mismatch"], serde_json::json!(["container"]), "{c}");
     assert_eq!(c["containers"], serde_json::json!([pinned, format!("{reg}/capsule-e2e@{moved}")]), "{c}");
     git(&ws, &["revert", "--no-edit", "HEAD"]);
@@ -318,7 +308,7 @@ fn a_workload_runs_in_an_image_pinned_by_digest() {
     );
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     for pack in ["inside.tgz", "inside-base.tgz"] {
-        let c = capsule_json(&ws, &["inspect", &format!("capsulepacks/{pack}"), "--json"]);
+        let c = json(&capsule(&ws, &["inspect", &format!("capsulepacks/{pack}"), "--json"]));
         assert_eq!(c["manifests"]["manifests/container.json"]["image"], pinned.as_str(), "{pack}");
     }
     let summary = std::fs::read_to_string(ws.parent().unwrap().join("summary.md")).unwrap();
@@ -570,13 +560,14 @@ fn a_bin_is_built_inside_the_pinned_image() {
 
     let mut digests = Vec::new();
     for target in ["target", "target-again"] {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"));
-        c.args(["capsule", "bench", "--workload", "sum", "--out", &format!("{target}.tgz")]).current_dir(&ws);
-        c.env("CARGO_TARGET_DIR", ws.join(target)).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
-        let o = c.output().unwrap();
+        let o = capsule_with_target(
+            &ws,
+            &ws.join(target),
+            &["bench", "--workload", "sum", "--out", &format!("{target}.tgz")],
+        );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(!ws.join(target).join("release/sum").exists(), "nothing is built on the machine itself");
-        let c = capsule_json(&ws, &["inspect", &format!("{target}.tgz"), "--json"]);
+        let c = json(&capsule(&ws, &["inspect", &format!("{target}.tgz"), "--json"]));
         let b = &c["manifests"]["manifests/container.json"]["build"];
         assert_eq!(b["binary"], "/.capsule/target/release/sum", "{b}");
         assert!(b["command"].as_str().unwrap().starts_with("cargo build --release --offline --bin sum"), "{b}");
@@ -588,7 +579,7 @@ fn a_bin_is_built_inside_the_pinned_image() {
             c["statement"]["public_inputs"]["result_digest"],
             tagged(Tag::Result, format!("{}\n", (0..100_000u64).sum::<u64>()).as_bytes()).to_string()
         );
-        let r = capsule_json(&ws, &["verify", &format!("{target}.tgz"), "--json"]);
+        let r = json(&capsule(&ws, &["verify", &format!("{target}.tgz"), "--json"]));
         assert_eq!(r["verdict"], "accepted", "{r}");
         digests.push(b["binary_digest"].clone());
     }
@@ -637,7 +628,7 @@ fn hyperfine_runs_inside_the_pinned_image() {
     );
     let o = bench(&ws, &env, &["--workload", "spin", "--out", "spin.tgz"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let c = capsule_json(&ws, &["inspect", "spin.tgz", "--json"]);
+    let c = json(&capsule(&ws, &["inspect", "spin.tgz", "--json"]));
     let m = &c["manifests"]["manifests/container.json"];
     assert_eq!(m["image"], pinned.as_str());
     assert_eq!(m["limits_requested"], box_limits(), "the policy's limits");
@@ -645,7 +636,7 @@ fn hyperfine_runs_inside_the_pinned_image() {
     let series = &c["measurements"]["series"][0];
     assert_eq!(series["class"], "harness-reported", "{series}");
     assert_eq!(series["samples"].as_array().unwrap().len(), 10, "hyperfine's 10 runs, timed inside");
-    assert_eq!(capsule_json(&ws, &["verify", "spin.tgz", "--policy", "box.json", "--json"])["verdict"], "accepted");
+    assert_eq!(json(&capsule(&ws, &["verify", "spin.tgz", "--policy", "box.json", "--json"]))["verdict"], "accepted");
     // A failing command fails hyperfine inside, and the run says why.
     let o = bench(&ws, &env, &["--workload", "fails", "--out", "fails.tgz"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
@@ -669,7 +660,8 @@ fn box_policy(ws: &Path) {
 }
 
 /// A policy that fixes the container's limits refuses, before anything
-/// runs, a workload that asks for others or runs in no container.
+/// runs, a workload that asks for others or runs in no container; and
+/// instructions are not counted in a container.
 #[test]
 fn a_policy_that_fixes_container_limits_refuses_others() {
     let tmp = tempfile::tempdir().unwrap();
@@ -682,6 +674,8 @@ fn a_policy_that_fixes_container_limits_refuses_others() {
         &format!(
             "[[workspace.metadata.capsule.workloads]]\nid = \"bigger\"\nkind = \"command\"\nargs = [\"/w\"]\n\
              container = \"{image}\"\ncontainer_limits = {{ cpus = 2 }}\n\n\
+             [[workspace.metadata.capsule.workloads]]\nid = \"boxed\"\nkind = \"command\"\nargs = [\"/w\"]\n\
+             container = \"{image}\"\n\n\
              [[workspace.metadata.capsule.workloads]]\nid = \"bare\"\nkind = \"command\"\nargs = [\"true\"]\n"
         ),
     );
@@ -691,4 +685,12 @@ fn a_policy_that_fixes_container_limits_refuses_others() {
         assert!(stderr(&o).contains("policy `box` requires anchor `container limits`"), "{}", stderr(&o));
         assert!(stderr(&o).contains(why), "{workload}: {}", stderr(&o));
     }
+    // Counting instructions in a container is refused before it starts.
+    let o = bench(&ws, &[], &["--workload", "boxed", "--measure", "instructions", "--out", "x.tgz"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("runs in a container; `--measure instructions` is not supported there"),
+        "{}",
+        stderr(&o)
+    );
 }
