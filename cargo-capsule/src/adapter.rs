@@ -82,6 +82,7 @@ impl BackendArgs {
                 program: PathBuf::from(path),
                 args: Vec::new(),
                 time_limit: capsule_adapter::ProcessBackend::TIME_LIMIT,
+                scratch: None,
             }));
         }
         Ok(r)

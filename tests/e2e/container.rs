@@ -410,9 +410,11 @@ fn text(cmd: &mut Command) -> String {
 /// A Rust toolchain image made offline from this machine's own files:
 /// the toolchain `rustc` runs from (rustc, cargo, the standard library,
 /// rust-lld), gcc as the linker driver with its runtime objects, the C
-/// library's development files, and every shared library those need (what
-/// `ldd` lists), in a merged-/usr layout. Returns the pinned reference
-/// (the digest the engine's storage gives it).
+/// library's development files, a C compiler for build scripts (`cc1`,
+/// `as`, `ar` and the headers a small C file of criterion's dependencies
+/// includes), and every shared library those need (what `ldd` lists), in
+/// a merged-/usr layout. Returns the pinned reference (the digest the
+/// engine's storage gives it).
 fn toolchain_image(dir: &Path, env: &[(String, PathBuf)]) -> String {
     let rootfs = merged_usr(&dir.join("toolchain/rootfs"));
     let sysroot = PathBuf::from(text(Command::new("rustc").args(["--print", "sysroot"])));
@@ -453,6 +455,24 @@ fn toolchain_image(dir: &Path, env: &[(String, PathBuf)]) -> String {
     let cc = PathBuf::from(text(Command::new("sh").args(["-c", "command -v cc"])));
     place(&rootfs, &cc, "/usr/bin/cc");
     elves.push(cc);
+    // A C compiler, for a build script that compiles C (criterion's
+    // `alloca` dependency does, with the `cc` crate).
+    let cc1 = PathBuf::from(text(Command::new("gcc").arg("-print-prog-name=cc1")));
+    place(&rootfs, &cc1, &cc1.display().to_string());
+    elves.push(cc1);
+    for tool in ["as", "ar"] {
+        let p = PathBuf::from(text(Command::new("sh").args(["-c", &format!("command -v {tool}")])));
+        place(&rootfs, &p, &format!("/usr/bin/{tool}"));
+        elves.push(p);
+    }
+    place(&rootfs, &gcc_dir.join("include"), &format!("{}/include", gcc_dir.display()));
+    let probe = dir.join("probe.c");
+    std::fs::write(&probe, "#include <stddef.h>\n#include <stdint.h>\n#include <malloc.h>\n#include <stdlib.h>\n")
+        .unwrap();
+    let deps = text(Command::new("gcc").args(["-M", "-O2", "-fPIC"]).arg(&probe));
+    for h in deps.split_whitespace().filter(|w| w.starts_with("/usr/include/")) {
+        place(&rootfs, Path::new(h), h);
+    }
     let libdir = PathBuf::from(text(Command::new("gcc").arg("-print-multiarch")));
     let libdir = Path::new("/usr/lib").join(libdir);
     let dev = [
@@ -637,6 +657,17 @@ fn hyperfine_runs_inside_the_pinned_image() {
     assert_eq!(series["class"], "harness-reported", "{series}");
     assert_eq!(series["samples"].as_array().unwrap().len(), 10, "hyperfine's 10 runs, timed inside");
     assert_eq!(json(&capsule(&ws, &["verify", "spin.tgz", "--policy", "box.json", "--json"]))["verdict"], "accepted");
+    // Paired: every round of each side in that side's container (the
+    // command exists only in the image).
+    assert!(!Path::new("/workload").exists());
+    let o = bench(&ws, &env, &["--workload", "spin", "--baseline", "HEAD", "--repetitions", "10", "--out", "pair.tgz"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for pack in ["pair.tgz", "pair-base.tgz"] {
+        let c = json(&capsule(&ws, &["inspect", pack, "--json"]));
+        assert_eq!(c["manifests"]["manifests/container.json"]["image"], pinned.as_str(), "{pack}");
+        let r = json(&capsule(&ws, &["verify", pack, "--policy", "box.json", "--json"]));
+        assert_eq!(r["verdict"], "accepted", "{pack}: {r}");
+    }
     // A failing command fails hyperfine inside, and the run says why.
     let o = bench(&ws, &env, &["--workload", "fails", "--out", "fails.tgz"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
@@ -693,4 +724,185 @@ fn a_policy_that_fixes_container_limits_refuses_others() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A workspace copied from `fixtures/workspace` with its dependencies
+/// vendored (`cargo vendor`, from cargo's cache: `.ci/run` fetches them),
+/// as a build inside an image with no network needs, configured with
+/// `capsule` (the text after `[workspace.metadata.capsule]`) and committed.
+fn vendored_fixture(tmp: &Path, capsule: &str) -> PathBuf {
+    let ws = workspace(tmp, Some(&root().join("fixtures/workspace")));
+    let o = Command::new("cargo")
+        .args(["vendor", "--locked", "--offline", "vendor"])
+        .current_dir(&ws)
+        .env("CARGO_NET_OFFLINE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "the fixture's dependencies must be in cargo's cache (`.ci/run` fetches them): {}",
+        stderr(&o)
+    );
+    std::fs::create_dir_all(ws.join(".cargo")).unwrap();
+    std::fs::write(ws.join(".cargo/config.toml"), &o.stdout).unwrap();
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    let package = manifest.split("[workspace.metadata.capsule]").next().unwrap();
+    std::fs::write(ws.join("Cargo.toml"), format!("{package}[workspace.metadata.capsule]\n{capsule}")).unwrap();
+    // Every vendored file, whatever an ignore rule for `target` says (the
+    // baseline's worktree is checked out from the commit).
+    git(&ws, &["add", "-A", "--force", "vendor"]);
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-qm", "vendored, configured"]);
+    ws
+}
+
+/// The series ids of a pack.
+fn series_ids(ws: &Path, pack: &str) -> Vec<String> {
+    let r = json(&capsule(ws, &["verify", pack, "--json"]));
+    let mut ids: Vec<String> = r["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str()?.strip_suffix(".wall_ns.median").map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A `criterion` workload in a container: its bench target is built inside
+/// the pinned image from vendored sources (the build has no network),
+/// criterion runs there with its home in the one writable mount, and a
+/// paired run takes its rounds there too, one container a side.
+#[test]
+fn criterion_runs_inside_the_pinned_image() {
+    if !tools(&["podman", "ldd", "gcc"]) {
+        return;
+    }
+    let _m = super::measuring();
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Vec::new();
+    let pinned = toolchain_image(tmp.path(), &env);
+    let ws = vendored_fixture(
+        tmp.path(),
+        &format!(
+            "policy = \"container-v1\"\n\n\
+             [[workspace.metadata.capsule.workloads]]\nkind = \"criterion\"\nid = \"hashing\"\nbench = \"hashing\"\n\
+             args = [\"--warm-up-time\", \"0.1\", \"--measurement-time\", \"0.2\", \"--sample-size\", \"10\"]\n\
+             container = \"{pinned}\"\n\n\
+             [[workspace.metadata.capsule.workloads]]\nkind = \"criterion\"\nid = \"hashing_rounds\"\nbench = \"hashing\"\n\
+             container = \"{pinned}\"\n"
+        ),
+    );
+    let image_rustc = text(Command::new("podman").args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "rustc",
+        &pinned,
+        "-vV",
+    ]));
+
+    let o = bench(&ws, &env, &["--workload", "hashing", "--out", "c.tgz", "--color=never"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("criterion: benchmark 1 `fnv_4k`: 10 samples ("), "{e}");
+    assert!(e.contains("criterion: benchmark 2 `fnv_64`: 10 samples ("), "{e}");
+    let c = json(&capsule(&ws, &["inspect", "c.tgz", "--json"]));
+    let m = &c["manifests"]["manifests/container.json"];
+    assert_eq!(m["image"], pinned.as_str(), "{m}");
+    let b = &m["build"];
+    let binary = b["binary"].as_str().unwrap();
+    assert!(binary.starts_with("/.capsule/target/release/deps/hashing-"), "{b}");
+    assert!(
+        b["command"].as_str().unwrap().starts_with(
+            "cargo bench --bench hashing --no-run --message-format json-render-diagnostics --offline --locked"
+        ),
+        "{b}"
+    );
+    let d16 = &pinned.rsplit_once("sha256:").unwrap().1[..16];
+    let built = ws.join("target/capsule/container").join(d16).join(binary.strip_prefix("/.capsule/target/").unwrap());
+    assert_eq!(b["binary_digest"], sha256_file(&built), "the pack names the executable that ran");
+    assert_eq!(c["manifests"]["manifests/toolchain.json"]["rustc"], image_rustc.as_str(), "the image's compiler");
+    assert!(!ws.join("target/release").exists(), "nothing is built on the machine itself");
+    assert_eq!(series_ids(&ws, "c.tgz"), ["fnv_4k", "fnv_64"]);
+    let r = json(&capsule(&ws, &["verify", "c.tgz", "--json"]));
+    assert_eq!(r["verdict"], "accepted", "{r}");
+
+    // Paired: the baseline's worktree builds in its own target directory,
+    // inside the same image; every round runs in a side's container.
+    let o = bench(
+        &ws,
+        &env,
+        &["--workload", "hashing_rounds", "--baseline", "HEAD", "--repetitions", "10", "--out", "p.tgz"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for pack in ["p.tgz", "p-base.tgz"] {
+        let c = json(&capsule(&ws, &["inspect", pack, "--json"]));
+        let m = &c["manifests"]["manifests/container.json"];
+        assert_eq!(m["image"], pinned.as_str(), "{pack}: {m}");
+        assert!(m["build"]["binary"].as_str().unwrap().starts_with("/.capsule/target/release/deps/hashing-"));
+        let r = json(&capsule(&ws, &["verify", pack, "--json"]));
+        assert_eq!(r["verdict"], "accepted", "{pack}: {r}");
+        assert_eq!(series_ids(&ws, pack), ["fnv_4k", "fnv_64"], "{pack}");
+    }
+    let o = capsule(&ws, &["compare", "p-base.tgz", "p.tgz", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("on both sides"), "{}", stdout(&o));
+    let _ = Command::new("podman").args(["rmi", "--force", &pinned]).output();
+}
+
+/// An `adapter` workload in a container: the image holds the adapter (here
+/// the reference adapter and the libraries it needs, on the image's `PATH`
+/// only), every proving repetition starts it beside the shim with the
+/// engine's `exec`, the rows and proofs pass through the writable mount,
+/// and the run's own check of its proofs runs there too. A reader verifies
+/// the pack with a verifier program of their own, natively.
+#[test]
+fn an_adapter_runs_inside_the_pinned_image() {
+    if !tools(&["podman", "ldd"]) {
+        return;
+    }
+    let _m = super::measuring();
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Vec::new();
+    let adapter = Path::new(env!("CARGO_BIN_EXE_cargo-capsule")).with_file_name("capsule-reference-adapter");
+    assert!(adapter.exists(), "{} is built by `cargo test --workspace`", adapter.display());
+    let ctx = tmp.path().join("adapter");
+    let rootfs = merged_usr(&ctx.join("rootfs"));
+    place(&rootfs, &adapter, "/usr/local/bin/capsule-reference-adapter");
+    with_libraries(&rootfs, std::slice::from_ref(&adapter));
+    let pinned = local_image(&env, &ctx, "capsule-e2e-adapter", "ENV PATH=/usr/local/bin\n");
+    let ws = workspace(tmp.path(), None);
+    let workloads = format!(
+        "[[workspace.metadata.capsule.workloads]]\nkind = \"adapter\"\nid = \"stark_external\"\n\
+         command = [\"capsule-reference-adapter\"]\nparameters = {{ seed = 7, trace_length = 1024 }}\n\
+         container = \"{pinned}\"\n"
+    );
+    configure(&ws, "standard-proof-v1", &workloads);
+    assert!(!have("capsule-reference-adapter"), "the adapter is on the image's PATH, not this machine's");
+
+    let o = bench(&ws, &env, &["--workload", "stark_external", "--out", "a.tgz", "--events", "a.events"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = json(&capsule(&ws, &["inspect", "a.tgz", "--json"]));
+    let m = &c["manifests"]["manifests/container.json"];
+    assert_eq!(m["image"], pinned.as_str(), "{m}");
+    assert_eq!(c["statement"]["anchors"]["container_image_digest"], pinned.rsplit_once('@').unwrap().1);
+    let events = std::fs::read_to_string(ws.join("a.events")).unwrap();
+    let reps = events.lines().filter(|l| l.contains("\"repetition\"")).count();
+    assert_eq!(reps, 12, "every repetition proved: {events}");
+
+    // The reader's own verifier program, pinned: the proofs hold.
+    let check = json(&capsule(&ws, &["adapter", "check", "--adapter", adapter.to_str().unwrap(), "--json"]));
+    let program = check["adapter"]["program_id"].as_str().unwrap().to_owned();
+    let verifier = format!("capsulebench-stark-mimc7/v1={}", adapter.display());
+    let pin = format!("stark_external={program}");
+    let r = json(&capsule(&ws, &["verify", "a.tgz", "--json", "--backend-verifier", &verifier, "--pin-program", &pin]));
+    assert_eq!(r["verdict"], "accepted", "{r}");
+    assert_eq!(r["proof"], "bound-and-verified", "{r}");
+    // No container is left behind.
+    let ps = text(Command::new("podman").args(["ps", "-a", "--format", "{{.Names}}"]));
+    assert!(!ps.contains("capsule-starkexternal"), "{ps}");
+    let _ = Command::new("podman").args(["rmi", "--force", &pinned]).output();
 }

@@ -61,6 +61,7 @@ pub(crate) fn bench_container(root: &Path, rounds: usize, engine: Option<EngineK
         shim: &shim,
         env: Vec::new(),
         mounts: Vec::new(),
+        output: None,
         name,
     };
 

@@ -33,7 +33,7 @@ use serde_json::Value;
 #[doc = include_str!("../../../docs/adapters.md")]
 pub struct AdaptersGuide;
 
-pub use process::ProcessAdapter;
+pub use process::{ProcessAdapter, Scratch};
 pub use serve::serve;
 pub use verifier::ProcessBackend;
 

@@ -21,6 +21,18 @@ use crate::{AdapterError, AdapterInfo, Execution, ProgressHook, ProofClaim, Publ
 /// Bytes of an adapter's stderr kept for error messages.
 const STDERR_TAIL: usize = 4096;
 
+/// Where the files the protocol passes by path are kept when the adapter
+/// sees the file system under other names than the framework (an adapter
+/// in a container): a directory of the framework's, `host`, that the
+/// adapter sees at `inside`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scratch {
+    /// The directory as the framework names it.
+    pub host: std::path::PathBuf,
+    /// The same directory as the adapter names it.
+    pub inside: std::path::PathBuf,
+}
+
 /// An adapter process.
 pub struct ProcessAdapter {
     program: String,
@@ -30,6 +42,8 @@ pub struct ProcessAdapter {
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<std::thread::JoinHandle<()>>,
     dir: tempfile::TempDir,
+    /// `dir` as the adapter names it.
+    seen: std::path::PathBuf,
     hook: Option<ProgressHook>,
     outputs: Option<PublicOutputs>,
 }
@@ -43,11 +57,24 @@ impl std::fmt::Debug for ProcessAdapter {
 impl ProcessAdapter {
     /// Starts `cmd` (its stdio is replaced by pipes).
     pub fn spawn(cmd: &mut Command) -> Result<Self, AdapterError> {
+        Self::spawn_in(cmd, None)
+    }
+
+    /// Starts `cmd`, keeping the files passed by path in a directory under
+    /// `scratch` (the system's temporary directory when `None`).
+    pub fn spawn_in(cmd: &mut Command, scratch: Option<&Scratch>) -> Result<Self, AdapterError> {
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let dir = tempfile::Builder::new()
-            .prefix("capsule-adapter-")
-            .tempdir()
-            .map_err(AdapterError::io("creating the adapter's scratch directory"))?;
+        let mut b = tempfile::Builder::new();
+        b.prefix("capsule-adapter-");
+        let dir = match scratch {
+            Some(s) => b.tempdir_in(&s.host),
+            None => b.tempdir(),
+        }
+        .map_err(AdapterError::io("creating the adapter's scratch directory"))?;
+        let seen = match (scratch, dir.path().file_name()) {
+            (Some(s), Some(name)) => s.inside.join(name),
+            _ => dir.path().to_path_buf(),
+        };
         let mut child =
             cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
                 AdapterError::Process { program: program.clone(), why: format!("failed to start: {e}") }
@@ -80,6 +107,7 @@ impl ProcessAdapter {
             stderr,
             stderr_thread: Some(stderr_thread),
             dir,
+            seen,
             hook: None,
             outputs: None,
         })
@@ -206,11 +234,12 @@ impl TraceAdapter for ProcessAdapter {
 
     fn execute(&mut self, execution: &Execution, rows: Option<&mut dyn Write>) -> Result<(), AdapterError> {
         self.outputs = None;
-        let rows_path = rows.is_some().then(|| self.dir.path().join("rows.bin"));
-        let req = Request::Execute { execution: execution.clone(), rows_path: rows_path.clone() };
+        let rows_path = rows.is_some().then(|| self.seen.join("rows.bin"));
+        let req = Request::Execute { execution: execution.clone(), rows_path };
         let v = self.call(&req)?.map_err(Self::failed("execute"))?;
         let outputs: PublicOutputs = self.payload("execute", v)?;
-        if let (Some(path), Some(w)) = (rows_path, rows) {
+        if let Some(w) = rows {
+            let path = self.dir.path().join("rows.bin");
             let mut f = std::fs::File::open(&path)
                 .map_err(AdapterError::io(format!("opening the rows it wrote at `{}`", path.display())))?;
             std::io::copy(&mut f, w).map_err(AdapterError::io("copying its rows"))?;
@@ -225,9 +254,10 @@ impl TraceAdapter for ProcessAdapter {
     }
 
     fn prove(&mut self, statement_hash: &Digest, nonce: u64) -> Result<Vec<u8>, AdapterError> {
-        let proof_path = self.dir.path().join(format!("proof-{nonce}.bin"));
+        let name = format!("proof-{nonce}.bin");
+        let proof_path = self.dir.path().join(&name);
         let v = self
-            .call(&Request::Prove { statement_hash: *statement_hash, nonce, proof_path: proof_path.clone() })?
+            .call(&Request::Prove { statement_hash: *statement_hash, nonce, proof_path: self.seen.join(&name) })?
             .map_err(Self::failed("prove"))?;
         let proved: Proved = self.payload("prove", v)?;
         let proof = read_proof(&proof_path)?;
@@ -250,7 +280,7 @@ impl TraceAdapter for ProcessAdapter {
             program_id: claim.program_id.to_owned(),
             statement_hash: claim.statement_hash,
             result_digest: claim.result_digest,
-            proof_path: proof_path.clone(),
+            proof_path: self.seen.join("verify.bin"),
         };
         let answer = self.call(&req);
         let _ = std::fs::remove_file(&proof_path);

@@ -30,6 +30,10 @@ pub struct ProcessBackend {
     /// and the proof fails: the proof bytes are a pack's, and a hostile
     /// one must not hold the verifier forever.
     pub time_limit: Duration,
+    /// Where the proof file is passed, when the program names files
+    /// otherwise than this process (it runs in a container); `None`: the
+    /// system's temporary directory.
+    pub scratch: Option<crate::Scratch>,
 }
 
 impl ProcessBackend {
@@ -84,8 +88,8 @@ impl ProofBackend for ProcessBackend {
             )
         })?;
         let result_digest = pi.result_digest.ok_or("the statement records no result digest")?;
-        let mut adapter =
-            ProcessAdapter::spawn(Command::new(&self.program).args(&self.args)).map_err(|e| e.to_string())?;
+        let mut adapter = ProcessAdapter::spawn_in(Command::new(&self.program).args(&self.args), self.scratch.as_ref())
+            .map_err(|e| e.to_string())?;
         let watchdog = Watchdog::start(adapter.id(), self.time_limit);
         let outcome = self.check_with(&mut adapter, check, program_id, result_digest);
         if watchdog.stop() {
@@ -161,6 +165,7 @@ mod tests {
             program: "sh".into(),
             args: vec![script.display().to_string()],
             time_limit: Duration::from_secs(1),
+            scratch: None,
         };
         let statement = StatementV1 {
             schema: Default::default(),

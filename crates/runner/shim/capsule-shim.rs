@@ -16,9 +16,17 @@
 //!   <peak_rss_bytes> <exit|-> <signal|-> <stdout_len> <stderr_len>\n` and
 //!   the stdout bytes and the last 4 KiB of stderr, or by `error <len>\n`
 //!   and a message when the process cannot start;
+//! - `env <len>\n` + `len` bytes: `KEY=VALUE` entries, NUL-separated,
+//!   set for every later `run`; answered by `ok\n`;
 //! - `probe\n`: answered by `probe <len>\n` and `key=value` lines (the
 //!   limits as seen from inside);
 //! - end of input or `exit\n`: the shim exits 0.
+//!
+//! `capsule-shim exec <usage file> <program> [args…]` (started with the
+//! engine's `exec` beside the waiting shim) runs a process that speaks on
+//! its own standard streams, a Trace Adapter, measures it the same way and
+//! writes `usage <wall_ns> <user_ns> <sys_ns> <peak_rss_bytes> <exit|->
+//! <signal|->\n` to the usage file.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -55,60 +63,45 @@ fn reap_orphans() {
     while unsafe { waitpid(-1, &mut status, WNOHANG) } > 0 {}
 }
 
-struct Sample {
+/// What `wait4` says of a reaped process, and the time from its spawn.
+struct Usage {
     wall_ns: u64,
     user_ns: u64,
     sys_ns: u64,
     peak_rss_bytes: u64,
     exit: Option<i32>,
     signal: Option<i32>,
-    stdout: Vec<u8>,
-    stderr_tail: Vec<u8>,
 }
 
-fn run(cwd: OsString, argv: Vec<OsString>) -> Result<Sample, String> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err("empty command".to_owned());
-    };
-    reap_orphans();
-    // The shim changes its own directory rather than the child's: with a
-    // child directory std cannot use `posix_spawn` in a static binary, and
-    // falls back to `fork`, which costs ~0.1 ms more per repetition than
-    // the runner's own spawn natively.
-    std::env::set_current_dir(&cwd).map_err(|e| format!("failed to enter `{}`: {e}", cwd.to_string_lossy()))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+impl Usage {
+    /// The words the protocol gives a usage: `<wall_ns> <user_ns> <sys_ns>
+    /// <peak_rss_bytes> <exit|-> <signal|->`.
+    fn words(&self) -> String {
+        let opt = |v: Option<i32>| v.map_or("-".to_owned(), |v| v.to_string());
+        format!(
+            "{} {} {} {} {} {}",
+            self.wall_ns,
+            self.user_ns,
+            self.sys_ns,
+            self.peak_rss_bytes,
+            opt(self.exit),
+            opt(self.signal)
+        )
+    }
+}
+
+/// Spawns `cmd` in its own process group, reaps it with `wait4`, and ends
+/// whatever it left in its group; `while_running` runs between the spawn
+/// and the wait (to start the readers of its pipes).
+fn measured(
+    cmd: &mut Command,
+    program: &OsString,
+    while_running: impl FnOnce(&mut std::process::Child),
+) -> Result<Usage, String> {
     cmd.process_group(0);
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("failed to start `{}`: {e}", program.to_string_lossy()))?;
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut v);
-        }
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut tail = Vec::new();
-        let mut buf = [0u8; 8192];
-        if let Some(e) = err.as_mut() {
-            while let Ok(n) = e.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > 2 * STDERR_TAIL {
-                    tail.drain(..tail.len() - STDERR_TAIL);
-                }
-            }
-        }
-        if tail.len() > STDERR_TAIL {
-            tail.drain(..tail.len() - STDERR_TAIL);
-        }
-        tail
-    });
+    while_running(&mut child);
     let pid = child.id() as i32;
     let mut status = 0;
     let mut ru = [0i64; 18];
@@ -127,9 +120,6 @@ fn run(cwd: OsString, argv: Vec<OsString>) -> Result<Sample, String> {
     std::mem::forget(child);
     // SAFETY: plain system call; a group that no longer exists is ESRCH.
     unsafe { kill(-pid, SIGKILL) };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr_tail = err_t.join().unwrap_or_default();
-    reap_orphans();
     let tv = |s: i64, us: i64| (s as u64).saturating_mul(1_000_000_000).saturating_add(us as u64 * 1000);
     // WIFEXITED / WIFSIGNALED, spelled out (no libc crate here).
     let (exit, signal) = match status & 0x7f {
@@ -137,16 +127,105 @@ fn run(cwd: OsString, argv: Vec<OsString>) -> Result<Sample, String> {
         0x7f => (None, None),
         sig => (None, Some(sig)),
     };
-    Ok(Sample {
+    Ok(Usage {
         wall_ns,
         user_ns: tv(ru[0], ru[1]),
         sys_ns: tv(ru[2], ru[3]),
         peak_rss_bytes: (ru[4].max(0) as u64).saturating_mul(1024),
         exit,
         signal,
-        stdout,
-        stderr_tail,
     })
+}
+
+struct Sample {
+    usage: Usage,
+    stdout: Vec<u8>,
+    stderr_tail: Vec<u8>,
+}
+
+fn run(cwd: OsString, argv: Vec<OsString>) -> Result<Sample, String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command".to_owned());
+    };
+    reap_orphans();
+    // The shim changes its own directory rather than the child's: with a
+    // child directory std cannot use `posix_spawn` in a static binary, and
+    // falls back to `fork`, which costs ~0.1 ms more per repetition than
+    // the runner's own spawn natively.
+    std::env::set_current_dir(&cwd).map_err(|e| format!("failed to enter `{}`: {e}", cwd.to_string_lossy()))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut readers = None;
+    let usage = measured(&mut cmd, program, |child| {
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let out_t = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_end(&mut v);
+            }
+            v
+        });
+        let err_t = std::thread::spawn(move || {
+            let mut tail = Vec::new();
+            let mut buf = [0u8; 8192];
+            if let Some(e) = err.as_mut() {
+                while let Ok(n) = e.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    tail.extend_from_slice(&buf[..n]);
+                    if tail.len() > 2 * STDERR_TAIL {
+                        tail.drain(..tail.len() - STDERR_TAIL);
+                    }
+                }
+            }
+            if tail.len() > STDERR_TAIL {
+                tail.drain(..tail.len() - STDERR_TAIL);
+            }
+            tail
+        });
+        readers = Some((out_t, err_t));
+    })?;
+    let (stdout, stderr_tail) = match readers {
+        Some((o, e)) => (o.join().unwrap_or_default(), e.join().unwrap_or_default()),
+        None => (Vec::new(), Vec::new()),
+    };
+    reap_orphans();
+    Ok(Sample { usage, stdout, stderr_tail })
+}
+
+/// `capsule-shim exec <usage file> <program> [args…]`, for a process that
+/// speaks on its own standard streams (a Trace Adapter, started with the
+/// engine's `exec`): runs it with the shim's streams, measures it as `run`
+/// does, writes `usage <words>\n` to the usage file (through a temporary
+/// name, so a reader sees all of it or nothing), and exits as it did.
+fn exec(usage_file: OsString, argv: Vec<OsString>) -> i32 {
+    let Some((program, args)) = argv.split_first() else {
+        eprintln!("capsule-shim exec: no program");
+        return 2;
+    };
+    let usage = match measured(Command::new(program).args(args), program, |_| {}) {
+        Ok(u) => u,
+        Err(why) => {
+            eprintln!("capsule-shim exec: {why}");
+            return 127;
+        }
+    };
+    let file = std::path::PathBuf::from(usage_file);
+    let mut partial = file.clone().into_os_string();
+    partial.push(".partial");
+    let written =
+        std::fs::write(&partial, format!("usage {}\n", usage.words())).and_then(|()| std::fs::rename(&partial, &file));
+    if let Err(e) = written {
+        eprintln!("capsule-shim exec: failed to write `{}`: {e}", file.display());
+        return 125;
+    }
+    match (usage.exit, usage.signal) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => 125,
+    }
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
@@ -204,6 +283,11 @@ fn probe_in(root: &Path, cpus: usize) -> String {
 }
 
 fn main() {
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "exec") {
+        let usage_file = argv.next().unwrap_or_default();
+        std::process::exit(exec(usage_file, argv.collect()));
+    }
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut out = std::io::stdout().lock();
     if writeln!(out, "capsule-shim 1 {}", monotonic_ns()).and_then(|()| out.flush()).is_err() {
@@ -227,19 +311,8 @@ fn main() {
                 let cwd = parts.next().unwrap_or_default();
                 match run(cwd, parts.collect()) {
                     Ok(s) => {
-                        let opt = |v: Option<i32>| v.map_or("-".to_owned(), |v| v.to_string());
-                        let mut r = format!(
-                            "sample {} {} {} {} {} {} {} {}\n",
-                            s.wall_ns,
-                            s.user_ns,
-                            s.sys_ns,
-                            s.peak_rss_bytes,
-                            opt(s.exit),
-                            opt(s.signal),
-                            s.stdout.len(),
-                            s.stderr_tail.len()
-                        )
-                        .into_bytes();
+                        let mut r = format!("sample {} {} {}\n", s.usage.words(), s.stdout.len(), s.stderr_tail.len())
+                            .into_bytes();
                         r.extend_from_slice(&s.stdout);
                         r.extend_from_slice(&s.stderr_tail);
                         r
@@ -250,6 +323,25 @@ fn main() {
                         r
                     }
                 }
+            }
+            Some("env") => {
+                let Some(len) = words.next().and_then(|w| w.parse::<usize>().ok()) else { std::process::exit(2) };
+                let mut payload = vec![0u8; len];
+                if input.read_exact(&mut payload).is_err() {
+                    std::process::exit(2);
+                }
+                for var in payload.split(|b| *b == 0).filter(|v| !v.is_empty()) {
+                    let var = OsString::from_vec(var.to_vec());
+                    let bytes = var.as_encoded_bytes();
+                    let Some(eq) = bytes.iter().position(|b| *b == b'=').filter(|i| *i > 0) else {
+                        std::process::exit(2)
+                    };
+                    let (k, v) =
+                        (OsString::from_vec(bytes[..eq].to_vec()), OsString::from_vec(bytes[eq + 1..].to_vec()));
+                    // SAFETY: the shim has no other thread between requests.
+                    unsafe { std::env::set_var(k, v) };
+                }
+                b"ok\n".to_vec()
             }
             Some("probe") => {
                 let p = probe_in(Path::new("/"), std::thread::available_parallelism().map_or(0, |n| n.get()));

@@ -204,6 +204,14 @@ pub enum WorkloadConfig {
         /// Input files whose hashes form the workload input hash.
         #[serde(default)]
         inputs: Vec<String>,
+        /// Run the bench target inside this container image, pinned by its manifest
+        /// digest (`REGISTRY/NAME@sha256:<64 hex>`); it is built inside the image too.
+        #[serde(default)]
+        container: Option<String>,
+        /// The container's resource limits (default: every CPU, 4 GiB of
+        /// memory and no swap, 1024 processes).
+        #[serde(default)]
+        container_limits: ContainerLimitsConfig,
     },
     /// A gungraun bench target: every benchmark's callgrind counts
     /// (instructions first) become a series of harness-reported samples,
@@ -256,6 +264,14 @@ pub enum WorkloadConfig {
         /// Input files whose hashes form the workload input hash.
         #[serde(default)]
         inputs: Vec<String>,
+        /// Run the adapter inside this container image, pinned by its manifest
+        /// digest (`REGISTRY/NAME@sha256:<64 hex>`); the image provides its program.
+        #[serde(default)]
+        container: Option<String>,
+        /// The container's resource limits (default: every CPU, 4 GiB of
+        /// memory and no swap, 1024 processes).
+        #[serde(default)]
+        container_limits: ContainerLimitsConfig,
     },
     /// A command timed by hyperfine (`--export-json`), harness-reported.
     Hyperfine {
@@ -314,6 +330,8 @@ impl WorkloadConfig {
     pub fn container(&self) -> Option<(&str, &ContainerLimitsConfig)> {
         match self {
             WorkloadConfig::Command { container: Some(image), container_limits, .. }
+            | WorkloadConfig::Criterion { container: Some(image), container_limits, .. }
+            | WorkloadConfig::Adapter { container: Some(image), container_limits, .. }
             | WorkloadConfig::Hyperfine { container: Some(image), container_limits, .. } => {
                 Some((image.as_str(), container_limits))
             }
@@ -411,7 +429,38 @@ impl PackageInfo {
     }
 }
 
+/// Why a workload kind does not take `container`, for the kinds that do not.
+fn no_container(kind: &str) -> Option<&'static str> {
+    match kind {
+        "builtin" => Some(
+            "a `builtin` workload runs this tool's own code, which no image holds; \
+             to run the same work in a container, build it as a `command` workload's `bin`",
+        ),
+        "gungraun" => Some(
+            "a `gungraun` workload counts instructions with this machine's valgrind and gungraun runner, \
+             and cannot run in a container; remove the key",
+        ),
+        _ => None,
+    }
+}
+
 fn parse_table(v: &Value, table: &'static str, manifest: &str) -> Result<CapsuleTable, ConfigError> {
+    // A kind that cannot run in a container says why, rather than calling
+    // the key unknown.
+    let listed = v.get("workloads").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for (i, w) in listed.iter().enumerate() {
+        let kind = w.get("kind").and_then(Value::as_str).unwrap_or_default();
+        for key in ["container", "container_limits"] {
+            if let (Some(why), Some(_)) = (no_container(kind), w.get(key)) {
+                return Err(ConfigError::Invalid {
+                    table,
+                    manifest: manifest.to_owned(),
+                    key: format!("workloads[{i}].{key}"),
+                    message: why.to_owned(),
+                });
+            }
+        }
+    }
     let t = serde_path_to_error::deserialize::<_, CapsuleTable>(v.clone()).map_err(|e| ConfigError::Invalid {
         table,
         manifest: manifest.to_owned(),
@@ -846,6 +895,28 @@ mod tests {
         check(
             json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "inputs": ["../x"]}]}),
             Err("must be a relative path"),
+        );
+        // `container` on every kind that takes it; the others say why not.
+        let pin = format!("r.example/i@sha256:{}", "a".repeat(64));
+        for w in [
+            json!({"kind": "command", "id": "c", "args": ["x"], "container": pin}),
+            json!({"kind": "hyperfine", "id": "h", "command": "x", "container": pin}),
+            json!({"kind": "criterion", "id": "c", "bench": "b", "container": pin, "container_limits": {"pids": 64}}),
+            json!({"kind": "adapter", "id": "a", "command": ["x"], "container": pin}),
+        ] {
+            check(json!({ "workloads": [w] }), Ok(1));
+        }
+        check(
+            json!({"workloads": [{"kind": "adapter", "id": "a", "command": ["x"], "container": "r.example/i:1"}]}),
+            Err("at `workloads[0].container`"),
+        );
+        check(
+            json!({"workloads": [{"kind": "builtin", "id": "m", "builtin": "b", "container": pin}]}),
+            Err("at `workloads[0].container`: a `builtin` workload runs this tool's own code"),
+        );
+        check(
+            json!({"workloads": [{"kind": "gungraun", "id": "g", "bench": "b", "container_limits": {}}]}),
+            Err("at `workloads[0].container_limits`: a `gungraun` workload counts instructions"),
         );
     }
 }

@@ -35,6 +35,10 @@ pub const SHIM_MOUNT: &str = "/.capsule/shim";
 pub const TARGET_MOUNT: &str = "/.capsule/target";
 /// The build's `CARGO_HOME` inside the image (a fresh directory).
 pub const CARGO_HOME_MOUNT: &str = "/.capsule/cargo-home";
+/// The one writable mount of a measured container, for what a harness
+/// writes as its output (criterion's home, an adapter's rows and proofs,
+/// the usage an adapter's shim reports): a fresh directory of the run's.
+pub const OUT_MOUNT: &str = "/.capsule/out";
 
 /// The shim's source, compiled on first use.
 pub const SHIM_SOURCE: &str = include_str!("../shim/capsule-shim.rs");
@@ -523,6 +527,9 @@ pub struct RunSpec<'a> {
     pub env: Vec<(String, String)>,
     /// More directories mounted read-only: (source, target inside).
     pub mounts: Vec<(PathBuf, &'static str)>,
+    /// A directory mounted writable at [`OUT_MOUNT`], for a harness's
+    /// output.
+    pub output: Option<PathBuf>,
     /// A name unique to this run side.
     pub name: String,
 }
@@ -536,6 +543,8 @@ pub struct Session {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// The writable mount's directory, as this process names it.
+    output: Option<PathBuf>,
     /// From just before the engine was started to the shim's first line,
     /// on the machine's monotonic clock.
     pub start_ns: u64,
@@ -573,8 +582,9 @@ fn bind(src: &Path, dst: &str, read_only: bool) -> OsString {
 /// Builds `cargo_args` (`build --release --bin …`) inside the pinned image,
 /// with no network and `--offline`: the workspace read-only at
 /// [`WORKSPACE_MOUNT`], `target_dir` writable at [`TARGET_MOUNT`], a fresh
-/// `CARGO_HOME`, and the recorded RUSTFLAGS. Cargo's output goes to this
-/// process's stderr, as a native build's does. Returns the command line.
+/// `CARGO_HOME`, and the recorded RUSTFLAGS. Cargo's diagnostics go to
+/// this process's stderr, as a native build's do. Returns the command line
+/// and cargo's standard output (its messages, with `--message-format`).
 pub fn build_in_image(
     engine: &Engine,
     image: &ImageRef,
@@ -583,7 +593,7 @@ pub fn build_in_image(
     cargo_args: &[String],
     rustflags: &[String],
     bin: &str,
-) -> Result<String, ContainerError> {
+) -> Result<(String, Vec<u8>), ContainerError> {
     let home = target_dir.join(".cargo-home");
     for p in [workspace, target_dir] {
         mountable(p)?;
@@ -621,17 +631,17 @@ pub fn build_in_image(
     a.push(image.to_string().into());
     a.extend(cargo_args.iter().map(OsString::from));
     let command = format!("cargo {}", cargo_args.join(" "));
-    let status = Command::new(engine.kind.as_str())
+    let out = Command::new(engine.kind.as_str())
         .args(&a)
         .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .status()
+        .output()
         .map_err(|source| ContainerError::Spawn { command: command.clone(), source })?;
-    if !status.success() {
-        return Err(ContainerError::Build { bin: bin.to_owned(), image: image.to_string(), code: status.code() });
+    if !out.status.success() {
+        return Err(ContainerError::Build { bin: bin.to_owned(), image: image.to_string(), code: out.status.code() });
     }
-    Ok(command)
+    Ok((command, out.stdout))
 }
 
 /// `rustc -vV` and `cargo -V` as the pinned image answers them.
@@ -673,9 +683,12 @@ pub fn run_args(spec: &RunSpec<'_>) -> Vec<OsString> {
         ]
         .map(OsString::from),
     );
-    let extra = spec.mounts.iter().map(|(s, d)| (s.as_path(), *d));
-    for (src, dst) in [(spec.shim, SHIM_MOUNT), (spec.workspace, WORKSPACE_MOUNT)].into_iter().chain(extra) {
-        a.extend([OsString::from("--mount"), bind(src, dst, true)]);
+    let extra = spec.mounts.iter().map(|(s, d)| (s.as_path(), *d, true));
+    let output = spec.output.iter().map(|o| (o.as_path(), OUT_MOUNT, false));
+    for (src, dst, ro) in
+        [(spec.shim, SHIM_MOUNT, true), (spec.workspace, WORKSPACE_MOUNT, true)].into_iter().chain(extra).chain(output)
+    {
+        a.extend([OsString::from("--mount"), bind(src, dst, ro)]);
     }
     for (k, v) in &spec.env {
         a.extend([OsString::from("--env"), OsString::from(format!("{k}={v}"))]);
@@ -688,7 +701,8 @@ impl Session {
     /// Starts `spec`'s container and waits for the shim's first line.
     pub fn start(engine: &Engine, spec: &RunSpec<'_>) -> Result<Session, ContainerError> {
         use std::os::unix::process::CommandExt;
-        for p in [spec.shim, spec.workspace].into_iter().chain(spec.mounts.iter().map(|(s, _)| s.as_path())) {
+        let others = spec.mounts.iter().map(|(s, _)| s.as_path()).chain(spec.output.as_deref());
+        for p in [spec.shim, spec.workspace].into_iter().chain(others) {
             mountable(p)?;
         }
         let args = run_args(spec);
@@ -723,6 +737,7 @@ impl Session {
             stdin,
             stdout,
             stderr: Some(stderr),
+            output: spec.output.clone(),
             start_ns: 0,
         };
         let line = s.line()?;
@@ -828,6 +843,36 @@ impl Session {
         Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
+    /// Sets environment variables for the processes `run` starts from now
+    /// on (a harness's home, for one round).
+    pub fn set_env(&mut self, vars: &[(&str, &str)]) -> Result<(), ContainerError> {
+        let mut payload = Vec::new();
+        for (i, (k, v)) in vars.iter().enumerate() {
+            if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+                return Err(self.broken(format!("cannot pass the variable {k:?} to the shim")));
+            }
+            if i > 0 {
+                payload.push(0);
+            }
+            payload.extend_from_slice(format!("{k}={v}").as_bytes());
+        }
+        let mut frame = format!("env {}\n", payload.len()).into_bytes();
+        frame.extend_from_slice(&payload);
+        self.send(&frame)?;
+        let line = self.line()?;
+        if line.trim_end() != "ok" {
+            return Err(self.broken(format!("a malformed answer {line:?}")));
+        }
+        Ok(())
+    }
+
+    /// How to start processes beside the waiting shim, when the container
+    /// has the writable mount.
+    pub fn exec_target(&self) -> Option<ExecTarget> {
+        let output = self.output.clone()?;
+        Some(ExecTarget { kind: self.kind, name: self.name.clone(), output })
+    }
+
     /// The engine's record of this container.
     pub fn inspect(&self, engine: &Engine) -> Result<ContainerFacts, ContainerError> {
         let out = engine.run(&["inspect", &self.name])?;
@@ -838,24 +883,94 @@ impl Session {
     }
 }
 
+/// Starts a process beside a running container's shim with the engine's
+/// `exec`, its standard streams the command's own: for a harness that
+/// speaks on them, a Trace Adapter. The process runs in the container's
+/// namespaces and cgroup (its network, root, limits), in the workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecTarget {
+    kind: EngineKind,
+    name: String,
+    output: PathBuf,
+}
+
+impl ExecTarget {
+    /// The engine program.
+    pub fn program(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    /// The engine's arguments that run `argv` through the shim's `exec`,
+    /// which measures it inside and writes its usage to the file `usage`
+    /// of the writable mount ([`ExecTarget::usage_path`], [`read_usage`]).
+    pub fn args(&self, argv: &[OsString], usage: &str) -> Vec<OsString> {
+        let mut a: Vec<OsString> =
+            ["exec", "--interactive", "--workdir", WORKSPACE_MOUNT, &self.name, SHIM_MOUNT, "exec"]
+                .map(OsString::from)
+                .to_vec();
+        a.push(format!("{OUT_MOUNT}/{usage}").into());
+        a.extend(argv.iter().cloned());
+        a
+    }
+
+    /// The command of [`ExecTarget::args`].
+    pub fn command(&self, argv: &[OsString], usage: &str) -> Command {
+        let mut c = Command::new(self.program());
+        c.args(self.args(argv, usage));
+        c
+    }
+
+    /// Where this process finds the usage file `usage`.
+    pub fn usage_path(&self, usage: &str) -> PathBuf {
+        self.output.join(usage)
+    }
+
+    /// The writable mount, as this process and as the container name it.
+    pub fn scratch(&self) -> capsule_adapter::Scratch {
+        capsule_adapter::Scratch { host: self.output.clone(), inside: PathBuf::from(OUT_MOUNT) }
+    }
+}
+
 /// `wall user sys rss exit signal out_len err_len` (`-` for none).
 fn parse_sample_line(w: &[&str]) -> Option<(Sample, usize, usize)> {
-    let [wall, user, sys, rss, exit, signal, out, err] = w else { return None };
-    let opt = |s: &str| if s == "-" { Some(None) } else { s.parse::<i32>().ok().map(Some) };
+    let [usage @ .., out, err] = w else { return None };
     Some((
-        Sample {
-            wall_ns: wall.parse().ok()?,
-            user_ns: user.parse().ok()?,
-            sys_ns: sys.parse().ok()?,
-            peak_rss_bytes: rss.parse().ok()?,
-            stdout: Vec::new(),
-            stderr_tail: Vec::new(),
-            exit_code: opt(exit)?,
-            signal: opt(signal)?,
-        },
+        parse_usage(usage)?,
         out.parse().ok().filter(|n| *n <= 1 << 30)?,
         err.parse().ok().filter(|n| *n <= crate::measure::STDERR_TAIL)?,
     ))
+}
+
+/// `wall user sys rss exit signal` (`-` for none).
+fn parse_usage(w: &[&str]) -> Option<Sample> {
+    let [wall, user, sys, rss, exit, signal] = w else { return None };
+    let opt = |s: &str| if s == "-" { Some(None) } else { s.parse::<i32>().ok().map(Some) };
+    Some(Sample {
+        wall_ns: wall.parse().ok()?,
+        user_ns: user.parse().ok()?,
+        sys_ns: sys.parse().ok()?,
+        peak_rss_bytes: rss.parse().ok()?,
+        stdout: Vec::new(),
+        stderr_tail: Vec::new(),
+        exit_code: opt(exit)?,
+        signal: opt(signal)?,
+    })
+}
+
+/// Reads (and removes) the usage the shim's `exec` wrote at `path` (in the
+/// writable mount, seen from the host): `usage <wall> <user> <sys> <rss>
+/// <exit|-> <signal|->`.
+pub fn read_usage(path: &Path) -> Result<Sample, ContainerError> {
+    let malformed = |why: String| ContainerError::Output { command: "capsule-shim exec".to_owned(), why };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| malformed(format!("no usage at `{}`: {e}", path.display())))?;
+    let _ = std::fs::remove_file(path);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["usage", rest @ ..] if text.ends_with('\n') => parse_usage(rest),
+        _ => None,
+    }
+    .ok_or_else(|| malformed(format!("a malformed usage {text:?} at `{}`", path.display())))
 }
 
 impl Drop for Session {
@@ -1091,6 +1206,71 @@ mod tests {
         let (s, o, e) = parse_sample_line(&sample[1..]).unwrap();
         assert_eq!((s.exit_code, o, e), (Some(3), 0, 0));
         assert!(s.wall_ns > 0 && s.peak_rss_bytes > 0);
+
+        // `env` sets what later runs see.
+        let mut child = Command::new(&bin).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let vars = b"CAPSULE_A=one\0CAPSULE_B=two=2";
+        stdin.write_all(format!("env {}\n", vars.len()).as_bytes()).unwrap();
+        stdin.write_all(vars).unwrap();
+        let payload = b"/\0/bin/sh\0-c\0printf %s-%s \"$CAPSULE_A\" \"$CAPSULE_B\"";
+        stdin.write_all(format!("run {}\n", payload.len()).as_bytes()).unwrap();
+        stdin.write_all(payload).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "ok", "{text}");
+        assert!(lines[2].starts_with("sample ") && lines[2].ends_with(" 9 0"), "{text}");
+        assert_eq!(lines[3], "one-two=2", "{text}");
+
+        // `exec`: the process speaks on the shim's own streams, its usage
+        // goes to the file, and the shim exits as it did.
+        let dir = tempfile::tempdir().unwrap();
+        let usage = dir.path().join("rep-0.usage");
+        let out = Command::new(&bin)
+            .arg("exec")
+            .arg(&usage)
+            .args(["/bin/sh", "-c", "read line; echo \"got $line\"; exit 4"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(b"hello\n")?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4));
+        assert_eq!(out.stdout, b"got hello\n");
+        let u = read_usage(&usage).unwrap();
+        assert_eq!((u.exit_code, u.signal), (Some(4), None));
+        assert!(u.wall_ns > 0 && u.peak_rss_bytes > 0);
+        assert!(!usage.exists(), "a usage is read once");
+        // A killed process: the shim exits 128 + the signal and says so.
+        let out = Command::new(&bin).arg("exec").arg(&usage).args(["/bin/sh", "-c", "kill -9 $$"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(137));
+        assert_eq!(read_usage(&usage).unwrap().signal, Some(9));
+        // A program that does not exist: no usage, and the shim says why.
+        let out = Command::new(&bin).arg("exec").arg(&usage).arg("/nonexistent").output().unwrap();
+        assert_eq!(out.status.code(), Some(127));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("failed to start `/nonexistent`"));
+        assert!(read_usage(&usage).is_err());
+    }
+
+    #[test]
+    fn usages_are_read_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u");
+        for bad in ["", "usage 1 2 3 4 0 -", "usage 1 2 3 4 0\n", "usage 1 2 3 x 0 -\n", "sample 1 2 3 4 0 -\n"] {
+            std::fs::write(&p, bad).unwrap();
+            assert!(read_usage(&p).is_err(), "{bad:?}");
+        }
+        std::fs::write(&p, "usage 10 2 3 4096 - 9\n").unwrap();
+        let u = read_usage(&p).unwrap();
+        assert_eq!(
+            (u.wall_ns, u.user_ns, u.sys_ns, u.peak_rss_bytes, u.exit_code, u.signal),
+            (10, 2, 3, 4096, None, Some(9))
+        );
     }
 
     /// The shim's own tests (what its probe reads on cgroup v1 and v2),

@@ -377,13 +377,19 @@ pub fn criterion(
             on_collecting(id, samples, iterations);
         }
     })?;
-    let measured = read_home(home.path(), &shown)?;
+    criterion_series(home.path(), &shown)
+}
+
+/// The series and result digest of every benchmark criterion wrote under
+/// its home `dir` (by the run `shown`).
+pub fn criterion_series(dir: &Path, shown: &str) -> Result<(Vec<SeriesV1>, Digest), HarnessError> {
+    let measured = read_home(dir, shown)?;
     let mut series = Vec::with_capacity(measured.len());
     for m in measured {
         let mut samples = Vec::with_capacity(m.samples.len());
         for (i, (iters, time)) in m.samples.into_iter().enumerate() {
             let values = sample_values(iters, time).ok_or_else(|| HarnessError::Output {
-                path: home.path().display().to_string(),
+                path: dir.display().to_string(),
                 why: format!("a time of benchmark `{}` is out of range", m.id),
             })?;
             samples.push(SampleV1 { rep: i as u32, warmup: false, values, proof_digest: None });
@@ -414,13 +420,10 @@ pub const ROUND_SETTINGS: [(&str, &str); 4] =
 /// --message-format json-render-diagnostics`, into `r.target_dir`) and
 /// finds its executable in cargo's messages.
 pub fn build_bench_target(r: &BenchTarget<'_>, quiet: bool) -> Result<BenchBinary, HarnessError> {
-    use cargo_metadata::{Message, TargetKind};
-    let base = bench_base_args(r);
-    let shown = format!("cargo {} --no-run", base.join(" "));
+    let shown = format!("cargo {} --no-run", bench_base_args(r).join(" "));
     let mut build = Command::new(cargo());
     build
-        .args(&base)
-        .args(["--no-run", "--message-format", "json-render-diagnostics"])
+        .args(bench_build_args(r.bench, r.package, r.features))
         // A gungraun bench compiles in the runner's path from this
         // variable; without it, it runs the `gungraun-runner` on PATH,
         // whose version the run records.
@@ -435,16 +438,39 @@ pub fn build_bench_target(r: &BenchTarget<'_>, quiet: bool) -> Result<BenchBinar
     if !out.status.success() {
         return Err(HarnessError::Failed { command: shown, status: format!("{}", out.status), tail: tail(&out) });
     }
-    let found = Message::parse_stream(&out.stdout[..]).flatten().find_map(|m| match m {
+    bench_binary(&out.stdout, r.bench)
+        .ok_or_else(|| HarnessError::Empty { command: shown, dir: r.target_dir.display().to_string() })
+}
+
+/// The arguments that build bench target `bench` for rounds, inside a
+/// container image or not: `bench --bench B [--package P] [--features F]
+/// --no-run --message-format json-render-diagnostics`.
+pub fn bench_build_args(bench: &str, package: Option<&str>, features: &[String]) -> Vec<String> {
+    let mut a = bench_base_args(&BenchTarget {
+        root: Path::new(""),
+        target_dir: Path::new(""),
+        rustflags: &[],
+        bench,
+        package,
+        features,
+        args: &[],
+    });
+    a.extend(["--no-run", "--message-format", "json-render-diagnostics"].map(str::to_owned));
+    a
+}
+
+/// The executable of bench target `bench` in cargo's JSON messages.
+pub fn bench_binary(messages: &[u8], bench: &str) -> Option<BenchBinary> {
+    use cargo_metadata::{Message, TargetKind};
+    Message::parse_stream(messages).flatten().find_map(|m| match m {
         Message::CompilerArtifact(a)
-            if a.target.name == r.bench && a.target.kind.contains(&TargetKind::Bench) && a.executable.is_some() =>
+            if a.target.name == bench && a.target.kind.contains(&TargetKind::Bench) && a.executable.is_some() =>
         {
             let package_dir = a.manifest_path.parent().map(|d| d.as_std_path().to_path_buf())?;
             Some(BenchBinary { exe: a.executable?.into_std_path_buf(), package_dir })
         }
         _ => None,
-    });
-    found.ok_or_else(|| HarnessError::Empty { command: shown, dir: r.target_dir.display().to_string() })
+    })
 }
 
 /// The command of one paired round: the bench executable in bench mode,

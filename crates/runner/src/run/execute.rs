@@ -41,7 +41,7 @@ pub(super) fn one_repetition(
     }
     let s = match side.container.as_mut() {
         // Timed inside the container by the shim, as natively.
-        Some(session) => {
+        Some((session, _)) => {
             let argv: Vec<std::ffi::OsString> =
                 std::iter::once(command.get_program()).chain(command.get_args()).map(ToOwned::to_owned).collect();
             session
@@ -216,6 +216,9 @@ fn execute_kind(
                 begun += 1;
                 observer.progress(Progress::Harness { benchmark, samples, iterations, begun });
             };
+            if side.container.is_some() {
+                return criterion_in_container(side, &mut on_collecting);
+            }
             let run = side.bench_target().ok_or_else(|| BenchError::PairedUnsupported(id.clone()))?;
             Ok(crate::harness::criterion(&run, &mut on_collecting)?)
         }
@@ -238,41 +241,69 @@ fn execute_kind(
             Ok(crate::harness::round_series(kept))
         }
         Exec::Adapter(_) => Err(BenchError::PairedUnsupported(id)),
-        Exec::Hyperfine { command, shell } => match side.container.as_mut() {
-            // hyperfine of the image, timing inside it; its export comes
-            // back on standard output.
-            Some(session) => {
-                let mut argv = vec![std::ffi::OsString::from("hyperfine")];
-                argv.extend(crate::harness::hyperfine_args(
-                    command,
-                    *shell,
-                    procedure.warmups,
-                    procedure.min_repetitions,
-                    std::ffi::OsStr::new("/dev/stdout"),
-                ));
-                let s = session
-                    .run(crate::container::WORKSPACE_MOUNT, &argv)
-                    .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
-                if !s.success() {
-                    return Err(BenchError::Failed {
-                        workload: id,
-                        index: 0,
-                        warmup: false,
-                        status: format!("hyperfine in the container: {}", status_text(&s)),
-                        stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
-                    });
-                }
-                Ok(crate::harness::hyperfine_output(&s.stdout, &id, command)?)
-            }
-            None => Ok(crate::harness::hyperfine(
-                &side.ws.root,
-                &side.ws.rustflags,
-                &id,
-                command,
-                *shell,
-                procedure.warmups,
-                procedure.min_repetitions,
-            )?),
-        },
+        Exec::Hyperfine { .. } => hyperfine_side(side, procedure.warmups, procedure.min_repetitions),
     }
+}
+
+/// Hyperfine times a side's command (`warmups`, then `runs`): the image's
+/// hyperfine inside the side's container, its export coming back on
+/// standard output, or this machine's.
+pub(super) fn hyperfine_side(side: &mut Side, warmups: u32, runs: u32) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
+    let id = side.id.clone();
+    let Exec::Hyperfine { command, shell } = &side.prepared.exec else {
+        return Err(BenchError::PairedUnsupported(id));
+    };
+    let Some((session, _)) = side.container.as_mut() else {
+        return Ok(crate::harness::hyperfine(&side.ws.root, &side.ws.rustflags, &id, command, *shell, warmups, runs)?);
+    };
+    let mut argv = vec![std::ffi::OsString::from("hyperfine")];
+    argv.extend(crate::harness::hyperfine_args(command, *shell, warmups, runs, std::ffi::OsStr::new("/dev/stdout")));
+    let s = session
+        .run(crate::container::WORKSPACE_MOUNT, &argv)
+        .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+    if !s.success() {
+        return Err(BenchError::Failed {
+            workload: id,
+            index: 0,
+            warmup: false,
+            status: format!("hyperfine in the container: {}", status_text(&s)),
+            stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+        });
+    }
+    Ok(crate::harness::hyperfine_output(&s.stdout, &id, command)?)
+}
+
+/// Runs a side's criterion bench target once in its container, as `cargo
+/// bench -- ARGS` runs it natively (the executable built inside the image,
+/// `--bench` and the workload's arguments, in its package's directory), its
+/// home in the writable mount; reads what it measured there.
+fn criterion_in_container(
+    side: &mut Side,
+    on_collecting: &mut dyn FnMut(&str, u64, &str),
+) -> Result<(Vec<SeriesV1>, Digest), BenchError> {
+    let id = side.id.clone();
+    let (Exec::Bench { args, .. }, Some(bin)) = (&side.prepared.exec, &side.bench_bin) else {
+        return Err(BenchError::PairedUnsupported(id));
+    };
+    let mut argv = vec![bin.exe.clone().into_os_string(), "--bench".into()];
+    argv.extend(args.iter().map(Into::into));
+    let shown = format!("{} --bench {}", bin.exe.display(), args.join(" "));
+    let (s, home) = super::paired::run_in_container(side, bin.clone(), argv, "criterion")?;
+    if !s.success() {
+        return Err(BenchError::Failed {
+            workload: id,
+            index: 0,
+            warmup: false,
+            status: format!("criterion in the container: {}", status_text(&s)),
+            stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+        });
+    }
+    let (series, result) = crate::harness::criterion_series(&home, &shown)?;
+    // Criterion's progress stays in the container (its stderr comes back
+    // as a tail); what it measured is told once it has finished.
+    for s in &series {
+        let iterations: u64 = s.samples.iter().filter_map(|x| x.values.get(2)).sum();
+        on_collecting(&s.id, s.samples.len() as u64, &format!("{iterations} iterations"));
+    }
+    Ok((series, result))
 }

@@ -296,7 +296,7 @@ impl Rounds {
                 }
                 Rounds::Bench { bins, kept } => {
                     let mut head_wall = 0;
-                    for (k, side) in [&*base, &*head].into_iter().enumerate() {
+                    for (k, side) in [&mut *base, &mut *head].into_iter().enumerate() {
                         let (values, wall) = bench_round(side, &bins[k], index, warmup)?;
                         same_benchmarks(&bins[k], index, kept[k].first(), &values)?;
                         if !warmup {
@@ -333,16 +333,13 @@ impl Rounds {
     }
 }
 
-/// Hyperfine times a side's command once (`--runs 1`, no warmup): its wall
-/// time and result.
-fn hyperfine_once(side: &Side) -> Result<(u64, Digest), BenchError> {
-    let Exec::Hyperfine { command, shell } = &side.prepared.exec else {
-        return Err(BenchError::PairedUnsupported(side.id.clone()));
-    };
+/// Hyperfine times a side's command once (`--runs 1`, no warmup), in the
+/// side's container when it has one: its wall time and result.
+fn hyperfine_once(side: &mut Side) -> Result<(u64, Digest), BenchError> {
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
-    let (series, result) = harness::hyperfine(&side.ws.root, &side.ws.rustflags, &side.id, command, *shell, 0, 1)?;
+    let (series, result) = super::execute::hyperfine_side(side, 0, 1)?;
     let ns = series.first().and_then(|s| s.samples.first()).and_then(|x| x.values.first()).copied();
     Ok((ns.unwrap_or_default(), result))
 }
@@ -379,10 +376,36 @@ pub(super) fn same_benchmarks(
     }
 }
 
-/// A side's bench target, built once before the rounds.
+/// A side's bench target, built once before the rounds (or already built
+/// inside its container image).
 pub(super) fn build_bench(side: &Side, quiet: bool) -> Result<BenchBinary, BenchError> {
+    if let Some(bin) = &side.bench_bin {
+        return Ok(bin.clone());
+    }
     let run = side.bench_target().ok_or_else(|| BenchError::PairedUnsupported(side.id.clone()))?;
     Ok(harness::build_bench_target(&run, quiet)?)
+}
+
+/// Runs `argv` (a bench executable built inside the image) once in the
+/// side's container, in its package's directory, with `CRITERION_HOME` the
+/// directory `home` of the writable mount; returns the shim's sample and
+/// that directory as this machine names it.
+pub(super) fn run_in_container(
+    side: &mut Side,
+    bin: BenchBinary,
+    argv: Vec<std::ffi::OsString>,
+    home: &str,
+) -> Result<(measure::Sample, std::path::PathBuf), BenchError> {
+    let id = side.id.clone();
+    let failed = |source| BenchError::Container { workload: id.clone(), source };
+    let Some((session, Some(out))) = side.container.as_mut() else {
+        return Err(BenchError::PairedUnsupported(id));
+    };
+    let inside = format!("{}/{home}", crate::container::OUT_MOUNT);
+    let package_dir = bin.package_dir.to_string_lossy().into_owned();
+    session.set_env(&[("CRITERION_HOME", &inside), ("CARGO_MANIFEST_DIR", &package_dir)]).map_err(failed)?;
+    let s = session.run(&package_dir, &argv).map_err(failed)?;
+    Ok((s, out.path().join(home)))
 }
 
 /// Runs one round of a side's bench executable (a fresh process measured
@@ -390,7 +413,7 @@ pub(super) fn build_bench(side: &Side, quiet: bool) -> Result<BenchBinary, Bench
 /// home) and reads every benchmark's figures; returns them and the
 /// process's wall time.
 pub(super) fn bench_round(
-    side: &Side,
+    side: &mut Side,
     bin: &BenchBinary,
     index: u32,
     warmup: bool,
@@ -398,19 +421,32 @@ pub(super) fn bench_round(
     let Exec::Bench { harness: kind, args, .. } = &side.prepared.exec else {
         return Err(BenchError::PairedUnsupported(side.id.clone()));
     };
+    let kind = *kind;
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
-    let home = harness::harness_home(&side.ws.target_dir)?;
-    let mut cmd = match kind {
-        BenchHarness::Criterion => harness::criterion_round_command(bin, args, home.path()),
-        BenchHarness::Gungraun => crate::gungraun::round_command(bin, args, home.path()),
+    let (s, home, _home) = if side.container.is_some() {
+        // Criterion's home is a fresh directory of the writable mount each
+        // round; the command is the one a native round runs.
+        let name = format!("round-{index}");
+        let inside = std::path::Path::new(crate::container::OUT_MOUNT).join(&name);
+        let cmd = harness::criterion_round_command(bin, args, &inside);
+        let argv = std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(ToOwned::to_owned).collect();
+        let (s, host) = run_in_container(side, bin.clone(), argv, &name)?;
+        (s, host, None)
+    } else {
+        let home = harness::harness_home(&side.ws.target_dir)?;
+        let mut cmd = match kind {
+            BenchHarness::Criterion => harness::criterion_round_command(bin, args, home.path()),
+            BenchHarness::Gungraun => crate::gungraun::round_command(bin, args, home.path()),
+        };
+        let s = measure::run(&mut cmd).map_err(|source| BenchError::Spawn {
+            workload: side.id.clone(),
+            program: bin.exe.display().to_string(),
+            source,
+        })?;
+        (s, home.path().to_path_buf(), Some(home))
     };
-    let s = measure::run(&mut cmd).map_err(|source| BenchError::Spawn {
-        workload: side.id.clone(),
-        program: bin.exe.display().to_string(),
-        source,
-    })?;
     if crate::interrupt::interrupted() {
         return Err(BenchError::Interrupted);
     }
@@ -425,8 +461,8 @@ pub(super) fn bench_round(
     }
     let shown = format!("{} --bench", bin.exe.display());
     let values = match kind {
-        BenchHarness::Criterion => harness::criterion_round_values(home.path(), &shown)?,
-        BenchHarness::Gungraun => crate::gungraun::round_values(home.path(), &shown)?,
+        BenchHarness::Criterion => harness::criterion_round_values(&home, &shown)?,
+        BenchHarness::Gungraun => crate::gungraun::round_values(&home, &shown)?,
     };
     Ok((values, s.wall_ns))
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::builtin::{BuiltinError, MerkleParams, STARK, merkle_build_open, merkle_trace_spec};
 use crate::config::{self, WorkloadConfig};
+use crate::container::ExecTarget;
 use crate::manifest;
 use crate::measure;
 
@@ -83,13 +84,33 @@ pub(super) struct AdapterRun {
     pub(super) info: AdapterInfo,
     pub(super) execution: Execution,
     pub(super) outputs: PublicOutputs,
+    /// The container the adapter runs in (`program` names it there).
+    pub(super) container: Option<ExecTarget>,
 }
 
 impl AdapterRun {
-    pub(super) fn command(&self) -> Command {
-        let mut c = Command::new(&self.program);
-        c.args(&self.args).current_dir(&self.cwd);
-        c
+    /// The command that starts the adapter: natively, or in its container
+    /// through the shim, which writes its usage to the file `usage`.
+    pub(super) fn command(&self, usage: &str) -> Command {
+        match &self.container {
+            Some(target) => {
+                let argv: Vec<std::ffi::OsString> = std::iter::once(self.program.clone().into_os_string())
+                    .chain(self.args.iter().map(Into::into))
+                    .collect();
+                target.command(&argv, usage)
+            }
+            None => {
+                let mut c = Command::new(&self.program);
+                c.args(&self.args).current_dir(&self.cwd);
+                c
+            }
+        }
+    }
+
+    /// Starts the adapter (see [`AdapterRun::command`]).
+    pub(super) fn spawn(&self, usage: &str) -> Result<ProcessAdapter, AdapterError> {
+        let scratch = self.container.as_ref().map(ExecTarget::scratch);
+        ProcessAdapter::spawn_in(&mut self.command(usage), scratch.as_ref())
     }
 }
 
@@ -120,20 +141,28 @@ pub(crate) fn command_spec() -> TraceSpecV1 {
     }
 }
 
+/// The adapter's program and arguments, and the container it runs in.
+pub(super) struct Launch {
+    pub(super) program: PathBuf,
+    pub(super) args: Vec<String>,
+    pub(super) container: Option<ExecTarget>,
+}
+
 /// Starts the adapter once: describes it, executes the workload with the
 /// policy's proof parameters for its backend, and collects the trace rows
 /// and public outputs (before the statement is locked).
 pub(super) fn prepare_adapter(
     id: &str,
-    program: PathBuf,
-    args: Vec<String>,
+    launch: Launch,
     ws: &config::WorkspaceConfig,
     parameters: std::collections::BTreeMap<String, Value>,
     policy: &PinnedPolicy,
     external: bool,
 ) -> Result<Prepared, BenchError> {
     let failed = |source| BenchError::Adapter { workload: id.to_owned(), source };
+    let Launch { program, args, container } = launch;
     let mut run = AdapterRun {
+        container,
         program,
         args,
         cwd: ws.root.clone(),
@@ -147,7 +176,7 @@ pub(super) fn prepare_adapter(
         execution: Execution::default(),
         outputs: PublicOutputs { row_count: 0, result_digest: Digest::ZERO, values: Value::Null },
     };
-    let mut a = ProcessAdapter::spawn(&mut run.command()).map_err(failed)?;
+    let mut a = run.spawn("prepare.usage").map_err(failed)?;
     run.info = a.describe().map_err(failed)?;
     run.execution = Execution {
         parameters: parameters.clone(),
@@ -172,11 +201,21 @@ pub(super) fn prepare_adapter(
     if external {
         // The run checks its own pack with the adapter it ran, pinned to
         // the program the adapter described; a reader pins their own.
+        let (program, args, scratch) = match &run.container {
+            // In the container too, beside the shim.
+            Some(target) => {
+                let cmd = run.command("verify.usage");
+                let args = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+                (PathBuf::from(target.program()), args, Some(target.scratch()))
+            }
+            None => (run.program.clone(), run.args.clone(), None),
+        };
         backends.register(Arc::new(capsule_adapter::ProcessBackend {
             backend_id: run.info.backend_id.clone(),
-            program: run.program.clone(),
-            args: run.args.clone(),
+            program,
+            args,
             time_limit: capsule_adapter::ProcessBackend::TIME_LIMIT,
+            scratch,
         }));
         backends.pin(id, &run.info.program_id);
     }
@@ -188,20 +227,26 @@ pub(super) fn prepare(
     opts: &BenchOptions,
     ws: &config::WorkspaceConfig,
     policy: &PinnedPolicy,
+    container: Option<&ExecTarget>,
 ) -> Result<Prepared, BenchError> {
     match w {
         WorkloadConfig::Builtin { id, builtin, parameters, .. } if builtin == STARK => {
             let workload = capsule_stark::Workload::parse(parameters)
                 .map_err(|why| BuiltinError::Invalid { builtin: builtin.clone(), why })?;
             let args = ["capsule", "__adapter", STARK].map(str::to_owned).to_vec();
-            prepare_adapter(id, opts.self_exe.clone(), args, ws, workload.to_parameters(), policy, false)
+            let launch = Launch { program: opts.self_exe.clone(), args, container: None };
+            prepare_adapter(id, launch, ws, workload.to_parameters(), policy, false)
         }
         WorkloadConfig::Adapter { id, command, parameters, .. } => {
             let Some((prog, rest)) = command.split_first() else {
                 return Err(BenchError::EmptyCommand(id.clone()));
             };
-            let program = if prog.contains('/') { ws.root.join(prog) } else { PathBuf::from(prog) };
-            prepare_adapter(id, program, rest.to_vec(), ws, parameters.clone(), policy, true)
+            // A path names a file of the workspace: where it is mounted, in
+            // a container.
+            let root = if container.is_some() { Path::new(crate::container::WORKSPACE_MOUNT) } else { &ws.root };
+            let program = if prog.contains('/') { root.join(prog) } else { PathBuf::from(prog) };
+            let launch = Launch { program, args: rest.to_vec(), container: container.cloned() };
+            prepare_adapter(id, launch, ws, parameters.clone(), policy, true)
         }
         WorkloadConfig::Builtin { id, builtin, parameters, .. } => {
             let p = MerkleParams::parse(builtin, parameters)?;
@@ -349,14 +394,41 @@ pub(super) fn with_invocation<'a>(
 /// Refuses a run whose measurements the policy would reject: a required
 /// proof the workload does not make, or a required metric this kind of
 /// workload does not produce.
+/// What a workload's measurement produces, by kind: known from its
+/// configuration, before anything is built or started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Produces {
+    /// Fresh-process repetitions (`wait4`).
+    Repeat,
+    /// Proving repetitions of an adapter.
+    Proving,
+    /// Criterion's samples.
+    Criterion,
+    /// Hyperfine's times.
+    Hyperfine,
+    /// Gungraun's counts.
+    Gungraun,
+}
+
+pub(super) fn produces(w: &WorkloadConfig) -> Produces {
+    match w {
+        WorkloadConfig::Builtin { builtin, .. } if builtin == STARK => Produces::Proving,
+        WorkloadConfig::Adapter { .. } => Produces::Proving,
+        WorkloadConfig::Builtin { .. } | WorkloadConfig::Command { .. } => Produces::Repeat,
+        WorkloadConfig::Criterion { .. } => Produces::Criterion,
+        WorkloadConfig::Gungraun { .. } => Produces::Gungraun,
+        WorkloadConfig::Hyperfine { .. } => Produces::Hyperfine,
+    }
+}
+
 pub(super) fn preflight_measurements(
     id: &str,
     policy: &PinnedPolicy,
-    prepared: &Prepared,
+    kind: Produces,
     opts: &BenchOptions,
 ) -> Result<(), BenchError> {
     let p = &policy.policy;
-    let proving = matches!(prepared.exec, Exec::Adapter(_));
+    let proving = kind == Produces::Proving;
     if proving && opts.measure_instructions {
         return Err(BenchError::ProvingUnsupported {
             workload: id.to_owned(),
@@ -370,11 +442,11 @@ pub(super) fn preflight_measurements(
             why: "this workload kind does not prove; choose a policy that does not require a proof".to_owned(),
         });
     }
-    let mut produced = match prepared.exec {
-        Exec::Repeat { .. } => vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"],
-        Exec::Adapter(_) => ADAPTER_METRICS.to_vec(),
-        Exec::Bench { harness: BenchHarness::Criterion, .. } | Exec::Hyperfine { .. } => vec!["wall_ns"],
-        Exec::Bench { harness: BenchHarness::Gungraun, .. } => vec!["instructions_count"],
+    let mut produced = match kind {
+        Produces::Repeat => vec!["wall_ns", "user_ns", "sys_ns", "peak_rss_bytes"],
+        Produces::Proving => ADAPTER_METRICS.to_vec(),
+        Produces::Criterion | Produces::Hyperfine => vec!["wall_ns"],
+        Produces::Gungraun => vec!["instructions_count"],
     };
     if opts.measure_instructions {
         // Find the counter now, not after the timed repetitions.
@@ -382,7 +454,7 @@ pub(super) fn preflight_measurements(
         produced.push("instructions_count");
     }
     let mut needed: Vec<&String> = vec![&p.measurement.primary_metric];
-    if matches!(prepared.exec, Exec::Repeat { .. } | Exec::Adapter(_)) {
+    if matches!(kind, Produces::Repeat | Produces::Proving) {
         needed.extend(&p.required_metrics);
     }
     if proving {
@@ -390,7 +462,7 @@ pub(super) fn preflight_measurements(
     }
     // Gungraun reports the instruction count always, and every other
     // callgrind count its options enable (`callgrind_<event>_count`).
-    let counts = matches!(prepared.exec, Exec::Bench { harness: BenchHarness::Gungraun, .. });
+    let counts = kind == Produces::Gungraun;
     let produces = |m: &str| produced.contains(&m) || (counts && m.starts_with("callgrind_") && m.ends_with("_count"));
     if let Some(m) = needed.into_iter().find(|m| !produces(m)) {
         let why = if counts {

@@ -12,7 +12,7 @@ use capsule::objects::{ManifestKind, MeasurementsV1, PublicInputsV1, SampleV1, S
 use capsule::rows::RowParams;
 use capsule::standard::PinnedPolicy;
 use capsule::verify::{BackendRegistry, PolicyPin, Profile, VerifyOptions, verify_pack_file};
-use capsule_adapter::{AdapterError, ProcessAdapter, ProofClaim, TraceAdapter};
+use capsule_adapter::{AdapterError, ProofClaim, TraceAdapter};
 use serde_json::json;
 
 use crate::measure;
@@ -131,7 +131,9 @@ pub(super) fn seal_side(mut locked: LockedCapsule, s: Sealing, series: Vec<Serie
 /// nonce, and verifies; the last proof joins the pack, every repetition's
 /// proof digest its sample.
 pub(super) fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Verified, BenchError> {
-    let Side { id, policy, track, procedure, prepared, b, out, .. } = side;
+    // The container (when the adapter runs in one) stays up until the
+    // pack is sealed: the run's own check of the proofs runs there too.
+    let Side { id, policy, track, procedure, prepared, b, out, container: _container, .. } = side;
     let Exec::Adapter(run) = &prepared.exec else {
         return Err(BenchError::PairedUnsupported(id));
     };
@@ -145,7 +147,8 @@ pub(super) fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Veri
     for index in 0..total {
         let warmup = index < procedure.warmups;
         let start = Instant::now();
-        let mut a = ProcessAdapter::spawn(&mut run.command()).map_err(failed)?;
+        let usage_file = format!("rep-{index}.usage");
+        let mut a = run.spawn(&usage_file).map_err(failed)?;
         a.execute(&run.execution, None).map_err(failed)?;
         let t = Instant::now();
         let proof = a.prove(&statement_hash, u64::from(index)).map_err(failed)?;
@@ -161,7 +164,14 @@ pub(super) fn prove_side(side: Side, observer: &mut dyn Observer) -> Result<Veri
         a.verify(&claim).map_err(failed)?;
         let verify_ns = t.elapsed().as_nanos() as u64;
         let child = a.shutdown().map_err(failed)?;
-        let usage = measure::reap(child, start).map_err(|e| failed(AdapterError::io("waiting for the adapter")(e)))?;
+        let mut usage =
+            measure::reap(child, start).map_err(|e| failed(AdapterError::io("waiting for the adapter")(e)))?;
+        if let (Some(target), Some(0)) = (&run.container, usage.exit_code) {
+            // In a container the engine's `exec` was reaped here; the
+            // adapter itself was measured inside, by the shim.
+            usage = crate::container::read_usage(&target.usage_path(&usage_file))
+                .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+        }
         if usage.exit_code != Some(0) {
             return Err(BenchError::Failed {
                 workload: id.clone(),

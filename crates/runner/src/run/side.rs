@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::config;
 use crate::manifest;
 
-use super::prepare::{Prepared, input_hash, preflight_measurements, prepare, profile_of};
+use super::prepare::{Prepared, input_hash, preflight_measurements, prepare, produces, profile_of};
 use super::{BenchError, BenchOptions, Observer, Progress};
 
 /// 32 bytes of the operating system's randomness, as 64 lowercase hex
@@ -36,9 +36,13 @@ pub(super) struct Side {
     pub(super) prepared: Prepared,
     pub(super) b: CapsuleBuilder,
     pub(super) out: PathBuf,
+    /// The bench target built inside the workload's image (paths as the
+    /// container names them).
+    pub(super) bench_bin: Option<crate::harness::BenchBinary>,
     /// The running container every repetition runs in, when the workload
-    /// sets `container`.
-    pub(super) container: Option<crate::container::Session>,
+    /// sets `container`, and the directory of its writable mount (removed
+    /// after the container).
+    pub(super) container: Option<(crate::container::Session, Option<tempfile::TempDir>)>,
 }
 
 /// Prepares the workload of the loaded configuration `ws`, collects
@@ -136,8 +140,7 @@ pub(super) fn start_side(
     // Every cargo the run starts (its own builds, and any a workload's
     // command runs) gets exactly the recorded flags.
     ws.rustflags = flags.rustflags.clone();
-    let prepared = prepare(&workload, opts, &ws, &policy)?;
-    preflight_measurements(&id, &policy, &prepared, opts)?;
+    preflight_measurements(&id, &policy, produces(&workload), opts)?;
     let image = workload.container().map(|(image, _)| image);
     if image.is_some() && opts.measure_instructions {
         return Err(BenchError::InContainer { workload: id, what: "`--measure instructions`".to_owned() });
@@ -160,7 +163,8 @@ pub(super) fn start_side(
                 .is_none_or(|c| c.workflow_commit.is_empty())
                 .then(|| "not running in GitHub Actions (or GITHUB_SHA is empty)".to_owned()),
             A::ContainerImageDigest => image.is_none().then(|| {
-                "the workload sets no `container`; pin an image by digest (kinds `command` and `hyperfine`, docs/config.md §5.7)"
+                "the workload sets no `container`; pin an image by digest (kinds `command`, `hyperfine`, `criterion` \
+                 and `adapter`, docs/config.md §5.7)"
                     .to_owned()
             }),
             A::ImportedSourceHash => Some(
@@ -178,6 +182,40 @@ pub(super) fn start_side(
         }
     }
 
+    // The container starts after every refusal above, and before
+    // anything is run (an adapter's first execution is inside it too).
+    let started = match (workload.container(), limits) {
+        (Some((image, _)), Some(l)) => {
+            let build = match &workload {
+                config::WorkloadConfig::Command { bin: Some(bin), package, features, .. } => {
+                    Some(InImage::Bin { bin, package: package.as_deref(), features })
+                }
+                config::WorkloadConfig::Criterion { bench, package, features, .. } => {
+                    Some(InImage::Bench { bench, package: package.as_deref(), features })
+                }
+                _ => None,
+            };
+            // An adapter and criterion write their output; nothing else
+            // gets a writable mount.
+            let output =
+                matches!(workload, config::WorkloadConfig::Adapter { .. } | config::WorkloadConfig::Criterion { .. });
+            let wanted = InContainer { image, limits: l, build, output };
+            let s = start_container(opts, &ws, &id, wanted, observer)
+                .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
+            // What built the binary is the image's toolchain, not this
+            // machine's.
+            if let Some((rustc, cargo)) = &s.toolchain {
+                toolchain.target =
+                    rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or(&toolchain.target).to_owned();
+                toolchain.rustc = rustc.clone();
+                toolchain.cargo = cargo.clone();
+            }
+            Some(s)
+        }
+        _ => None,
+    };
+    let exec = started.as_ref().and_then(|s| s.session.exec_target());
+    let prepared = prepare(&workload, opts, &ws, &policy, exec.as_ref())?;
     let mut b = CapsuleBuilder::new(
         run_id,
         json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION")}),
@@ -188,32 +226,9 @@ pub(super) fn start_side(
     if let Some(e) = events {
         b.observe(e)?;
     }
-    // The container starts after every refusal above, and before
-    // anything is measured: its manifest is anchored like the others.
-    let container = match (workload.container(), limits) {
-        (Some((image, _)), Some(l)) => {
-            let build = match &workload {
-                config::WorkloadConfig::Command { bin: Some(bin), package, features, .. } => {
-                    Some(InImage { bin, package: package.as_deref(), features })
-                }
-                _ => None,
-            };
-            let (session, m, in_image) =
-                start_container(opts, &ws, &id, InContainer { image, limits: l, build }, observer)
-                    .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
-            // What built the binary is the image's toolchain, not this
-            // machine's.
-            if let Some((rustc, cargo)) = in_image {
-                toolchain.target =
-                    rustc.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or(&toolchain.target).to_owned();
-                toolchain.rustc = rustc;
-                toolchain.cargo = cargo;
-            }
-            b.manifest(ManifestKind::Container, &m)?;
-            Some((session, m.image_digest))
-        }
-        _ => None,
-    };
+    if let Some(s) = &started {
+        b.manifest(ManifestKind::Container, &s.manifest)?;
+    }
     b.manifest(ManifestKind::Hardware, &manifest::hardware())?;
     b.manifest(ManifestKind::Os, &manifest::os())?;
     b.manifest(ManifestKind::Toolchain, &toolchain)?;
@@ -227,7 +242,7 @@ pub(super) fn start_side(
         run_uri: ci.as_ref().map(|c| c.run_uri.clone()),
         run_attempt: ci.as_ref().map(|c| c.run_attempt),
         run_nonce: Some(run_nonce()?),
-        container_image_digest: container.as_ref().map(|(_, d)| *d),
+        container_image_digest: started.as_ref().map(|s| s.manifest.image_digest),
         workload_input_hash: Some(input),
         ..AnchorsV1::default()
     });
@@ -246,7 +261,8 @@ pub(super) fn start_side(
         prepared,
         b,
         out: opts.out.clone(),
-        container: container.map(|(session, _)| session),
+        bench_bin: started.as_ref().and_then(|s| s.bench.clone()),
+        container: started.map(|s| (s.session, s.output)),
     })
 }
 
@@ -290,18 +306,31 @@ struct InContainer<'a> {
     image: &'a str,
     limits: capsule::objects::ContainerLimitsV1,
     build: Option<InImage<'a>>,
+    /// Whether the harness writes its output to a writable mount.
+    output: bool,
 }
 
-/// A `bin` to build inside the pinned image.
-struct InImage<'a> {
-    bin: &'a str,
-    package: Option<&'a str>,
-    features: &'a [String],
+/// What to build inside the pinned image.
+enum InImage<'a> {
+    /// A `command` workload's `bin`.
+    Bin { bin: &'a str, package: Option<&'a str>, features: &'a [String] },
+    /// A `criterion` workload's bench target.
+    Bench { bench: &'a str, package: Option<&'a str>, features: &'a [String] },
 }
 
-/// What [`start_container`] gives: the running container, its manifest,
-/// and the image's `rustc -vV` and `cargo -V` when it built the binary.
-type Started = (crate::container::Session, capsule::objects::ContainerManifestV1, Option<(String, String)>);
+/// What [`start_container`] gives.
+struct Started {
+    /// The running container.
+    session: crate::container::Session,
+    /// Its manifest, checked.
+    manifest: capsule::objects::ContainerManifestV1,
+    /// The image's `rustc -vV` and `cargo -V`, when it built something.
+    toolchain: Option<(String, String)>,
+    /// The bench target it built (paths inside).
+    bench: Option<crate::harness::BenchBinary>,
+    /// The writable mount's directory.
+    output: Option<tempfile::TempDir>,
+}
 
 /// Starts the workload's container: the engine found, the pinned image
 /// present and checked, the binary built inside it (when the workload has
@@ -315,7 +344,7 @@ fn start_container(
     wanted: InContainer<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Started, crate::container::ContainerError> {
-    let InContainer { image, limits: requested, build } = wanted;
+    let InContainer { image, limits: requested, build, output } = wanted;
     use crate::container::{self as c, ContainerError};
     observer.progress(Progress::Phase("starting the container"));
     let pinned = c::ImageRef::parse(image)?;
@@ -323,41 +352,77 @@ fn start_container(
     let facts = engine.ensure_image(&pinned)?;
     let mut mounts = Vec::new();
     let mut built = None;
-    let mut in_image = None;
+    let mut toolchain = None;
+    let mut bench = None;
     if let Some(b) = build {
         observer.progress(Progress::Phase("building inside the image"));
         // One target directory per image: what one image built is never
         // run in another.
         let target = ws.target_dir.join("capsule").join("container").join(&pinned.digest.to_hex()[..16]);
-        let mut args: Vec<String> = ["build", "--release", "--offline", "--bin", b.bin].map(str::to_owned).to_vec();
+        let (mut args, name, package, features) = match b {
+            InImage::Bin { bin, package, features } => {
+                (["build", "--release", "--offline", "--bin", bin].map(str::to_owned).to_vec(), bin, package, features)
+            }
+            InImage::Bench { bench, package, features } => {
+                let mut args = crate::harness::bench_build_args(bench, None, &[]);
+                args.push("--offline".to_owned());
+                (args, bench, package, features)
+            }
+        };
         if ws.root.join("Cargo.lock").is_file() {
             args.push("--locked".to_owned());
         }
-        if let Some(p) = b.package {
+        if let Some(p) = package {
             args.extend(["--package".to_owned(), p.to_owned()]);
         }
-        if !b.features.is_empty() {
-            args.extend(["--features".to_owned(), b.features.join(",")]);
+        if !features.is_empty() {
+            args.extend(["--features".to_owned(), features.join(",")]);
         }
         if opts.quiet {
             args.push("--quiet".to_owned());
         }
         std::fs::create_dir_all(&target)
             .map_err(|source| ContainerError::Spawn { command: format!("mkdir {}", target.display()), source })?;
-        let command = c::build_in_image(&engine, &pinned, &ws.root, &target, &args, &ws.rustflags, b.bin)?;
-        let host_binary = target.join("release").join(b.bin);
+        let (command, stdout) = c::build_in_image(&engine, &pinned, &ws.root, &target, &args, &ws.rustflags, name)?;
+        // The binary as the container names it, and as this machine does.
+        let inside = match b {
+            InImage::Bin { bin, .. } => PathBuf::from(format!("{}/release/{bin}", c::TARGET_MOUNT)),
+            InImage::Bench { bench: name, .. } => {
+                let found = crate::harness::bench_binary(&stdout, name).ok_or_else(|| ContainerError::Output {
+                    command: command.clone(),
+                    why: format!("cargo named no executable of bench target `{name}`"),
+                })?;
+                let exe = found.exe.clone();
+                bench = Some(found);
+                exe
+            }
+        };
+        let host_binary =
+            inside.strip_prefix(c::TARGET_MOUNT).map(|rel| target.join(rel)).map_err(|_| ContainerError::Output {
+                command: command.clone(),
+                why: format!("the binary `{}` is not under {}", inside.display(), c::TARGET_MOUNT),
+            })?;
         let bytes = std::fs::read(&host_binary).map_err(|e| ContainerError::Output {
             command: command.clone(),
             why: format!("no binary at `{}`: {e}", host_binary.display()),
         })?;
         built = Some(capsule::objects::ContainerBuildV1 {
             command,
-            binary: format!("{}/release/{}", c::TARGET_MOUNT, b.bin),
+            binary: inside.display().to_string(),
             binary_digest: capsule::digest::plain(&bytes),
         });
-        in_image = Some(c::toolchain_in_image(&engine, &pinned)?);
+        toolchain = Some(c::toolchain_in_image(&engine, &pinned)?);
         mounts.push((target, c::TARGET_MOUNT));
     }
+    let output = if output {
+        let parent = ws.target_dir.join("capsule");
+        let dir = std::fs::create_dir_all(&parent)
+            .and_then(|()| tempfile::Builder::new().prefix("out-").tempdir_in(&parent))
+            .map_err(|source| ContainerError::Spawn { command: format!("mkdir in {}", parent.display()), source })?;
+        Some(dir)
+    } else {
+        None
+    };
     let (shim, shim_digest) = c::shim(&ws.target_dir.join("capsule").join("shim"))?;
     // What a native repetition gets of the runner's doing (the recorded
     // RUSTFLAGS, for a cargo the workload runs) it gets inside too.
@@ -370,6 +435,7 @@ fn start_container(
         shim: &shim,
         env,
         mounts,
+        output: output.as_ref().map(|d| d.path().to_path_buf()),
         name: format!(
             "capsule-{}-{suffix}",
             id.chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>()
@@ -378,8 +444,9 @@ fn start_container(
     let mut session = c::Session::start(&engine, &spec)?;
     let applied = session.probe()?;
     let running = session.inspect(&engine)?;
-    let m = c::manifest(&engine, &pinned, &facts, &running, &requested, applied, shim_digest, session.start_ns, built)?;
-    Ok((session, m, in_image))
+    let manifest =
+        c::manifest(&engine, &pinned, &facts, &running, &requested, applied, shim_digest, session.start_ns, built)?;
+    Ok(Started { session, manifest, toolchain, bench, output })
 }
 
 /// Fails unless a file can be created beside `out` (where the pack is
