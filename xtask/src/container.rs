@@ -2,8 +2,10 @@
 //! repetition timed inside a container (by the runner's timing shim, one
 //! container for all of them) against the same static binary timed
 //! natively (`measure::run`), interleaved round by round in one run, with
-//! the ratio of medians; and the container start overhead beside them,
-//! which no sample includes.
+//! the ratio of medians; the same for a process started beside the shim
+//! with the engine's `exec` (how an adapter runs), measured inside by the
+//! shim's `exec` mode, with the `exec` overhead no sample includes; and the
+//! container start overhead beside them, which no sample includes either.
 //!
 //! Builds `fixtures/containers/workload.rs` statically with `rustc`, puts
 //! it in a `FROM scratch` image with the engine (`build --timestamp 0`)
@@ -53,6 +55,7 @@ pub(crate) fn bench_container(root: &Path, rounds: usize, engine: Option<EngineK
     let image = ImageRef::parse(&format!("localhost/capsule-bench-container@{digest}")).map_err(|e| e.to_string())?;
     std::fs::write(tmp.path().join("input.txt"), "alpha\nbeta\ngamma\n".repeat(4096)).map_err(|e| e.to_string())?;
     let (shim, _) = container::shim(&tmp.path().join("shim")).map_err(|e| e.to_string())?;
+    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
     let limits = container::limits(None, None, None)?;
     let spec = |name: String| RunSpec {
         image: &image,
@@ -61,7 +64,7 @@ pub(crate) fn bench_container(root: &Path, rounds: usize, engine: Option<EngineK
         shim: &shim,
         env: Vec::new(),
         mounts: Vec::new(),
-        output: None,
+        output: Some(out.path().to_path_buf()),
         name,
     };
 
@@ -103,6 +106,44 @@ pub(crate) fn bench_container(root: &Path, rounds: usize, engine: Option<EngineK
         }
         let (n, c) = (median(&mut native), median(&mut inside));
         crate::say(&format!("{name:<22} {:>14} {:>14} {:>10.4}", ms(n), ms(c), c as f64 / n.max(1) as f64));
+    }
+    // An adapter's path: each run a process started with the engine's
+    // `exec`, measured inside by the shim's `exec` mode.
+    let exec_rounds = rounds.min(100);
+    let target = session.exec_target().ok_or("the container has no writable mount")?;
+    for (name, spin) in [("spin 1M, via exec", "1000000"), ("spin 10M, via exec", "10000000")] {
+        let argv: Vec<OsString> = ["/workload", "--spin", spin].map(OsString::from).to_vec();
+        let (mut native, mut inside, mut client) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..exec_rounds + 2 {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["--spin", spin]).current_dir(tmp.path());
+            let mut exec = target.command(&argv, "bench.usage");
+            // Alternate which goes first, so neither always follows the other.
+            let (n, c) = if round % 2 == 0 {
+                let n = capsule_runner::measure::run(&mut cmd).map_err(|e| e.to_string())?;
+                (n, capsule_runner::measure::run(&mut exec).map_err(|e| e.to_string())?)
+            } else {
+                let c = capsule_runner::measure::run(&mut exec).map_err(|e| e.to_string())?;
+                (capsule_runner::measure::run(&mut cmd).map_err(|e| e.to_string())?, c)
+            };
+            let u = container::read_usage(&target.usage_path("bench.usage")).map_err(|e| e.to_string())?;
+            if !(n.success() && c.success() && u.success()) || n.stdout != c.stdout {
+                return Err(format!("`{name}` printed different results natively and through `exec`"));
+            }
+            if round >= 2 {
+                native.push(n.wall_ns);
+                inside.push(u.wall_ns);
+                client.push(c.wall_ns.saturating_sub(u.wall_ns));
+            }
+        }
+        let (n, c) = (median(&mut native), median(&mut inside));
+        crate::say(&format!(
+            "{name:<22} {:>14} {:>14} {:>10.4}   ({exec_rounds} rounds; the engine's `exec`, in no sample: median {})",
+            ms(n),
+            ms(c),
+            c as f64 / n.max(1) as f64,
+            ms(median(&mut client))
+        ));
     }
     drop(session);
     let mut starts = Vec::new();
