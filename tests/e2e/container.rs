@@ -873,7 +873,8 @@ fn an_adapter_runs_inside_the_pinned_image() {
     let rootfs = merged_usr(&ctx.join("rootfs"));
     place(&rootfs, &adapter, "/usr/local/bin/capsule-reference-adapter");
     with_libraries(&rootfs, std::slice::from_ref(&adapter));
-    let pinned = local_image(&env, &ctx, "capsule-e2e-adapter", "ENV PATH=/usr/local/bin\n");
+    // The image runs as a user of its own, not root.
+    let pinned = local_image(&env, &ctx, "capsule-e2e-adapter", "ENV PATH=/usr/local/bin\nUSER 1000:1000\n");
     let ws = workspace(tmp.path(), None);
     let workloads = format!(
         "[[workspace.metadata.capsule.workloads]]\nkind = \"adapter\"\nid = \"stark_external\"\n\

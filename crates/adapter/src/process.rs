@@ -24,7 +24,9 @@ const STDERR_TAIL: usize = 4096;
 /// Where the files the protocol passes by path are kept when the adapter
 /// sees the file system under other names than the framework (an adapter
 /// in a container): a directory of the framework's, `host`, that the
-/// adapter sees at `inside`.
+/// adapter sees at `inside`. The adapter may run as another user (a
+/// container image's own), so the directory made under `host` is writable
+/// by every user: keep `host` inside a directory only you can enter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scratch {
     /// The directory as the framework names it.
@@ -72,7 +74,12 @@ impl ProcessAdapter {
         }
         .map_err(AdapterError::io("creating the adapter's scratch directory"))?;
         let seen = match (scratch, dir.path().file_name()) {
-            (Some(s), Some(name)) => s.inside.join(name),
+            (Some(s), Some(name)) => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                    .map_err(AdapterError::io("opening the adapter's scratch directory to its user"))?;
+                s.inside.join(name)
+            }
             _ => dir.path().to_path_buf(),
         };
         let mut child =

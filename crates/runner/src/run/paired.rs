@@ -405,7 +405,7 @@ pub(super) fn run_in_container(
     let package_dir = bin.package_dir.to_string_lossy().into_owned();
     session.set_env(&[("CRITERION_HOME", &inside), ("CARGO_MANIFEST_DIR", &package_dir)]).map_err(failed)?;
     let s = session.run(&package_dir, &argv).map_err(failed)?;
-    Ok((s, out.path().join(home)))
+    Ok((s, out.path().join("io").join(home)))
 }
 
 /// Runs one round of a side's bench executable (a fresh process measured

@@ -414,10 +414,21 @@ fn start_container(
         toolchain = Some(c::toolchain_in_image(&engine, &pinned)?);
         mounts.push((target, c::TARGET_MOUNT));
     }
+    // The writable mount is `io` in a directory only this user can enter:
+    // `io` itself is writable by every user, since the image may run as a
+    // user of its own (`USER`), and what the container sees of it is the
+    // mount alone.
     let output = if output {
+        use std::os::unix::fs::PermissionsExt;
         let parent = ws.target_dir.join("capsule");
         let dir = std::fs::create_dir_all(&parent)
             .and_then(|()| tempfile::Builder::new().prefix("out-").tempdir_in(&parent))
+            .and_then(|d| {
+                let io = d.path().join("io");
+                std::fs::create_dir(&io)?;
+                std::fs::set_permissions(&io, std::fs::Permissions::from_mode(0o777))?;
+                Ok(d)
+            })
             .map_err(|source| ContainerError::Spawn { command: format!("mkdir in {}", parent.display()), source })?;
         Some(dir)
     } else {
@@ -435,7 +446,7 @@ fn start_container(
         shim: &shim,
         env,
         mounts,
-        output: output.as_ref().map(|d| d.path().to_path_buf()),
+        output: output.as_ref().map(|d| d.path().join("io")),
         name: format!(
             "capsule-{}-{suffix}",
             id.chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>()
