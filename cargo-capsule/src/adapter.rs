@@ -67,6 +67,24 @@ fn split<'a>(flag: &'static str, v: &'a str) -> Result<(&'a str, &'a str), CliEr
 }
 
 impl BackendArgs {
+    /// The configuration in words, for a record of the verifier's options:
+    /// `backend=<id> <path> sha256:<hex of the program's bytes>` and
+    /// `pin=<workload>=<program id>`, sorted.
+    pub(crate) fn describe(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .backend_verifier
+            .iter()
+            .map(|v| {
+                let path = v.split_once('=').map_or(v.as_str(), |(_, p)| p);
+                let digest = std::fs::read(path).map(|b| capsule::digest::plain(&b).to_string()).unwrap_or_default();
+                format!("backend={v} {digest}")
+            })
+            .chain(self.pin_program.iter().map(|p| format!("pin={p}")))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The built-in backends plus the configured external ones, and the
     /// reader's program pins.
     pub(crate) fn registry(&self) -> Result<BackendRegistry, CliError> {

@@ -71,6 +71,9 @@ enum Command {
     /// Trace Adapter tools: the conformance check.
     #[command(subcommand)]
     Adapter(crate::adapter::AdapterCommand),
+    /// The verifier-gated board: leaderboards in two tracks and history, a static site built from verified packs.
+    #[command(subcommand)]
+    Board(Box<crate::board::BoardCommand>),
     /// Serves a proving builtin over the adapter protocol (used by `bench`).
     #[command(name = "__adapter", hide = true)]
     ServeAdapter {
@@ -340,6 +343,7 @@ impl Cli {
                 Err(e) => Err(CliError::Builtin(e)),
             },
             Command::Adapter(c) => crate::adapter::run(c),
+            Command::Board(c) => crate::board::run(*c),
             Command::Github(c) => crate::github::run(c),
             Command::Init(a) => crate::init::run(a),
             Command::Submit(a) => crate::github::submit(a),

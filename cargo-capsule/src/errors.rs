@@ -150,6 +150,9 @@ pub(crate) enum CliError {
     /// The operating system's randomness failed.
     #[error("failed to draw a seed from the operating system's randomness: {0}")]
     Randomness(String),
+    /// The board could not be built or updated.
+    #[error("board failed")]
+    Board(#[source] capsule_board::BoardError),
 }
 
 impl CliError {
@@ -190,6 +193,11 @@ impl CliError {
                 _ => ExitCode::REJECTED,
             },
             CliError::Output(_) | CliError::Write { .. } => ExitCode::OUTPUT,
+            CliError::Board(e) => match e {
+                capsule_board::BoardError::Io { what, .. } if !what.starts_with("read") => ExitCode::OUTPUT,
+                capsule_board::BoardError::Chart { .. } => ExitCode::OUTPUT,
+                _ => ExitCode::INPUT,
+            },
             CliError::Usage(_) => ExitCode::USAGE,
             CliError::Compare(_) => ExitCode::NOT_COMPARABLE,
             CliError::Builtin(_) | CliError::Adapter(_) => ExitCode::WORKLOAD,

@@ -7,6 +7,7 @@
 //! ([`errors::ExitCode`]).
 
 mod adapter;
+mod board;
 mod cli;
 mod errors;
 mod github;

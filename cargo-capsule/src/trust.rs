@@ -463,6 +463,13 @@ fn audit_options(archive: PathBuf, d: &DrawArgs) -> Result<AuditOptions, CliErro
 }
 
 /// Fills the trust roots of `opts` from the flags.
+impl TrustArgs {
+    /// The Sigstore trusted root file, when one is given.
+    pub(crate) fn trusted_root_file(&self) -> Option<&std::path::Path> {
+        self.trusted_root.as_deref()
+    }
+}
+
 pub(crate) fn apply(t: &TrustArgs, opts: &mut VerifyOptions) -> Result<(), CliError> {
     if let Some(path) = &t.acl {
         let acl = Acl::from_bytes(&read(path)?, &path.display().to_string()).map_err(CliError::Acl)?;

@@ -7,6 +7,7 @@
 
 mod attacks;
 mod bench;
+mod board;
 mod container;
 mod github;
 mod install;

@@ -166,6 +166,7 @@ fn vectors(dir: &Path, sealed: &capsule::builder::SealedCapsule) -> Res {
 
     trust_vectors(dir, sealed)?;
     stark_vectors(dir)?;
+    board_vectors(dir)?;
 
     let pols: Vec<Value> =
         standard_policies().iter().map(|(n, p)| json!({"name": n, "id": p.policy.id, "hash": p.hash})).collect();
@@ -268,6 +269,50 @@ fn stark_vectors(dir: &Path) -> Res {
             "chains": chains,
             "describe_reply_line": describe_line,
             "execute_request_line": execute_line,
+        })),
+    )
+}
+
+fn board_vectors(dir: &Path) -> Res {
+    let verifier = capsule_board::model::VerifierV1 {
+        tool: "cargo-capsule 0.1.0".to_owned(),
+        profile: "certified".to_owned(),
+        pinned_policies: vec![capsule::digest::plain(b"a pinned policy")],
+        acl: Some(capsule::digest::plain(b"an ACL file")),
+        registry_root: Some(capsule::digest::plain(b"a registry")),
+        trusted_root: None,
+        backends: vec!["pin=stark_external=0123abcd".to_owned()],
+        options_hash: capsule::digest::Digest::ZERO,
+    };
+    let canonical =
+        String::from_utf8(serde_jcs::to_vec(&verifier).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let verifier = verifier.sealed();
+    let intervals: Vec<Value> = [5usize, 6, 10, 20, 100]
+        .iter()
+        .map(|&n| {
+            let samples: Vec<u64> = (1..=n as u64).map(|i| i * 1000 + (i * 37) % 11).collect();
+            json!({
+                "samples": samples,
+                "confidence": "0.95",
+                "interval": capsule::compare::median_interval(&samples, 950_000),
+            })
+        })
+        .collect();
+    let slugs: Vec<Value> = ["fast", "import:zkvm-perf", "héllo wörld/1", &"x".repeat(70)]
+        .iter()
+        .map(|id| {
+            let hash = capsule::digest::plain(id.as_bytes());
+            json!({"workload_id": id, "policy_hash": hash, "slug": capsule_board::slug(id, hash)})
+        })
+        .collect();
+    write(
+        &dir.join("board.json"),
+        &pretty(&json!({
+            "description": "The board (docs/spec/board.md): a verifier description, its canonical JSON with options_hash zero and its options hash (section 5); the median's interval at 95 % (section 3); page slugs (section 4).",
+            "verifier": verifier,
+            "verifier_canonical_zeroed": canonical,
+            "median_intervals": intervals,
+            "slugs": slugs,
         })),
     )
 }

@@ -10,6 +10,9 @@
 //! - `cargo xtask bench-container [--rounds N] [--engine docker|podman]`:
 //!   a repetition timed inside a container against the same binary natively,
 //!   and the container start overhead (see `container.rs`).
+//! - `cargo xtask bench-board [--packs N]`: `board build` over N small packs
+//!   against verifying them alone, and `board add` of one more (see
+//!   `board.rs`).
 //! - `cargo xtask bench-stark [--trace-length N]`: the built-in STARK's
 //!   prove time alone and through the full `bench` path, verify time and
 //!   peak memory (see `stark.rs`).
@@ -22,6 +25,7 @@
 //!   fuzz target (cargo-fuzz, nightly) for the time given (see `fuzz.rs`).
 
 mod bench;
+mod board;
 mod container;
 mod fixtures;
 mod fuzz;
@@ -79,6 +83,13 @@ fn main() -> ExitCode {
             })
         }
         Some("bench-overhead") => signal::overhead(50),
+        Some("bench-board") => {
+            let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+            match value("--packs").map(|r| r.parse::<usize>()) {
+                Some(Err(e)) => Err(format!("--packs: {e}")),
+                n => board::bench_board(n.and_then(Result::ok).unwrap_or(10_000).max(1)),
+            }
+        }
         Some("bench-container") => {
             let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
             let engine = match value("--engine").map(String::as_str) {

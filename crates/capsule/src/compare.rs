@@ -356,6 +356,25 @@ pub fn ci_rank(m: u64, n: u64, confidence_ppm: i64) -> Option<u64> {
     (k.is_finite() && k >= 1.0).then_some(k as u64)
 }
 
+/// A distribution-free confidence interval for the median of `sorted`
+/// (ascending, at least one value): the order statistics `x(k)` and
+/// `x(n+1−k)`, with `k` the largest rank such that `P(B ≤ k−1) ≤ α/2` for
+/// `B ~ Binomial(n, 1/2)` (so the interval covers the median with at least
+/// the confidence); `None` when no rank does (too few samples: fewer than 6
+/// at 95 %).
+pub fn median_interval(sorted: &[u64], confidence_ppm: i64) -> Option<[u64; 2]> {
+    use statrs::distribution::{Binomial, DiscreteCDF};
+    let n = sorted.len() as u64;
+    let alpha = 1.0 - confidence_ppm as f64 / 1e6;
+    let b = Binomial::new(0.5, n).ok()?;
+    let mut k = 0;
+    while k < n / 2 && b.cdf(k) <= alpha / 2.0 {
+        k += 1;
+    }
+    // `k` ranks have `P(B ≤ k−1) ≤ α/2`; the largest is `k` itself.
+    (k >= 1).then(|| [sorted[(k - 1) as usize], sorted[(n - k) as usize]])
+}
+
 /// One metric's samples of both sides, as pairwise differences.
 struct Diffs {
     /// `h − b` for every pair, ascending.
@@ -1080,6 +1099,22 @@ mod tests {
             assert_eq!((s, v), (shift, verdict), "{head:?}");
             assert!(ci[0] <= s && s <= ci[1]);
         }
+    }
+
+    #[test]
+    fn median_intervals_match_the_binomial_tables() {
+        let v: Vec<u64> = (1..=10).collect();
+        // n = 10 at 95 %: the 2nd and 9th values (coverage 97.9 %).
+        assert_eq!(median_interval(&v, 950_000), Some([2, 9]));
+        let v: Vec<u64> = (1..=20).collect();
+        // n = 20: the 6th and 15th (coverage 95.9 %).
+        assert_eq!(median_interval(&v, 950_000), Some([6, 15]));
+        let v: Vec<u64> = (1..=100).collect();
+        // n = 100: the 40th and 61st (coverage 96.5 %).
+        assert_eq!(median_interval(&v, 950_000), Some([40, 61]));
+        // Five samples cannot give 95 % (the extremes give 93.75 %).
+        assert_eq!(median_interval(&[1, 2, 3, 4, 5], 950_000), None);
+        assert_eq!(median_interval(&[1, 2, 3, 4, 5, 6], 950_000), Some([1, 6]));
     }
 
     #[test]
