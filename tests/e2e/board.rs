@@ -178,6 +178,8 @@ fn board(f: &Fixture, args: &[&str]) -> Output {
 
 #[test]
 fn a_board_shows_verified_receipts_in_two_tracks_and_rejects_forgeries() {
+    // Its benches and verifications load the machine.
+    let _m = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let f = fixture(tmp.path());
     let site = tmp.path().join("site");
@@ -230,6 +232,12 @@ fn a_board_shows_verified_receipts_in_two_tracks_and_rejects_forgeries() {
     }
     let index = read(&site.join("index.html"));
     assert!(index.contains("forged-signed.tgz") && index.contains("forged-bytes.tgz"), "{index}");
+    for r in rejected {
+        let d = r["pack_digest"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+        let report: Value = serde_json::from_str(&read(&site.join("x").join(format!("{d}.json")))).unwrap();
+        assert_eq!(report["verdict"], "rejected", "{report}");
+        assert!(index.contains(&format!("href=\"x/{d}.json\"")), "the index links the report of {}", r["file"]);
+    }
     let page = read(&site.join("w").join(format!("{}.html", fast["slug"].as_str().unwrap())));
     for h in &f.forged {
         assert!(!page.contains(&h[7..19]), "a forged capsule on the workload page");
@@ -360,6 +368,8 @@ fn the_board_reads_in_a_browser() {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium (.ci/run does)");
         return;
     }
+    // Chromium loads the machine.
+    let _m = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let f = fixture(tmp.path());
     let site = tmp.path().join("site");

@@ -33,7 +33,7 @@ pub(crate) fn history(series: &str, metric: &str, points: &[Point]) -> Result<St
         let lo = points.iter().map(|p| p.interval.map_or(p.median, |i| i[0])).min().unwrap_or(0);
         let hi = points.iter().map(|p| p.interval.map_or(p.median, |i| i[1])).max().unwrap_or(1);
         let pad = ((hi - lo) / 10).max(1);
-        let (y0, y1) = (lo.saturating_sub(pad) as f64, (hi + pad) as f64);
+        let (y0, y1) = (lo.saturating_sub(pad) as f64, hi.saturating_add(pad) as f64);
         let n = points.len().max(1);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)

@@ -192,7 +192,7 @@ fn rejected_table(r: &[RejectedV1]) -> Markup {
     html! {
         div.scroll {
             table id="rejected-packs" {
-                thead { tr { th { "Pack" } th { "Capsule" } th { "Findings" } th { "Why" } } }
+                thead { tr { th { "Pack" } th { "Capsule" } th { "Findings" } th { "Why" } th { "Report" } } }
                 tbody {
                     @for x in r {
                         tr.rejected {
@@ -200,6 +200,7 @@ fn rejected_table(r: &[RejectedV1]) -> Markup {
                             td { code { (x.capsule_hash.map(|h| short(&h.to_string()).to_owned()).unwrap_or_else(|| "unread".to_owned())) } }
                             td { @for c in &x.codes { code.finding { (c) } " " } }
                             td { (x.detail) }
+                            td { a href={ "x/" (x.pack_digest.to_hex()) ".json" } { "JSON" } }
                         }
                     }
                 }
