@@ -63,6 +63,8 @@ pub(super) fn value<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn proving_workloads_bench_verify_and_audit() {
+    // Proving loads the machine.
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = proving_workspace(tmp.path());
 
@@ -129,6 +131,8 @@ fn proving_workloads_bench_verify_and_audit() {
 
 #[test]
 fn adapter_check_and_refusals() {
+    // Proving loads the machine.
+    let _measuring = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let ws = proving_workspace(tmp.path());
     let o = capsule(&ws, &["adapter", "check", "--builtin", "stark_mimc7_v1"]);
