@@ -685,14 +685,19 @@ fn a_pull_requests_benchmark_suite_end_to_end() {
     assert!(body.contains("### CapsuleBench: suite on baseline\\_no\\_accel: 🔴 slower"), "{body}");
     assert!(body.contains("Added in head (not compared): decode\\_block."), "{body}");
     assert!(body.contains("20 series (wall\\_ns corrected for 20 comparisons, Holm): 🔴 1 slower"), "{body}");
-    // Every compared function's primary row: the slowed one slower, the
-    // other nineteen no change.
+    // Every compared function's primary row: the slowed one slower, and
+    // none of the other nineteen called slower or faster. On a loaded
+    // 2-core machine an interval can straddle the 2 % threshold: the
+    // honest verdict is then inconclusive, never a change.
     let folded = body.split("<summary>All ").nth(1).and_then(|f| f.split("</details>").next()).unwrap_or_default();
     let rows: Vec<&str> = folded.lines().filter(|l| l.contains(" | wall\\_ns | ")).collect();
     assert_eq!(rows.len(), 20, "{body}");
     for row in rows {
-        let want = if row.starts_with("| checksum |") { "| slower |" } else { "| no change |" };
-        assert!(row.ends_with(want), "{row}\n{body}");
+        if row.starts_with("| checksum |") {
+            assert!(row.ends_with("| slower |"), "{row}\n{body}");
+        } else {
+            assert!(row.ends_with("| no change |") || row.ends_with("| inconclusive |"), "{row}\n{body}");
+        }
     }
     // The packs were written outside the checkout: no later workload saw a
     // dirty tree.
