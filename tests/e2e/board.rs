@@ -176,15 +176,21 @@ fn board(f: &Fixture, args: &[&str]) -> Output {
     capsule(&f.ws, &a)
 }
 
+/// `board build` of the fixture's packs into `tmp/site`, which succeeded.
+fn built(f: &Fixture, tmp: &Path) -> (PathBuf, Output) {
+    let site = tmp.join("site");
+    let o = board(f, &["board", "build", "--packs", f.packs.to_str().unwrap(), "--out", site.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    (site, o)
+}
+
 #[test]
 fn a_board_shows_verified_receipts_in_two_tracks_and_rejects_forgeries() {
     // Its benches and verifications load the machine.
     let _m = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let f = fixture(tmp.path());
-    let site = tmp.path().join("site");
-    let o = board(&f, &["board", "build", "--packs", f.packs.to_str().unwrap(), "--out", site.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (site, o) = built(&f, tmp.path());
     assert!(stdout(&o).contains("board built:"), "{}", stdout(&o));
     let b = board_json(&site);
     assert_eq!(b["schema"], "capsulebench/board/v1");
@@ -372,9 +378,7 @@ fn the_board_reads_in_a_browser() {
     let _m = super::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let f = fixture(tmp.path());
-    let site = tmp.path().join("site");
-    let o = board(&f, &["board", "build", "--packs", f.packs.to_str().unwrap(), "--out", site.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (site, _) = built(&f, tmp.path());
     let b = board_json(&site);
     let slug = b["workloads"].as_array().unwrap().iter().find(|w| w["workload_id"] == "fast").unwrap()["slug"]
         .as_str()

@@ -533,6 +533,11 @@ fn local_image(env: &[(String, PathBuf)], ctx: &Path, name: &str, more: &str) ->
     format!("localhost/{name}@{digest}")
 }
 
+/// What the pinned image's `rustc -vV` says.
+fn image_rustc(pinned: &str) -> String {
+    text(Command::new("podman").args(["run", "--rm", "--network", "none", "--entrypoint", "rustc", pinned, "-vV"]))
+}
+
 fn sha256_file(p: &Path) -> String {
     capsule::digest::plain(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).to_string()
 }
@@ -567,16 +572,7 @@ fn a_bin_is_built_inside_the_pinned_image() {
          container = \"{pinned}\"\n"
     );
     configure(&ws, "container-v1", &workloads);
-    let image_rustc = text(Command::new("podman").args([
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "rustc",
-        &pinned,
-        "-vV",
-    ]));
+    let image_rustc = image_rustc(&pinned);
 
     let mut digests = Vec::new();
     for target in ["target", "target-again"] {
@@ -793,16 +789,7 @@ fn criterion_runs_inside_the_pinned_image() {
              container = \"{pinned}\"\n"
         ),
     );
-    let image_rustc = text(Command::new("podman").args([
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "rustc",
-        &pinned,
-        "-vV",
-    ]));
+    let image_rustc = image_rustc(&pinned);
 
     let o = bench(&ws, &env, &["--workload", "hashing", "--out", "c.tgz", "--color=never"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

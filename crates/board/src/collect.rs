@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use capsule::digest::Digest;
-use capsule::objects::{EventV1, ManifestKind, ValueClass, WorstCase};
+use capsule::objects::{EventV1, ManifestKind, ValueClass, WorstCase, median_of_sorted};
 use capsule::verify::{PackContents, Profile, ProofAxis, Report, VerifyOptions, verify_pack_file};
 use serde::{Deserialize, Serialize};
 
@@ -142,11 +142,6 @@ pub(crate) fn check(path: &Path, digest: Digest, v: &Verifier) -> Checked {
     Checked { outcome, report, events }
 }
 
-fn median_of(sorted: &[u64]) -> u64 {
-    let n = sorted.len();
-    if n % 2 == 1 { sorted[n / 2] } else { ((u128::from(sorted[n / 2 - 1]) + u128::from(sorted[n / 2])) / 2) as u64 }
-}
-
 /// The entry of an accepted pack; `None` when no series carries the
 /// policy's primary metric.
 fn entry(
@@ -173,7 +168,7 @@ fn entry(
         let Some(sorted) = s.measured_sorted(i).filter(|v| !v.is_empty()) else { continue };
         let median_metric = |name: &str| {
             let j = s.metrics.iter().position(|m| m == name)?;
-            s.measured_sorted(j).filter(|v| !v.is_empty()).map(|v| median_of(&v))
+            s.measured_sorted(j).filter(|v| !v.is_empty()).map(|v| median_of_sorted(&v))
         };
         let worst_case = c
             .policy
@@ -187,7 +182,7 @@ fn entry(
             id: s.id.clone(),
             class: s.class.as_str().to_owned(),
             count: sorted.len() as u64,
-            median: median_of(&sorted),
+            median: median_of_sorted(&sorted),
             interval: confidence_ppm.and_then(|p| capsule::compare::median_interval(&sorted, p)),
             worst_case,
             peak_rss_bytes: median_metric("peak_rss_bytes"),

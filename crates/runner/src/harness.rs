@@ -285,12 +285,16 @@ fn criterion_result<'a>(ids: impl IntoIterator<Item = &'a str>) -> Digest {
 /// The arguments common to building and running: `bench --bench B
 /// [--package P] [--features F]`.
 fn bench_base_args(r: &BenchTarget<'_>) -> Vec<String> {
-    let mut base = vec!["bench".to_owned(), "--bench".to_owned(), r.bench.to_owned()];
-    if let Some(p) = r.package {
+    bench_args(r.bench, r.package, r.features)
+}
+
+fn bench_args(bench: &str, package: Option<&str>, features: &[String]) -> Vec<String> {
+    let mut base = vec!["bench".to_owned(), "--bench".to_owned(), bench.to_owned()];
+    if let Some(p) = package {
         base.extend(["--package".to_owned(), p.to_owned()]);
     }
-    if !r.features.is_empty() {
-        base.extend(["--features".to_owned(), r.features.join(",")]);
+    if !features.is_empty() {
+        base.extend(["--features".to_owned(), features.join(",")]);
     }
     base
 }
@@ -446,15 +450,7 @@ pub fn build_bench_target(r: &BenchTarget<'_>, quiet: bool) -> Result<BenchBinar
 /// container image or not: `bench --bench B [--package P] [--features F]
 /// --no-run --message-format json-render-diagnostics`.
 pub fn bench_build_args(bench: &str, package: Option<&str>, features: &[String]) -> Vec<String> {
-    let mut a = bench_base_args(&BenchTarget {
-        root: Path::new(""),
-        target_dir: Path::new(""),
-        rustflags: &[],
-        bench,
-        package,
-        features,
-        args: &[],
-    });
+    let mut a = bench_args(bench, package, features);
     a.extend(["--no-run", "--message-format", "json-render-diagnostics"].map(str::to_owned));
     a
 }

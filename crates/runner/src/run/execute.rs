@@ -262,15 +262,21 @@ pub(super) fn hyperfine_side(side: &mut Side, warmups: u32, runs: u32) -> Result
         .run(crate::container::WORKSPACE_MOUNT, &argv)
         .map_err(|source| BenchError::Container { workload: id.clone(), source })?;
     if !s.success() {
-        return Err(BenchError::Failed {
-            workload: id,
-            index: 0,
-            warmup: false,
-            status: format!("hyperfine in the container: {}", status_text(&s)),
-            stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
-        });
+        return Err(harness_failed(id, "hyperfine", &s));
     }
     Ok(crate::harness::hyperfine_output(&s.stdout, &id, command)?)
+}
+
+/// A harness (`hyperfine`, `criterion`) that failed in its container: the
+/// run's failure, with its status and stderr tail.
+fn harness_failed(workload: String, harness: &str, s: &Sample) -> BenchError {
+    BenchError::Failed {
+        workload,
+        index: 0,
+        warmup: false,
+        status: format!("{harness} in the container: {}", status_text(s)),
+        stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
+    }
 }
 
 /// Runs a side's criterion bench target once in its container, as `cargo
@@ -290,13 +296,7 @@ fn criterion_in_container(
     let shown = format!("{} --bench {}", bin.exe.display(), args.join(" "));
     let (s, home) = super::paired::run_in_container(side, bin.clone(), argv, "criterion")?;
     if !s.success() {
-        return Err(BenchError::Failed {
-            workload: id,
-            index: 0,
-            warmup: false,
-            status: format!("criterion in the container: {}", status_text(&s)),
-            stderr_tail: String::from_utf8_lossy(&s.stderr_tail).into_owned(),
-        });
+        return Err(harness_failed(id, "criterion", &s));
     }
     let (series, result) = crate::harness::criterion_series(&home, &shown)?;
     // Criterion's progress stays in the container (its stderr comes back
