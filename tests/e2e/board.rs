@@ -119,6 +119,9 @@ pub(super) fn fixture(tmp: &Path) -> Fixture {
     let signed = packs.join("release-1.tgz");
     let o = capsule_env(&ws, &ci(&c, "refs/tags/v1.0.0", 10), &["bench", "--out", signed.to_str().unwrap(), "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The same capsule unsigned, as it was before signing: one entry, the
+    // certified one.
+    std::fs::copy(&signed, packs.join("release-1-unsigned.tgz")).unwrap();
     let o = capsule(&t, &["sign", signed.to_str().unwrap(), "--key", "release.key", "--registry-proof", "proof.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let acl = json!({"schema": "capsulebench/acl/v1", "policies": {"capsulebench-standard": {"keys": [key_id]}}});
@@ -192,6 +195,14 @@ fn a_board_shows_verified_receipts_in_two_tracks_and_rejects_forgeries() {
     let f = fixture(tmp.path());
     let (site, o) = built(&f, tmp.path());
     assert!(stdout(&o).contains("board built:"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(", 1 duplicates)"), "the unsigned copy of the release: {}", stdout(&o));
+    // A static host serves it: the files are for everyone to read.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&site), 0o755);
+    assert_eq!(mode(&site.join("index.html")), 0o644);
+    let any_pack = std::fs::read_dir(site.join("packs")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(mode(&any_pack), 0o644, "{}", any_pack.display());
     let b = board_json(&site);
     assert_eq!(b["schema"], "capsulebench/board/v1");
     assert_eq!(b["verifier"]["profile"], "certified");
