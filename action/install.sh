@@ -94,7 +94,7 @@ version=${TOOL_VERSION:-action}
 if [ "$version" = action ]; then version=$(jq -r '.tool' "$DIST"); fi
 if [ "$MODE" = bench ]; then refuse_bench_credentials; fi
 case "$MODE" in
-  sign | publish | comment)
+  sign | publish | comment | board)
     if [ -n "${TOOL_BINARY:-}" ] || [ -n "${TOOL_SHA256:-}" ]; then
       [ -n "${TOOL_BINARY:-}" ] && [ -n "${TOOL_SHA256:-}" ] || fail "pass both tool-binary and tool-sha256 (the tool job's outputs)"
       [ -f "$TOOL_BINARY" ] || fail "tool-binary \`$TOOL_BINARY\` does not exist: download the tool job's artifact first"
@@ -124,7 +124,7 @@ case "$MODE" in
       tool="$dest/bin/cargo-capsule"
     fi
     ;;
-  *) fail "mode must be bench, install, sign, publish or comment, not \`$MODE\`" ;;
+  *) fail "mode must be bench, install, sign, publish, comment or board, not \`$MODE\`" ;;
 esac
 "$tool" capsule --version >/dev/null || fail "\`$tool\` does not run on this runner"
 echo "cargo-capsule at $tool"

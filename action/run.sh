@@ -13,6 +13,11 @@
 #                 and runs only the prebuilt tool install.sh checked.
 #   mode publish: verify the packs in PACKS_DIR and attach them to the
 #                 release UPLOAD_RELEASE, with the prebuilt tool too.
+#   mode board:   collect the repository's packs (release assets, and the
+#                 artifacts of pushes to BOARD_BRANCH) with the prebuilt
+#                 tool, verify them and build the board's site in BOARD_DIR
+#                 (for actions/upload-pages-artifact; the verdict cache,
+#                 a hidden directory, is not published).
 #   mode comment: in a `workflow_run` workflow: when the run succeeded,
 #                 verify the packs it uploaded (capped in size, checked to
 #                 come from that run) and comment on its pull request,
@@ -69,11 +74,32 @@ if [ "$MODE" = bench ]; then
 fi
 # The jobs that hold a credential run only the binary install.sh checked:
 # check it again here, whatever ran before.
-if [ "$MODE" = sign ] || [ "$MODE" = publish ] || [ "$MODE" = comment ]; then
+if [ "$MODE" = sign ] || [ "$MODE" = publish ] || [ "$MODE" = comment ] || [ "$MODE" = board ]; then
   if [ -z "${CAPSULE_BIN:-}" ] || [ -z "${TOOL_SHA256:-}" ]; then
     fail "mode $MODE runs only the prebuilt tool install.sh checked (CAPSULE_BIN and TOOL_SHA256 must be set)"
   fi
   [ "$(sha256 "$CAPSULE_BIN")" = "$TOOL_SHA256" ] || fail "\`$CAPSULE_BIN\` is not the binary install.sh checked (SHA-256 differs): refusing to run it"
+fi
+
+# The board: every pack the repository published or its pushes uploaded,
+# verified; what does not verify is listed as rejected, never shown.
+if [ "$MODE" = board ]; then
+  collected="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/capsulebench-collected"
+  rm -rf "$collected" || fail "cannot remove \`$collected\`"
+  branch=${BOARD_BRANCH:-main}
+  site=${BOARD_DIR:-capsulebench-board}
+  capsule github collect --out "$collected" --branch "$branch" --workflow "${BOARD_WORKFLOW:-capsulebench.yml}" ||
+    fail "collecting the packs failed (the reason is above)"
+  bargs=(board build --packs "$collected" --out "$site" --branch "$branch" "${policy_args[@]}")
+  if [ -n "${ACL:-}" ]; then bargs+=(--acl "$ACL"); fi
+  if [ -n "${REGISTRY_ROOT:-}" ]; then bargs+=(--registry-root "$REGISTRY_ROOT"); fi
+  rc=0
+  out=$(capsule "${bargs[@]}") || rc=$?
+  echo "$out"
+  [ "$rc" = 0 ] || fail "building the board failed (the reason is above)"
+  output site "$site"
+  summary "## CapsuleBench board" "" "$(md "$out")"
+  exit 0
 fi
 
 # A workflow_run that failed before uploading packs, or was cancelled: its
@@ -161,7 +187,7 @@ case "$MODE" in
   bench | comment) ;;
   sign) [ "${SIGN:-none}" != none ] || fail "mode sign needs sign: sigstore or sign: key" ;;
   publish) [ -n "${UPLOAD_RELEASE:-}" ] || fail "mode publish needs upload-release (the release's tag)" ;;
-  *) fail "mode must be bench, install, sign, publish or comment, not \`$MODE\`" ;;
+  *) fail "mode must be bench, install, sign, publish, comment or board, not \`$MODE\`" ;;
 esac
 # The packs: each `X.tgz`, paired with `X-base.tgz` when there is one.
 total=0

@@ -205,6 +205,9 @@ impl CliError {
             CliError::Github(capsule_github::GithubError::Env(..) | capsule_github::GithubError::Repo(_)) => {
                 ExitCode::INPUT
             }
+            CliError::Github(capsule_github::GithubError::Write { .. } | capsule_github::GithubError::NotEmpty(_)) => {
+                ExitCode::OUTPUT
+            }
             CliError::Github(_) | CliError::Keyless(_) | CliError::Pin { .. } => ExitCode::GITHUB,
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;

@@ -1,5 +1,5 @@
-//! `cargo capsule github comment`, `github mark-stale` and `cargo capsule
-//! submit`: argument parsing, the checks of packs against the run that made
+//! `cargo capsule github comment`, `github mark-stale`, `github collect`
+//! and `cargo capsule submit`: argument parsing, the checks of packs against the run that made
 //! them, and rendering over `capsule-github`.
 
 use std::path::{Path, PathBuf};
@@ -24,6 +24,46 @@ pub(crate) enum GithubCommand {
     /// it): an old "faster" is not left standing for a head it was not
     /// measured on.
     MarkStale(MarkStaleArgs),
+    /// Download a repository's packs for its board: the `.tgz` assets of
+    /// its published releases, and the packs its benchmark workflow
+    /// uploaded on pushes to the default branch. Nothing is verified here:
+    /// `board build` verifies every pack.
+    Collect(CollectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CollectArgs {
+    /// A new (or empty) directory to write the packs into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// `owner/name` (default: `GITHUB_REPOSITORY`).
+    #[arg(long, value_name = "OWNER/NAME")]
+    repo: Option<String>,
+    /// The benchmark workflow's file name, whose runs' artifacts are taken.
+    #[arg(long, value_name = "FILE", default_value = "capsulebench.yml")]
+    workflow: String,
+    /// The branch whose pushes count.
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    branch: String,
+    /// An artifact name to take from each run (repeat; default
+    /// `capsulepacks-signed` and `capsulepacks`).
+    #[arg(long, value_name = "NAME")]
+    artifact: Vec<String>,
+    /// Take no run artifacts.
+    #[arg(long)]
+    no_artifacts: bool,
+    /// Take no release assets.
+    #[arg(long)]
+    no_releases: bool,
+    /// The most runs looked at, newest first.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_runs: usize,
+    /// The largest pack taken, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_pack_mib: u64,
+    /// The most MiB taken in all (older packs beyond it are left out).
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    max_total_mib: u64,
 }
 
 #[derive(Debug, Args)]
@@ -421,6 +461,7 @@ pub(crate) fn run(c: GithubCommand) -> Result<u8, CliError> {
     let a = match c {
         GithubCommand::Comment(a) => a,
         GithubCommand::MarkStale(a) => return mark_stale(a),
+        GithubCommand::Collect(a) => return collect(a),
     };
     let triggering = if a.workflow_run { Some(TriggeringRun::from_event()?) } else { None };
     let (markdown, verdict) = match body(&a, triggering.as_ref())? {
@@ -497,6 +538,40 @@ fn mark_stale(a: MarkStaleArgs) -> Result<u8, CliError> {
     );
     let c = gh.update_comment(&repo, c.id, &capsule_github::mark_stale(&old, &why)).map_err(CliError::Github)?;
     output::line(&format!("marked stale {}", c.html_url))?;
+    Ok(ExitCode::OK)
+}
+
+fn collect(a: CollectArgs) -> Result<u8, CliError> {
+    let repo = repo(a.repo.as_deref())?;
+    let artifacts = match (a.no_artifacts, a.artifact.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, true) => vec!["capsulepacks-signed".to_owned(), "capsulepacks".to_owned()],
+        (false, false) => a.artifact,
+    };
+    let options = capsule_github::collect::CollectOptions {
+        releases: !a.no_releases,
+        workflow: (!artifacts.is_empty()).then_some(a.workflow),
+        branch: a.branch,
+        artifacts,
+        max_runs: a.max_runs,
+        max_pack_bytes: a.max_pack_mib.saturating_mul(1 << 20),
+        max_total_bytes: a.max_total_mib.saturating_mul(1 << 20),
+    };
+    // Release assets of a public repository need no token; artifacts do.
+    let gh = Github::from_env_or_anonymous().map_err(CliError::Github)?;
+    let c = gh.collect_packs(&repo, &options, &a.out).map_err(CliError::Github)?;
+    for s in &c.skipped {
+        output::line(&format!("left out: {s}"))?;
+    }
+    output::line(&format!(
+        "collected {} packs ({} bytes) from {} releases and {} artifacts of {} runs into {}",
+        c.packs,
+        c.bytes,
+        c.releases,
+        c.artifacts,
+        c.runs,
+        a.out.display()
+    ))?;
     Ok(ExitCode::OK)
 }
 

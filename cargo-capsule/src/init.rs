@@ -4,11 +4,15 @@
 //! through the GitHub API (`GITHUB_API_URL`), and kept as a comment for
 //! Dependabot. Pushes are benchmarked on the repository's default branch
 //! (detected from git). An existing file that differs is shown as a diff
-//! and left alone without `--force`.
+//! and left alone without `--force`. With `--board`, it also writes the
+//! workflow that publishes the board to GitHub Pages, and prints the
+//! README badge that links to it.
 
 use std::path::{Path, PathBuf};
 
-use capsule_github::workflows::{DEPENDABOT, Plan, dependabot_covers_actions, is_pinned, plan, workflows};
+use capsule_github::workflows::{
+    DEPENDABOT, Plan, badge_markdown, board_workflow, dependabot_covers_actions, is_pinned, pages_url, plan, workflows,
+};
 use capsule_github::{Github, Repo};
 use clap::Args;
 
@@ -33,6 +37,10 @@ pub(crate) struct InitArgs {
     /// Overwrite files that differ.
     #[arg(long)]
     force: bool,
+    /// Also write the workflow that publishes the board (leaderboards and
+    /// history from every verified pack) to GitHub Pages.
+    #[arg(long)]
+    board: bool,
 }
 
 /// The action pinned by commit, with the reference it was resolved from as
@@ -62,6 +70,15 @@ fn default_branch(dir: &Path) -> String {
         .and_then(|r| r.strip_prefix("origin/").map(str::to_owned))
         .or_else(|| git(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]))
         .unwrap_or_else(|| "main".to_owned())
+}
+
+/// `owner` and `name` of a GitHub remote URL (`https://github.com/o/r.git`,
+/// `git@github.com:o/r.git`, `ssh://git@github.com/o/r`).
+fn github_repo(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("git@github.com:").or_else(|| url.split_once("github.com/").map(|(_, r)| r))?;
+    let (owner, name) = rest.trim_end_matches('/').trim_end_matches(".git").split_once('/')?;
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    (ok(owner) && ok(name)).then(|| (owner.to_owned(), name.to_owned()))
 }
 
 /// The workflow files under `dir` that run jobs on self-hosted runners.
@@ -102,6 +119,9 @@ pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
         )?;
     }
     let mut files = workflows(&action, &branch, gungraun.as_deref());
+    if a.board {
+        files.push(board_workflow(&action, &branch));
+    }
     // An existing Dependabot configuration is the user's: it is kept, and
     // only an entry for GitHub Actions is suggested when it lacks one.
     if let Ok(existing) = std::fs::read_to_string(a.dir.join(DEPENDABOT)) {
@@ -170,5 +190,36 @@ pub(crate) fn run(a: InitArgs) -> Result<u8, CliError> {
     output::line(&format!(
         "\nnext steps:\n  1. commit the files above and push; pull requests get a verified comparison comment, pushes to `{branch}` and releases get signed packs\n  2. keep the runners GitHub-hosted: a pull request's code runs in the bench job\n  3. the Action is pinned at `{action}`; Dependabot proposes updates weekly\n  4. check a pack locally: `cargo capsule verify capsulepack.tgz`"
     ))?;
+    if a.board {
+        let url = git(&a.dir, &["remote", "get-url", "origin"])
+            .and_then(|u| github_repo(&u))
+            .map_or_else(|| "https://OWNER.github.io/REPO/".to_owned(), |(o, n)| pages_url(&o, &n));
+        output::line(&format!(
+            "  5. the board: in Settings > Pages, set the source to \"GitHub Actions\"; after the next push or release (or run `CapsuleBench board` by hand) it is at {url}\n  6. add its badge to README.md:\n     {}",
+            badge_markdown(&url)
+        ))?;
+    }
     Ok(if held > 0 { ExitCode::REJECTED } else { ExitCode::OK })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::github_repo;
+
+    #[test]
+    fn github_remotes_name_their_repository() {
+        let r = |o: &str, n: &str| Some((o.to_owned(), n.to_owned()));
+        for (url, want) in [
+            ("https://github.com/capsulebench/capsulebench.git", r("capsulebench", "capsulebench")),
+            ("https://github.com/o/r", r("o", "r")),
+            ("git@github.com:o/r.git", r("o", "r")),
+            ("ssh://git@github.com/o/my.repo/", r("o", "my.repo")),
+            ("https://gitlab.com/o/r.git", None),
+            ("https://github.com/o", None),
+            ("https://github.com/o/r/x", None),
+            ("https://github.com/o/<script>", None),
+        ] {
+            assert_eq!(github_repo(url), want, "{url}");
+        }
+    }
 }

@@ -316,6 +316,16 @@ fn a_board_shows_verified_receipts_in_two_tracks_and_rejects_forgeries() {
     let o = capsule(&f.ws, &["board", "add", f.late.to_str().unwrap(), "--site", site.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("other verifier options"), "{}", stderr(&o));
+    // Without an ACL both copies of the release are community: the signed
+    // one is kept (it says more), whichever copy's bytes hash lower.
+    let csite = tmp.path().join("community-site");
+    let o = capsule(&f.ws, &["board", "build", "--packs", f.packs.to_str().unwrap(), "--out", csite.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cb = board_json(&csite);
+    let release: Vec<Value> = entries(&cb).into_iter().filter(|e| e["capsule_hash"] == f.signed.as_str()).collect();
+    assert_eq!(release.len(), 1);
+    assert_eq!(release[0]["track"], "community");
+    assert_eq!(release[0]["trust"]["signers"].as_array().map(Vec::len), Some(1), "{}", release[0]);
     // A directory that is not a board is never replaced.
     let o = board(&f, &["board", "build", "--packs", f.packs.to_str().unwrap(), "--out", f.ws.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -446,4 +456,78 @@ fn the_board_reads_in_a_browser() {
         let want: u32 = size.split(',').next().unwrap().parse().unwrap();
         assert_eq!(w, want, "{name}");
     }
+}
+
+/// The Action's `mode: board` as the workflow `init --board` runs it: the
+/// packs are collected through the GitHub API (a release's asset, the
+/// artifacts of pushes to `main`; a fork's pull-request run is not
+/// taken), verified with the ACL and registry root given, and built into
+/// the site, with its badge; a forged pack in a push's artifact is listed
+/// as rejected.
+#[test]
+fn the_action_builds_the_board_from_releases_and_pushes() {
+    use super::github::fake::{self, artifact, run, zip_of};
+    let _m = super::measuring();
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture(tmp.path());
+    let gh = fake::start();
+    {
+        let mut s = gh.state.lock().unwrap();
+        let bytes = std::fs::read(f.packs.join("release-1.tgz")).unwrap();
+        s.assets.push(json!({"id": 70, "release_id": 1, "name": "fast.tgz", "state": "uploaded", "size": bytes.len()}));
+        s.asset_bytes.insert(70, bytes);
+        for i in 1..=3u64 {
+            s.runs.push(run(100 + i, "push", "main", "o/r"));
+            let mut files =
+                vec![("fast.tgz".to_owned(), std::fs::read(f.packs.join(format!("main-{i}.tgz"))).unwrap())];
+            if i == 3 {
+                files.push(("forged.tgz".to_owned(), std::fs::read(f.packs.join("forged-signed.tgz")).unwrap()));
+            }
+            let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+            let z = zip_of(&files);
+            s.artifacts.push((artifact(200 + i, 100 + i, "capsulepacks", z.len(), false), z));
+        }
+        s.runs.push(run(900, "pull_request", "main", "forker/r"));
+        let z = zip_of(&[("fast.tgz", &std::fs::read(f.packs.join("pr-7.tgz")).unwrap())]);
+        s.artifacts.push((artifact(990, 900, "capsulepacks-signed", z.len(), false), z));
+    }
+    let ws = tmp.path().join("checkout");
+    std::fs::create_dir_all(&ws).unwrap();
+    let tool = env!("CARGO_BIN_EXE_cargo-capsule");
+    let sha = super::github::file_sha256(Path::new(tool));
+    let site = ws.join("capsulebench-board");
+    let vars = [
+        ("MODE", "board"),
+        ("CAPSULE_BIN", tool),
+        ("TOOL_SHA256", sha.as_str()),
+        ("BOARD_BRANCH", "main"),
+        ("BOARD_DIR", "capsulebench-board"),
+        ("ACL", f.trust[1].as_str()),
+        ("REGISTRY_ROOT", f.trust[3].as_str()),
+    ];
+    let o = super::github::script(&ws, &gh.base, "run.sh", &vars);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("collected 5 packs"), "{}", stdout(&o));
+    let b = board_json(&site);
+    let all = entries(&b);
+    assert_eq!(all.len(), 4, "three pushes and the release: {all:#?}");
+    assert_eq!(all.iter().filter(|e| e["track"] == "certified").count(), 1);
+    assert!(all.iter().all(|e| !e["git_ref"].as_str().unwrap_or_default().starts_with("refs/pull/")));
+    let rejected = b["rejected"].as_array().unwrap();
+    assert!(rejected.iter().any(|r| r["capsule_hash"] == f.forged[0].as_str()), "{rejected:#?}");
+    assert!(read(&site.join("badge.svg")).contains(">4 verified, 1 certified<"), "{}", read(&site.join("badge.svg")));
+    let outputs = read(&ws.parent().unwrap().join("outputs.txt"));
+    assert_eq!(super::github::last_output(&outputs, "site").as_deref(), Some("capsulebench-board"));
+    let summary = read(&ws.parent().unwrap().join("summary.md"));
+    assert!(summary.contains("## CapsuleBench board") && summary.contains("board built"), "{summary}");
+    {
+        let s = gh.state.lock().unwrap();
+        assert!(!s.requests.iter().any(|r| r.contains("/artifacts/990/")), "the fork's artifact: {:?}", s.requests);
+        assert_eq!(s.storage_refusals, 0);
+    }
+
+    // The same job without the tool job's digest runs nothing.
+    let o = super::github::script(&ws, &gh.base, "run.sh", &[("MODE", "board"), ("CAPSULE_BIN", tool)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("runs only the prebuilt tool") || stderr(&o).contains("runs only the prebuilt tool"));
 }

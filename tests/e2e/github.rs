@@ -9,7 +9,7 @@
 use std::process::Output;
 
 #[path = "../../crates/github/tests/fake/mod.rs"]
-mod fake;
+pub(super) mod fake;
 
 use super::{GOLDEN, bin, root, stdout};
 
@@ -616,6 +616,24 @@ fn init_writes_the_fork_safe_workflows() {
         stdout(&o).lines().take_while(|l| !l.starts_with("warning:")).map(|l| format!("{l}\n")).collect();
     insta::assert_snapshot!("init_differs", diff.replace(dir, "[DIR]"));
     assert_eq!(std::fs::read_to_string(wf.join("capsulebench.yml")).unwrap(), edited);
+
+    // `--board` adds the board's workflow, and prints the board's address
+    // and badge from the `origin` remote.
+    super::bench::git(tmp.path(), &["remote", "add", "origin", "git@github.com:Octo/bench.git"]);
+    let o = init(&["--action", &pinned_action, "--board", "--force"], "http://127.0.0.1:9");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let board = std::fs::read_to_string(wf.join("capsulebench-board.yml")).unwrap();
+    insta::assert_snapshot!(
+        "init_capsulebench-board.yml",
+        board.replace(&pinned_action, "capsulebench/action@[PINNED]")
+    );
+    assert!(board.contains("board-branch: trunk"), "{board}");
+    assert!(
+        stdout(&o)
+            .contains("[![CapsuleBench board](https://octo.github.io/bench/badge.svg)](https://octo.github.io/bench/)"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// A pull request's whole benchmark suite through the Action's scripts, as

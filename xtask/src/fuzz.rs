@@ -49,8 +49,13 @@ fn nightly_cargo(root: &Path) -> Command {
     c
 }
 
-/// Runs every target (or `only`) for `seconds` each.
-pub(crate) fn run(root: &Path, seconds: u64, only: Option<&str>) -> Result<(), String> {
+/// Runs every target (or `only`) for `seconds` each; a `smoke` run (CI's)
+/// builds unoptimized without a sanitizer, in a fraction of the time, to
+/// show that the targets build and run their seeds and regressions (with
+/// debug assertions and overflow checks on); a campaign builds optimized
+/// with AddressSanitizer.
+pub(crate) fn run(root: &Path, seconds: u64, only: Option<&str>, smoke: bool) -> Result<(), String> {
+    let profile: &[&str] = if smoke { &["--dev", "--sanitizer", "none"] } else { &[] };
     let targets: Vec<&str> = match only {
         Some(t) if TARGETS.contains(&t) => vec![t],
         Some(t) => return Err(format!("no fuzz target `{t}`; targets: {}", TARGETS.join(", "))),
@@ -65,8 +70,12 @@ pub(crate) fn run(root: &Path, seconds: u64, only: Option<&str>) -> Result<(), S
     let work = root.join("target/fuzz");
     let seeds = work.join("seeds");
     write_seeds(root, &seeds)?;
-    say("building the fuzz targets (nightly, sanitizer: address)");
-    let status = nightly_cargo(root).args(["fuzz", "build"]).status().map_err(err("cargo fuzz build"))?;
+    say(if smoke {
+        "building the fuzz targets (nightly, unoptimized, no sanitizer: a smoke run)"
+    } else {
+        "building the fuzz targets (nightly, optimized, sanitizer: address)"
+    });
+    let status = nightly_cargo(root).args(["fuzz", "build"]).args(profile).status().map_err(err("cargo fuzz build"))?;
     if !status.success() {
         return Err(format!("`cargo +nightly fuzz build` failed ({status})"));
     }
@@ -80,7 +89,7 @@ pub(crate) fn run(root: &Path, seconds: u64, only: Option<&str>) -> Result<(), S
             std::fs::create_dir_all(d).map_err(err("creating the fuzz directories"))?;
         }
         let mut c = nightly_cargo(root);
-        c.args(["fuzz", "run", t]).arg(&corpus).arg(seeds.join(t));
+        c.args(["fuzz", "run"]).args(profile).arg(t).arg(&corpus).arg(seeds.join(t));
         if regressions.is_dir() {
             c.arg(&regressions);
         }

@@ -21,8 +21,9 @@
 //! - `cargo xtask bench-install [--binary PATH] [--runs N]`: the Action's
 //!   prebuilt install against a loopback release, with a bare download as
 //!   the baseline (see `install.rs`).
-//! - `cargo xtask fuzz [--minutes N | --seconds N] [--target T]`: run every
-//!   fuzz target (cargo-fuzz, nightly) for the time given (see `fuzz.rs`).
+//! - `cargo xtask fuzz [--minutes N | --seconds N] [--target T] [--smoke]`:
+//!   run every fuzz target (cargo-fuzz, nightly) for the time given (see
+//!   `fuzz.rs`); `--smoke` builds them unoptimized without a sanitizer.
 
 mod bench;
 mod board;
@@ -124,7 +125,8 @@ fn main() -> ExitCode {
                 (Err(e), _) | (_, Err(e)) => Err(e),
                 (Ok(m), Ok(s)) => {
                     let seconds = s.unwrap_or(0) + m.unwrap_or(if s.is_none() { 1 } else { 0 }) * 60;
-                    fuzz::run(&root(), seconds.max(1), value("--target").map(String::as_str))
+                    let smoke = args.iter().any(|a| a == "--smoke");
+                    fuzz::run(&root(), seconds.max(1), value("--target").map(String::as_str), smoke)
                 }
             }
         }
@@ -145,7 +147,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|noisy|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-container [--rounds N] [--engine docker|podman] | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T]>"
+            "usage: cargo xtask <fixtures | codegen | bench [--quick] | bench-signal [--kind command|noisy|criterion] [--aa N] [--slowed N] [--repetitions N] [--load] | bench-overhead | bench-container [--rounds N] [--engine docker|podman] | bench-install [--binary PATH] [--runs N] | bench-stark [--trace-length N] | fuzz [--minutes N | --seconds N] [--target T] [--smoke]>"
                 .to_owned(),
         ),
     };

@@ -135,6 +135,36 @@ fn links(e: &EntryV1, root: &str) -> Markup {
     }
 }
 
+/// The README badge (`badge.svg`): how many receipts verified, and how
+/// many of them are certified. Flat, in a monospace font, so its width
+/// follows from the text without measuring glyphs; only digits and fixed
+/// words are drawn.
+pub(crate) fn readme_badge(b: &BoardV1) -> String {
+    let entries: usize = b.workloads.iter().map(|w| w.entries.len()).sum();
+    let certified: usize = b.workloads.iter().flat_map(|w| &w.entries).filter(|e| e.track == "certified").count();
+    let (label, value) = ("receipts", format!("{entries} verified, {certified} certified"));
+    // 7 px a character at 11 px, 6 px of padding each side.
+    let width = |t: &str| t.len() * 7 + 12;
+    let (lw, vw) = (width(label), width(&value));
+    let color = if certified > 0 {
+        "#1a7f37"
+    } else if entries > 0 {
+        "#0969da"
+    } else {
+        "#6e7781"
+    };
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"20\" role=\"img\" aria-label=\"{label}: {value}\">\
+         <title>{label}: {value}</title>\
+         <rect width=\"{lw}\" height=\"20\" fill=\"#555\"/><rect x=\"{lw}\" width=\"{vw}\" height=\"20\" fill=\"{color}\"/>\
+         <g fill=\"#fff\" font-family=\"DejaVu Sans Mono,Menlo,Consolas,monospace\" font-size=\"11\" text-anchor=\"middle\">\
+         <text x=\"{lx}\" y=\"14\">{label}</text><text x=\"{vx}\" y=\"14\">{value}</text></g></svg>\n",
+        w = lw + vw,
+        lx = lw / 2,
+        vx = lw + vw / 2,
+    )
+}
+
 /// The index page.
 pub(crate) fn index(b: &BoardV1) -> Markup {
     let entries: usize = b.workloads.iter().map(|w| w.entries.len()).sum();

@@ -117,13 +117,21 @@ struct Assembly {
     duplicates: usize,
 }
 
-fn rank(e: &EntryV1) -> (u8, Digest) {
-    (u8::from(e.track != "certified"), e.pack_digest)
+/// Lower is kept: certified first, then the most allowed signatures, the
+/// most signatures, and the lowest pack digest.
+fn rank(e: &EntryV1) -> (u8, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>, Digest) {
+    let allowed = e.trust.signers.iter().filter(|s| s.allowed).count();
+    (
+        u8::from(e.track != "certified"),
+        std::cmp::Reverse(allowed),
+        std::cmp::Reverse(e.trust.signers.len()),
+        e.pack_digest,
+    )
 }
 
 impl Assembly {
-    /// Adds an outcome; of two packs of one capsule, the certified one
-    /// stays, else the one whose bytes hash lower. Returns whether the
+    /// Adds an outcome; of two packs of one capsule, the one [`rank`]ed
+    /// lower stays. Returns whether the
     /// board changed.
     fn insert(&mut self, outcome: Outcome) -> bool {
         match outcome {
@@ -268,7 +276,7 @@ fn write_entry(
         html::timeline(e, &checked.events).into_string().as_bytes(),
     )?;
     copy_atomic(pack, &site.join("packs").join(format!("{h}.tgz")))?;
-    *written += 4;
+    *written += 5;
     Ok(())
 }
 
@@ -278,7 +286,8 @@ fn write_common(site: &Path, b: &BoardV1, written: &mut usize) -> Result<(), Boa
     write_atomic(&site.join("index.html"), html::index(b).into_string().as_bytes())?;
     write_atomic(&site.join("style.css"), html::STYLE.as_bytes())?;
     write_atomic(&site.join("board.js"), html::SCRIPT.as_bytes())?;
-    *written += 4;
+    write_atomic(&site.join("badge.svg"), html::readme_badge(b).as_bytes())?;
+    *written += 5;
     Ok(())
 }
 

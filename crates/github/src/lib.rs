@@ -1,8 +1,9 @@
 //! The GitHub REST API, for what CapsuleBench posts: one comment per pull
 //! request (found again by a hidden marker and its author, updated in
 //! place, marked stale when a later run fails), the pull request of a
-//! `workflow_run` (found by its head branch, which works for forks), and
-//! release assets replaced by name.
+//! `workflow_run` (found by its head branch, which works for forks),
+//! release assets replaced by name, and the packs a board collects
+//! (release assets and run artifacts, [`collect`]).
 //!
 //! Owns every connection CapsuleBench opens to GitHub (the verifier crate
 //! opens none). Built on `octocrab` (authentication, retries, timeouts);
@@ -10,6 +11,7 @@
 //! the token come from `GITHUB_API_URL` and `GITHUB_TOKEN`, so GitHub
 //! Enterprise Server works as GitHub.com does.
 
+pub mod collect;
 mod comment;
 pub mod keyless;
 pub mod workflows;
@@ -78,6 +80,35 @@ pub enum GithubError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A download was longer than it may be.
+    #[error("failed to {what}: over the {limit} bytes it may have")]
+    TooLarge {
+        /// What was downloaded.
+        what: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// An artifact is not a zip archive CapsuleBench can read.
+    #[error("{what} is not a readable zip archive")]
+    Archive {
+        /// Which artifact.
+        what: String,
+        /// Why.
+        #[source]
+        source: zip::result::ZipError,
+    },
+    /// A file could not be written.
+    #[error("failed to write `{}`", path.display())]
+    Write {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The collection's directory holds files already.
+    #[error("`{}` is not empty; collect into a new directory (nothing in it was touched)", .0.display())]
+    NotEmpty(std::path::PathBuf),
     /// No release has the tag.
     #[error("repository `{repo}` has no release tagged `{tag}`; create it first")]
     NoRelease {
@@ -94,7 +125,8 @@ fn hint(status: u16) -> &'static str {
         403 => {
             " (the token may not write here: a pull request from a fork gets a read-only token, so comment from a \
              `workflow_run` workflow as `cargo capsule init` writes; otherwise grant `pull-requests: write` \
-             (comments) or `contents: write` (release assets) in the job's `permissions:`)"
+             (comments) or `contents: write` (release assets), or `actions: read` (a run's artifacts) in the job's \
+             `permissions:`)"
         }
         404 => " (not found, or not visible to this token)",
         _ => "",

@@ -11,6 +11,10 @@
 //! write`; `comment`: `pull-requests: write`) build nothing: they run the
 //! cargo-capsule that a `tool` job holding no credential installed (the
 //! action's pinned prebuilt, or a source build), checked by its SHA-256.
+//! `init --board` adds `capsulebench-board.yml` ([`board_workflow`]):
+//! it collects and verifies the packs into the board's static site with a
+//! read-only token, and publishes it to GitHub Pages from a job holding
+//! only what Pages needs.
 //! The Action and every third-party action are pinned by commit SHA; each
 //! job has a time limit, and a pull request's superseded runs are
 //! cancelled.
@@ -21,6 +25,15 @@ pub const CHECKOUT: &str = "actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9
 pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@330a01c490aca151604b8cf639adc76d48f6c5d4 # v5.0.0";
 /// `actions/download-artifact` v5.0.0.
 pub const DOWNLOAD_ARTIFACT: &str = "actions/download-artifact@634f93cb2916e3fdff6788551b99b062d0335ce0 # v5.0.0";
+
+/// `actions/upload-pages-artifact` v5.0.0.
+pub const UPLOAD_PAGES_ARTIFACT: &str =
+    "actions/upload-pages-artifact@fc324d3547104276b827a68afc52ff2a11cc49c9 # v5.0.0";
+/// `actions/deploy-pages` v5.0.0.
+pub const DEPLOY_PAGES: &str = "actions/deploy-pages@cd2ce8fcbc39b97be8ca5fce6e763baed58fa128 # v5.0.0";
+
+/// Where `init --board` writes the board's workflow.
+pub const BOARD_WORKFLOW: &str = ".github/workflows/capsulebench-board.yml";
 
 /// A file `init` writes, relative to the repository root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,18 +86,7 @@ pub fn is_pinned(action: &str) -> bool {
 /// `gungraun-runner` of that version (a version that is not plain
 /// `[0-9A-Za-z.+-]` text is left out of the file).
 pub fn workflows(action: &str, branch: &str, gungraun: Option<&str>) -> Vec<WorkflowFile> {
-    let uses = if action.starts_with("./") {
-        format!("{action} # zizmor: ignore[self-repository] actionlint does not accept the newer `$/` form yet")
-    } else {
-        action.to_owned()
-    };
-    let checkout_action = if action.starts_with("./") {
-        format!(
-            "      # The Action is this repository's own code, at this run's commit.\n      - uses: {CHECKOUT}\n        with:\n          persist-credentials: false\n"
-        )
-    } else {
-        String::new()
-    };
+    let (uses, checkout_action) = uses(action);
     let branch = yaml_string(branch);
     let tools = match gungraun
         .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+-".contains(c)))
@@ -94,34 +96,8 @@ pub fn workflows(action: &str, branch: &str, gungraun: Option<&str>) -> Vec<Work
         ),
         None => String::new(),
     };
-    // What the jobs holding a credential run: the `tool` job's binary.
-    let download_tool = format!(
-        "      - uses: {DOWNLOAD_ARTIFACT}\n        with:\n          name: cargo-capsule\n          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact\n"
-    );
-    let prebuilt_tool = "          tool-binary: ${{ runner.temp }}/cargo-capsule-artifact/cargo-capsule\n          tool-sha256: ${{ needs.tool.outputs.sha256 }}\n";
-    let tool_job = |condition: &str| {
-        format!(
-            r#"  tool:
-    name: Install cargo-capsule (no credentials)
-{condition}    runs-on: ubuntu-latest
-    timeout-minutes: 30
-    permissions:
-      contents: read
-    outputs:
-      sha256: ${{{{ steps.install.outputs.tool-sha256 }}}}
-    steps:
-{checkout_action}      - id: install
-        uses: {uses}
-        with:
-          mode: install
-      - uses: {UPLOAD_ARTIFACT}
-        with:
-          name: cargo-capsule
-          path: ${{{{ steps.install.outputs.tool }}}}
-          if-no-files-found: error
-"#
-        )
-    };
+    let download_tool = download_tool();
+    let tool_job = |condition: &str| tool_job(&uses, &checkout_action, condition);
     let main_tool = tool_job("    if: github.event_name != 'pull_request'\n");
     let comment_tool = tool_job("    if: github.event.workflow_run.event == 'pull_request'\n");
     vec![
@@ -200,7 +176,7 @@ jobs:
         with:
           mode: sign
           sign: sigstore
-{prebuilt_tool}      - uses: {UPLOAD_ARTIFACT}
+{PREBUILT_TOOL}      - uses: {UPLOAD_ARTIFACT}
         with:
           name: capsulepacks-signed
           path: capsulepacks/
@@ -223,7 +199,7 @@ jobs:
         with:
           mode: publish
           upload-release: ${{{{ github.event.release.tag_name }}}}
-{prebuilt_tool}"#
+{PREBUILT_TOOL}"#
             ),
         },
         WorkflowFile {
@@ -277,11 +253,157 @@ jobs:
 {download_tool}      - uses: {uses}
         with:
           mode: comment
-{prebuilt_tool}"#
+{PREBUILT_TOOL}"#
             ),
         },
         dependabot(),
     ]
+}
+
+/// The Action's `uses:` value, and the checkout step a job needs before it
+/// when the Action is this repository's own (`./`).
+fn uses(action: &str) -> (String, String) {
+    if action.starts_with("./") {
+        (
+            format!("{action} # zizmor: ignore[self-repository] actionlint does not accept the newer `$/` form yet"),
+            format!(
+                "      # The Action is this repository's own code, at this run's commit.\n      - uses: {CHECKOUT}\n        with:\n          persist-credentials: false\n"
+            ),
+        )
+    } else {
+        (action.to_owned(), String::new())
+    }
+}
+
+/// The step of a job holding a credential that fetches the `tool` job's
+/// binary, which is all such a job runs.
+fn download_tool() -> String {
+    format!(
+        "      - uses: {DOWNLOAD_ARTIFACT}\n        with:\n          name: cargo-capsule\n          path: ${{{{ runner.temp }}}}/cargo-capsule-artifact\n"
+    )
+}
+
+/// The Action's inputs that make it run that binary.
+const PREBUILT_TOOL: &str = "          tool-binary: ${{ runner.temp }}/cargo-capsule-artifact/cargo-capsule\n          tool-sha256: ${{ needs.tool.outputs.sha256 }}\n";
+
+/// The job that installs cargo-capsule holding no credential and uploads
+/// it for the jobs that do.
+fn tool_job(uses: &str, checkout_action: &str, condition: &str) -> String {
+    format!(
+        r#"  tool:
+    name: Install cargo-capsule (no credentials)
+{condition}    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    permissions:
+      contents: read
+    outputs:
+      sha256: ${{{{ steps.install.outputs.tool-sha256 }}}}
+    steps:
+{checkout_action}      - id: install
+        uses: {uses}
+        with:
+          mode: install
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: cargo-capsule
+          path: ${{{{ steps.install.outputs.tool }}}}
+          if-no-files-found: error
+"#
+    )
+}
+
+/// The board's workflow (`init --board`), using the Action at `action` (as
+/// [`workflows`] takes it), for the pushes to `branch`: after each
+/// `CapsuleBench` run of a push or a release, and on demand, `board`
+/// collects the packs (release assets, and the artifacts of pushes to
+/// `branch`) with a read-only token, verifies them into the static site and
+/// uploads it; `deploy` publishes it to GitHub Pages, holding only what
+/// Pages needs and running no CapsuleBench code at all.
+pub fn board_workflow(action: &str, branch: &str) -> WorkflowFile {
+    let (uses, checkout_action) = uses(action);
+    let only = "    if: github.event_name == 'workflow_dispatch' || contains(fromJSON('[\"push\", \"release\"]'), github.event.workflow_run.event)\n";
+    let tool = tool_job(&uses, &checkout_action, only);
+    let download_tool = download_tool();
+    let branch = yaml_string(branch);
+    WorkflowFile {
+        path: BOARD_WORKFLOW,
+        contents: format!(
+            r#"# Publishes the CapsuleBench board of this repository to GitHub Pages: the
+# leaderboards and history of every pack that verifies, from the release
+# assets and the packs of pushes to `{branch}`. It runs after each
+# `CapsuleBench` run of a push or a release, and on demand. `tool` installs
+# cargo-capsule holding no credential; `board` runs only that binary
+# (checked by its SHA-256), with a read-only token, to collect and verify
+# the packs (nothing in a pack is ever run) and build the site; `deploy`
+# runs only GitHub's deploy-pages, holding only the permissions Pages
+# needs. In Settings > Pages, set the source to "GitHub Actions". Written by
+# `cargo capsule init --board`.
+name: CapsuleBench board
+
+on:
+  workflow_run: # zizmor: ignore[dangerous-triggers] no code from the triggering run is executed; the packs are only verified
+    workflows: [CapsuleBench]
+    types: [completed]
+  workflow_dispatch:
+
+permissions: {{}}
+
+# One deployment at a time; a newer board waits for the one in progress.
+concurrency:
+  group: capsulebench-board
+  cancel-in-progress: false
+
+jobs:
+{tool}
+  board:
+    name: Collect and verify the packs, build the board
+{only}    needs: [tool]
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    permissions:
+      contents: read # the releases and their assets
+      actions: read # the benchmark runs and their artifacts
+    steps:
+{checkout_action}{download_tool}      - uses: {uses}
+        with:
+          mode: board
+          board-branch: {branch}
+          board-dir: capsulebench-board
+{PREBUILT_TOOL}      - uses: {UPLOAD_PAGES_ARTIFACT}
+        with:
+          path: capsulebench-board/
+
+  deploy:
+    name: Publish the board to GitHub Pages
+    needs: [board]
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    permissions:
+      pages: write # publish the site
+      id-token: write # deploy-pages proves this run to Pages; nothing else runs here
+    environment:
+      name: github-pages
+      url: ${{{{ steps.deploy.outputs.page_url }}}}
+    steps:
+      - id: deploy
+        uses: {DEPLOY_PAGES}
+"#
+        ),
+    }
+}
+
+/// The board's address on GitHub Pages for `repo` (`owner/name`): a
+/// project site, or the user or organization site when the repository is
+/// `owner/owner.github.io`.
+pub fn pages_url(owner: &str, name: &str) -> String {
+    let host = format!("{}.github.io", owner.to_ascii_lowercase());
+    if name.eq_ignore_ascii_case(&host) { format!("https://{host}/") } else { format!("https://{host}/{name}/") }
+}
+
+/// The Markdown of a README badge that shows the board's counts and links
+/// to it (the board writes `badge.svg`).
+pub fn badge_markdown(url: &str) -> String {
+    format!("[![CapsuleBench board]({url}badge.svg)]({url})")
 }
 
 /// A YAML scalar for a branch name: bare when it is plainly safe, else
@@ -397,6 +519,64 @@ mod tests {
         }
     }
 
+    /// The board's workflow: `board` reads (releases, runs' artifacts) and
+    /// runs only the `tool` job's binary; `deploy` holds only what Pages
+    /// needs and runs only deploy-pages; nothing runs for pull requests;
+    /// every action is pinned by commit.
+    #[test]
+    fn the_board_is_published_by_a_job_holding_only_pages_permissions() {
+        for action in [PINNED, "./"] {
+            let wf = board_workflow(action, "trunk");
+            assert_eq!(wf.path, BOARD_WORKFLOW);
+            let all = jobs(&wf.contents);
+            let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["tool", "board", "deploy"], "{action}");
+            let job = |n: &str| all.iter().find(|(name, _)| name == n).map(|(_, t)| t.as_str()).unwrap_or_default();
+            let permissions = |n: &str| -> Vec<String> {
+                let text = job(n);
+                let block = text.split("    permissions:\n").nth(1).unwrap_or_default();
+                block
+                    .lines()
+                    .take_while(|l| l.starts_with("      "))
+                    .map(|l| l.trim().split(" #").next().unwrap_or_default().to_owned())
+                    .collect()
+            };
+            assert_eq!(permissions("tool"), ["contents: read"], "{action}");
+            assert_eq!(permissions("board"), ["contents: read", "actions: read"], "{action}");
+            assert_eq!(permissions("deploy"), ["pages: write", "id-token: write"], "{action}");
+            let board = job("board");
+            assert!(board.contains("mode: board") && board.contains("board-branch: trunk"), "{board}");
+            assert!(board.contains("tool-sha256: ${{ needs.tool.outputs.sha256 }}"), "{board}");
+            assert!(board.contains(&format!("uses: {UPLOAD_PAGES_ARTIFACT}")), "{board}");
+            let deploy = job("deploy");
+            let steps: Vec<&str> = deploy.lines().filter(|l| l.trim_start().starts_with("- ")).collect();
+            assert_eq!(steps, ["      - id: deploy"], "deploy runs one step: {deploy}");
+            assert!(deploy.contains(&format!("uses: {DEPLOY_PAGES}")) && deploy.contains("name: github-pages"));
+            assert!(!deploy.contains("checkout") && !deploy.contains("capsule"), "{deploy}");
+            for n in ["tool", "board"] {
+                assert!(
+                    job(n).contains("contains(fromJSON('[\"push\", \"release\"]'), github.event.workflow_run.event)"),
+                    "{n} runs after pushes and releases only"
+                );
+            }
+            for line in wf
+                .contents
+                .lines()
+                .filter(|l| l.trim_start().starts_with("- uses:") || l.trim_start().starts_with("uses:"))
+            {
+                let target = line.split("uses:").nth(1).unwrap_or_default().trim();
+                assert!(is_pinned(target.split(' ').next().unwrap_or_default()), "not pinned: {line}");
+            }
+            assert!(!wf.contents.contains("secrets."));
+        }
+        assert_eq!(pages_url("CapsuleBench", "capsulebench"), "https://capsulebench.github.io/capsulebench/");
+        assert_eq!(pages_url("o", "O.github.io"), "https://o.github.io/");
+        assert_eq!(
+            badge_markdown("https://o.github.io/r/"),
+            "[![CapsuleBench board](https://o.github.io/r/badge.svg)](https://o.github.io/r/)"
+        );
+    }
+
     /// A pull request's newer push cancels its older run; every push and
     /// release runs to the end.
     /// A workspace with gungraun workloads gets valgrind and the runner of
@@ -468,11 +648,11 @@ mod tests {
         assert!(example.contains(CHECKOUT), "the README pins the checkout `init` writes");
     }
 
-    /// This repository runs exactly what `init --action ./` writes.
+    /// This repository runs exactly what `init --action ./ --board` writes.
     #[test]
     fn the_repository_runs_what_init_writes() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for f in workflows("./", "main", None) {
+        for f in workflows("./", "main", None).into_iter().chain([board_workflow("./", "main")]) {
             let ours = std::fs::read_to_string(root.join(f.path)).unwrap_or_default();
             assert_eq!(ours, f.contents, "{} differs: run `cargo capsule init --action ./ --force`", f.path);
         }

@@ -133,3 +133,140 @@ fn raw_get(url: &str) -> Vec<serde_json::Value> {
     s.read_to_string(&mut text).unwrap();
     serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
 }
+
+fn collect_options(max_pack_bytes: u64, max_total_bytes: u64) -> capsule_github::collect::CollectOptions {
+    capsule_github::collect::CollectOptions {
+        releases: true,
+        workflow: Some("capsulebench.yml".to_owned()),
+        branch: "main".to_owned(),
+        artifacts: vec!["capsulepacks-signed".to_owned(), "capsulepacks".to_owned()],
+        max_runs: 200,
+        max_pack_bytes,
+        max_total_bytes,
+    }
+}
+
+/// The board's packs: release assets (drafts and non-packs left out) and
+/// the artifacts of pushes to `main` of this repository only (a fork's
+/// pull request from its own `main`, and another branch's push, are not
+/// taken), across pages of runs; an archive's entries become files only
+/// as plain top-level `.tgz` names; the credential never reaches the
+/// storage host; expired artifacts and the limits are reported, not
+/// fatal; a directory that holds files is refused untouched.
+#[test]
+fn packs_are_collected_from_releases_and_pushes_of_the_branch_only() {
+    use fake::{artifact, release, run, zip_of};
+    use serde_json::json;
+    let fake = start();
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.releases.push(release(2, "v2-draft", true));
+        for (id, rel, name) in [(50, 1, "w.tgz"), (51, 1, "SHA256SUMS"), (52, 2, "draft.tgz")] {
+            let bytes = format!("bytes of {name}").into_bytes();
+            s.assets.push(json!({"id": id, "release_id": rel, "name": name, "state": "uploaded", "size": bytes.len()}));
+            s.asset_bytes.insert(id, bytes);
+        }
+        // 105 pushes to main (two pages), newest first as the API lists
+        // them; then a fork's pull request from its `main`, and a push to
+        // another branch.
+        for i in 0..105 {
+            s.runs.push(run(1000 - i, "push", "main", "o/r"));
+        }
+        s.runs.push(run(5000, "pull_request", "main", "forker/r"));
+        s.runs.push(run(5001, "push", "dev", "o/r"));
+        let signed = zip_of(&[
+            ("a.tgz", b"pack a"),
+            ("../evil.tgz", b"outside"),
+            ("notes.txt", b"not a pack"),
+            ("sub/b.tgz", b"nested"),
+        ]);
+        s.artifacts.push((artifact(1, 1000, "capsulepacks-signed", signed.len(), false), signed));
+        let plain = zip_of(&[("c.tgz", b"pack c")]);
+        s.artifacts.push((artifact(2, 1000, "capsulepacks", plain.len(), false), plain));
+        s.artifacts.push((artifact(3, 999, "capsulepacks-signed", 10, true), Vec::new()));
+        s.artifacts.push((artifact(4, 996, "other", 10, false), zip_of(&[("x.tgz", b"x")])));
+        // The last page's run: its packs are taken too.
+        let last = zip_of(&[("d.tgz", b"pack d")]);
+        s.artifacts.push((artifact(5, 896, "capsulepacks", last.len(), false), last));
+        for run in [5000, 5001] {
+            let z = zip_of(&[("forged.tgz", b"forged")]);
+            s.artifacts.push((artifact(run + 100, run, "capsulepacks-signed", z.len(), false), z));
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("packs");
+    let gh = Github::new(&fake.base, "t0ken").unwrap();
+    let c = gh.collect_packs(&repo(), &collect_options(1 << 20, 1 << 30), &out).unwrap();
+    let read = |p: &str| std::fs::read(out.join(p)).unwrap_or_default();
+    assert_eq!(read("release-1/w.tgz"), b"bytes of w.tgz");
+    assert_eq!(read("run-1000/capsulepacks-signed/a.tgz"), b"pack a");
+    assert_eq!(read("run-1000/capsulepacks/c.tgz"), b"pack c");
+    assert_eq!(read("run-896/capsulepacks/d.tgz"), b"pack d");
+    let mut files: Vec<String> = walk(&out);
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "release-1/w.tgz",
+            "run-1000/capsulepacks-signed/a.tgz",
+            "run-1000/capsulepacks/c.tgz",
+            "run-896/capsulepacks/d.tgz"
+        ]
+    );
+    assert_eq!((c.packs, c.releases, c.runs, c.artifacts), (4, 1, 105, 3), "{c:?}");
+    for why in
+        ["`../evil.tgz` is not a pack", "`notes.txt` is not a pack", "`sub/b.tgz` is not a pack", "run 999: expired"]
+    {
+        assert!(c.skipped.iter().any(|s| s.contains(why)), "{why}: {:?}", c.skipped);
+    }
+    let s = fake.state.lock().unwrap();
+    assert_eq!(s.storage_refusals, 0, "the token went to the storage host");
+    assert!(
+        !s.requests.iter().any(|r| r.contains("/artifacts/5100/") || r.contains("/artifacts/5101/")),
+        "{:?}",
+        s.requests
+    );
+    assert!(s.requests.iter().any(|r| r.contains("/actions/workflows/capsulebench.yml/runs")));
+    drop(s);
+
+    // The same directory again: refused, nothing touched.
+    let again = gh.collect_packs(&repo(), &collect_options(1 << 20, 1 << 30), &out);
+    assert!(matches!(again, Err(GithubError::NotEmpty(_))), "{again:?}");
+    assert_eq!(walk(&out).len(), 4);
+
+    // Limits: a pack over the per-pack limit, and packs beyond the total,
+    // are left out, saying so.
+    let small = tmp.path().join("small");
+    let c = gh.collect_packs(&repo(), &collect_options(8, 1 << 30), &small).unwrap();
+    assert!(
+        c.skipped.iter().any(|s| s.contains("release `v1` asset `w.tgz`: 14 bytes, over the 8")),
+        "{:?}",
+        c.skipped
+    );
+    assert_eq!(c.packs, 3, "{c:?}");
+    let total = tmp.path().join("total");
+    let c = gh.collect_packs(&repo(), &collect_options(1 << 20, 200), &total).unwrap();
+    assert!(c.skipped.iter().any(|s| s.contains("older packs are left out")), "{:?}", c.skipped);
+    assert!(c.bytes <= 200, "{c:?}");
+
+    // Without a token, artifacts are refused as GitHub refuses them.
+    let anonymous = Github::new(&fake.base, "").unwrap();
+    let e = anonymous.collect_packs(&repo(), &collect_options(1 << 20, 1 << 30), &tmp.path().join("anon")).unwrap_err();
+    assert!(matches!(e, GithubError::Api { status: 401, .. }), "{e}");
+}
+
+/// The files under `dir`, as `/`-separated relative paths.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
