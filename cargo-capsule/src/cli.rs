@@ -66,8 +66,10 @@ enum Command {
     /// GitHub: verified pull-request comments.
     #[command(subcommand)]
     Github(crate::github::GithubCommand),
-    /// Attach a pack to a GitHub release (replacing an asset of the same name).
+    /// Attach a pack to a GitHub release (replacing an asset of the same name), or submit it to a CapsuleBench server.
     Submit(crate::github::SubmitArgs),
+    /// Serve live runs: runners stream their events and submit their packs, which are verified before anything is shown.
+    Serve(Box<crate::serve::ServeArgs>),
     /// Trace Adapter tools: the conformance check.
     #[command(subcommand)]
     Adapter(crate::adapter::AdapterCommand),
@@ -131,6 +133,11 @@ struct BenchArgs {
     /// Stream the hash-chained events as JSON lines to FILE, or `-` for stdout.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
+    /// Stream the run live to a CapsuleBench server (`cargo capsule serve`)
+    /// and submit its pack there; the runner token comes from
+    /// `CAPSULE_STREAM_TOKEN`. The pack is written whatever the server does.
+    #[arg(long, value_name = "URL")]
+    stream: Option<String>,
     /// Print only the summary (cargo's build output quieted too).
     #[arg(long, short)]
     quiet: bool,
@@ -347,6 +354,7 @@ impl Cli {
             Command::Github(c) => crate::github::run(c),
             Command::Init(a) => crate::init::run(a),
             Command::Submit(a) => crate::github::submit(a),
+            Command::Serve(a) => crate::serve::serve(*a),
             Command::ServeAdapter { name } => match capsule_runner::builtin::serve_adapter(&name) {
                 Ok(()) => Ok(ExitCode::OK),
                 Err(e) => Err(CliError::Builtin(e)),
@@ -494,6 +502,10 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
     if several && a.events.is_some() {
         return Err(CliError::Usage("`--events` streams one run: choose one `--workload`"));
     }
+    if a.stream.is_some() && (several || a.baseline.is_some()) {
+        return Err(CliError::Usage("`--stream` streams one run: choose one `--workload`, without `--baseline`"));
+    }
+    let stream_token = a.stream.as_ref().map(|_| crate::serve::token()).transpose()?;
     if several && (a.out.is_some() || a.baseline_out.is_some()) {
         return Err(CliError::Usage(
             "`--out` and `--baseline-out` name one workload's pack; with several workloads use `--out-dir DIR`",
@@ -563,7 +575,18 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
             }),
         };
         let mut progress = output::BenchProgress::new(a.quiet, events_to_stdout);
-        let observer = sink.as_ref().map(|s| s.observer());
+        let streamer = match (&a.stream, &stream_token) {
+            (Some(url), Some(token)) => Some(
+                capsule_server::client::Streamer::start(
+                    url,
+                    token,
+                    serde_json::json!({"runner_name": "cargo-capsule", "runner_version": env!("CARGO_PKG_VERSION")}),
+                )
+                .map_err(CliError::Stream)?,
+            ),
+            _ => None,
+        };
+        let observer = observe(sink.as_ref(), streamer.as_ref());
         let run = match &a.baseline {
             Some(reference) => capsule_runner::bench_paired(&opts, reference, &baseline_out, &mut progress, observer)
                 .map(|(base, head)| WorkloadRun { base: Some(base), head }),
@@ -577,9 +600,12 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
                 return Err(CliError::Bench(e));
             }
         };
-        if let Some(s) = &sink {
-            for (e, h) in capsule_runner::post_seal_events(&run.head) {
+        for (e, h) in capsule_runner::post_seal_events(&run.head) {
+            if let Some(s) = &sink {
                 s.emit(&e, h);
+            }
+            if let Some(s) = &streamer {
+                s.send(&e);
             }
         }
         if !output::json_mode() {
@@ -587,11 +613,18 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
                 output::bench_summary(b, events_to_stdout)?;
             }
             output::bench_summary(&run.head, events_to_stdout)?;
-            if let Some(b) = &run.base
-                && !events_to_stdout
-            {
-                paired_verdict(b, &run.head)?;
+        }
+        if let (Some(s), Some(url)) = (streamer, &a.stream) {
+            let outcome = s.finish(Some(&run.head.pack));
+            if !output::json_mode() {
+                crate::serve::report(url, &outcome)?;
             }
+        }
+        if let Some(b) = &run.base
+            && !events_to_stdout
+            && !output::json_mode()
+        {
+            paired_verdict(b, &run.head)?;
         }
         runs.push(run);
     }
@@ -614,6 +647,21 @@ fn bench(a: BenchArgs) -> Result<u8, CliError> {
         output::bench_run_summary(&runs.iter().map(|r| (r.base.as_ref(), &r.head)).collect::<Vec<_>>())?;
     }
     Ok(ExitCode::OK)
+}
+
+/// The observer of a run's events: the `--events` sink, the `--stream`
+/// client, both or neither.
+fn observe(
+    sink: Option<&output::EventSink>,
+    streamer: Option<&capsule_server::client::Streamer>,
+) -> Option<capsule::builder::EventObserver> {
+    match (sink.map(output::EventSink::observer), streamer.map(capsule_server::client::Streamer::observer)) {
+        (Some(mut a), Some(mut b)) => Some(Box::new(move |e, h| {
+            a(e, h);
+            b(e, h);
+        })),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The paired verdict, from the two packs just written.

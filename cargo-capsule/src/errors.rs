@@ -97,6 +97,18 @@ pub(crate) enum CliError {
     /// A GitHub call failed.
     #[error("GitHub request failed")]
     Github(#[source] capsule_github::GithubError),
+    /// The runner token file does not load.
+    #[error("the runner tokens do not load")]
+    Tokens(#[source] capsule_server::tokens::TokenError),
+    /// The server's run store failed.
+    #[error("the run store failed")]
+    Store(#[source] capsule_server::store::StoreError),
+    /// The server could not run.
+    #[error("the server stopped")]
+    Serve(#[source] capsule_server::ServerError),
+    /// A CapsuleBench server could not be reached, or refused.
+    #[error("the CapsuleBench server request failed")]
+    Stream(#[source] capsule_server::client::ClientError),
     /// A builtin repetition failed.
     #[error("builtin workload failed: {0}")]
     Builtin(String),
@@ -209,6 +221,11 @@ impl CliError {
                 ExitCode::OUTPUT
             }
             CliError::Github(_) | CliError::Keyless(_) | CliError::Pin { .. } => ExitCode::GITHUB,
+            CliError::Tokens(_) => ExitCode::INPUT,
+            CliError::Store(_) | CliError::Serve(_) => ExitCode::OUTPUT,
+            CliError::Stream(capsule_server::client::ClientError::Url(_)) => ExitCode::USAGE,
+            CliError::Stream(capsule_server::client::ClientError::Read { .. }) => ExitCode::INPUT,
+            CliError::Stream(_) => ExitCode::GITHUB,
             CliError::Bench(e) => {
                 use capsule_runner::BenchError as B;
                 match e {

@@ -160,8 +160,13 @@ pub(crate) struct SubmitArgs {
     /// The pack to attach (it must verify at profile `integrity`).
     pack: PathBuf,
     /// The release's tag.
-    #[arg(long, value_name = "TAG")]
-    release: String,
+    #[arg(long, value_name = "TAG", required_unless_present = "server", conflicts_with = "server")]
+    release: Option<String>,
+    /// Submit to this CapsuleBench server (`cargo capsule serve`) instead,
+    /// under the run id the pack names; the runner token comes from
+    /// `CAPSULE_STREAM_TOKEN`. The server verifies it and answers.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
     /// `owner/name` (default: `GITHUB_REPOSITORY`).
     #[arg(long, value_name = "OWNER/NAME")]
     repo: Option<String>,
@@ -583,6 +588,14 @@ pub(crate) fn submit(a: SubmitArgs) -> Result<u8, CliError> {
         output::report(&report)?;
         return Ok(ExitCode::REJECTED);
     }
+    let Some(release) = a.release else {
+        let server = a.server.unwrap_or_default();
+        let token = crate::serve::token()?;
+        let run_id = report.run_id.clone().unwrap_or_default();
+        let s = capsule_server::client::submit_pack(&server, &token, &run_id, &a.pack).map_err(CliError::Stream)?;
+        output::line(&format!("submitted run {run_id} to {server}: {} (stream: {})", s.verdict, s.stream))?;
+        return Ok(if s.verdict == "accepted" { ExitCode::OK } else { ExitCode::REJECTED });
+    };
     let name = a
         .pack
         .file_name()
@@ -591,12 +604,12 @@ pub(crate) fn submit(a: SubmitArgs) -> Result<u8, CliError> {
     let bytes = std::fs::read(&a.pack).map_err(|source| CliError::Read { path: a.pack.clone(), source })?;
     let repo = repo(a.repo.as_deref())?;
     let gh = Github::from_env().map_err(CliError::Github)?;
-    let asset = gh.replace_release_asset(&repo, &a.release, &name, bytes).map_err(CliError::Github)?;
+    let asset = gh.replace_release_asset(&repo, &release, &name, bytes).map_err(CliError::Github)?;
     output::line(&format!(
         "{} {} on release {} ({})",
         if asset.replaced { "replaced" } else { "attached" },
         asset.name,
-        a.release,
+        release,
         asset.browser_download_url
     ))?;
     Ok(ExitCode::OK)

@@ -14,6 +14,7 @@ mod github;
 mod init;
 mod inputs;
 mod output;
+mod serve;
 mod trust;
 
 use std::process::ExitCode;

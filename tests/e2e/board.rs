@@ -46,7 +46,7 @@ fn head(ws: &Path) -> String {
 }
 
 /// A workspace whose one workload is a fast command.
-fn fast_workspace(tmp: &Path) -> PathBuf {
+pub(super) fn fast_workspace(tmp: &Path) -> PathBuf {
     let ws = workspace(tmp, None);
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
     let config = "\n[workspace.metadata.capsule]\npolicy = \"standard-v1\"\n\n\
@@ -363,7 +363,7 @@ fn serve(dir: PathBuf) -> String {
 
 /// Headless Chromium on `url`: `--dump-dom` (the DOM after the scripts
 /// ran) or `--screenshot`.
-fn chromium(profile: &Path, args: &[&str], url: &str) -> Output {
+pub(super) fn chromium(profile: &Path, args: &[&str], url: &str) -> Output {
     let o = Command::new("chromium")
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"])
         .arg(format!("--user-data-dir={}", profile.display()))

@@ -13,6 +13,7 @@ mod github;
 mod install;
 mod keyless;
 mod prove;
+mod stream;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@
 //! commitments ([`rows`]), the versioned objects ([`objects`]), the event
 //! chain ([`events`]), capsulepacks ([`pack`]), the builder that seals them
 //! ([`builder`]), the shipped policies ([`standard`]), signatures, ACLs, the policy
-//! registry and data-availability audits ([`trust`]) and the strict verifier
-//! ([`verify`]); [`text`] names the characters of pack text that are never
+//! registry and data-availability audits ([`trust`]), the strict verifier
+//! ([`verify`]) and the live stream's messages ([`stream`]); [`text`] names the characters of pack text that are never
 //! shown as they are. [`sample`] builds a deterministic sample run for fixtures.
 //!
 //! It never opens a network connection and never executes anything a pack
@@ -23,6 +23,7 @@ pub mod pack;
 pub mod rows;
 pub mod sample;
 pub mod standard;
+pub mod stream;
 pub mod text;
 pub mod trust;
 pub mod verify;
