@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::errors::{CliError, ExitCode};
-use crate::inputs::{pins, verify_options};
 use crate::output;
 
 /// The board.
@@ -64,10 +63,7 @@ pub(crate) struct VerifierArgs {
 
 impl VerifierArgs {
     fn verifier(&self) -> Result<capsule_board::Verifier, CliError> {
-        let mut options = verify_options();
-        options.backends = self.backends.registry()?;
-        options.pins = pins(&self.policy, &self.policy_hash)?;
-        crate::trust::apply(&self.trust, &mut options)?;
+        let options = crate::inputs::pinned_options(&self.policy, &self.policy_hash, &self.trust, &self.backends)?;
         let mut pinned: Vec<_> = options.pins.iter().map(|p| p.hash).collect();
         pinned.sort_by_key(|h| h.0);
         pinned.dedup();

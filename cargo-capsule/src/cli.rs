@@ -360,14 +360,9 @@ impl Cli {
                 Err(e) => Err(CliError::Builtin(e)),
             },
             Command::Verify(a) => {
-                let mut opts = VerifyOptions {
-                    profile: a.profile.into(),
-                    limits: a.limits.limits(),
-                    backends: a.backends.registry()?,
-                    ..VerifyOptions::default()
-                };
-                opts.pins = pins(&a.policy, &a.policy_hash)?;
-                crate::trust::apply(&a.trust, &mut opts)?;
+                let mut opts = crate::inputs::pinned_options(&a.policy, &a.policy_hash, &a.trust, &a.backends)?;
+                opts.profile = a.profile.into();
+                opts.limits = a.limits.limits();
                 if let Some(h) = &a.expect_capsule {
                     opts.expect_capsule = Some(parse_digest("--expect-capsule", h)?);
                 }

@@ -593,7 +593,7 @@ pub(crate) fn submit(a: SubmitArgs) -> Result<u8, CliError> {
         let token = crate::serve::token()?;
         let run_id = report.run_id.clone().unwrap_or_default();
         let s = capsule_server::client::submit_pack(&server, &token, &run_id, &a.pack).map_err(CliError::Stream)?;
-        output::line(&format!("submitted run {run_id} to {server}: {} (stream: {})", s.verdict, s.stream))?;
+        output::line(&format!("submitted run {run_id} to {server}: {} (stream: {})", s.verdict, s.stream.as_str()))?;
         return Ok(if s.verdict == "accepted" { ExitCode::OK } else { ExitCode::REJECTED });
     };
     let name = a

@@ -42,3 +42,19 @@ pub(crate) fn pins(files: &[PathBuf], hashes: &[String]) -> Result<Vec<PolicyPin
 pub(crate) fn verify_options() -> VerifyOptions {
     VerifyOptions { backends: capsule_runner::default_backends(), ..VerifyOptions::default() }
 }
+
+/// Policy-profile options with what the user pinned on the command line:
+/// policies (`--policy`, `--policy-hash`), the proof backends and programs,
+/// and the trust roots (`--acl` and its shortcuts, `--registry-root`,
+/// `--trusted-root`). `verify`, `board` and `serve` take the same flags.
+pub(crate) fn pinned_options(
+    policy: &[PathBuf],
+    policy_hash: &[String],
+    trust: &crate::trust::TrustArgs,
+    backends: &crate::adapter::BackendArgs,
+) -> Result<VerifyOptions, CliError> {
+    let mut opts =
+        VerifyOptions { backends: backends.registry()?, pins: pins(policy, policy_hash)?, ..VerifyOptions::default() };
+    crate::trust::apply(trust, &mut opts)?;
+    Ok(opts)
+}

@@ -8,7 +8,6 @@ use capsule::verify::Profile;
 use clap::Args;
 
 use crate::errors::{CliError, ExitCode};
-use crate::inputs::{pins, verify_options};
 use crate::output;
 
 /// The environment variable a runner token is read from (never a flag:
@@ -55,15 +54,12 @@ enum ServeProfile {
 }
 
 pub(crate) fn serve(a: ServeArgs) -> Result<u8, CliError> {
-    let mut verify = verify_options();
+    let mut verify = crate::inputs::pinned_options(&a.policy, &a.policy_hash, &a.trust, &a.backends)?;
     verify.profile = match a.profile {
         ServeProfile::Integrity => Profile::Integrity,
         ServeProfile::Policy => Profile::Policy,
         ServeProfile::Certified => Profile::Certified,
     };
-    verify.backends = a.backends.registry()?;
-    verify.pins = pins(&a.policy, &a.policy_hash)?;
-    crate::trust::apply(&a.trust, &mut verify)?;
     let tokens = capsule_server::tokens::Tokens::load(&a.tokens).map_err(CliError::Tokens)?;
     if tokens.is_empty() {
         return Err(CliError::Usage("the token file names no project: add a `PROJECT SHA256-HEX-OF-TOKEN` line"));
@@ -107,12 +103,13 @@ pub(crate) fn report(server: &str, o: &capsule_server::client::Outcome) -> Resul
     output::line(&format!("stream: {} of {} events acknowledged by {server}{reconnects}", o.acknowledged, o.events))?;
     match &o.submitted {
         Some(s) => {
-            let stream = match s.stream.as_str() {
-                "matches" => "the stream matches it",
-                "incomplete" => "the stream it holds is incomplete",
-                "mismatch" => "the stream does NOT match it",
-                "not-streamed" => "it holds no stream of the run",
-                _ => "the stream was not compared",
+            use capsule::stream::StreamVerdict as V;
+            let stream = match s.stream {
+                V::Matches => "the stream matches it",
+                V::Incomplete => "the stream it holds is incomplete",
+                V::Mismatch => "the stream does NOT match it",
+                V::NotStreamed => "it holds no stream of the run",
+                V::Unchecked => "the stream was not compared",
             };
             output::line(&format!("stream: the server verified the pack: {}; {stream}", s.verdict))
         }

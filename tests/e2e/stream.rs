@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use capsule_server::tokens::token_digest;
 use capsule_testkit::forge::Forged;
 use serde_json::Value;
 
@@ -21,10 +22,6 @@ use super::stdout;
 
 const TOKEN: &str = "octo-runner-token";
 const OTHER: &str = "other-project-token";
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))
-}
 
 struct Server {
     child: Child,
@@ -41,7 +38,8 @@ impl Drop for Server {
 /// Starts `cargo capsule serve` on a free loopback port over `data`.
 fn serve(data: &Path, extra: &[&str]) -> Server {
     let tokens = data.with_extension("tokens");
-    std::fs::write(&tokens, format!("# runners\nocto {}\nother {}\n", sha256_hex(TOKEN), sha256_hex(OTHER))).unwrap();
+    std::fs::write(&tokens, format!("# runners\nocto {}\nother {}\n", token_digest(TOKEN), token_digest(OTHER)))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-capsule"))
         .args(["capsule", "serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)

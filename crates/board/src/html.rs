@@ -135,13 +135,18 @@ fn links(e: &EntryV1, root: &str) -> Markup {
     }
 }
 
+/// How many entries the board shows, and how many of them are certified.
+fn counts(b: &BoardV1) -> (usize, usize) {
+    let entries = b.workloads.iter().flat_map(|w| &w.entries);
+    (entries.clone().count(), entries.filter(|e| e.track == "certified").count())
+}
+
 /// The README badge (`badge.svg`): how many receipts verified, and how
 /// many of them are certified. Flat, in a monospace font, so its width
 /// follows from the text without measuring glyphs; only digits and fixed
 /// words are drawn.
 pub(crate) fn readme_badge(b: &BoardV1) -> String {
-    let entries: usize = b.workloads.iter().map(|w| w.entries.len()).sum();
-    let certified: usize = b.workloads.iter().flat_map(|w| &w.entries).filter(|e| e.track == "certified").count();
+    let (entries, certified) = counts(b);
     let (label, value) = ("receipts", format!("{entries} verified, {certified} certified"));
     // 7 px a character at 11 px, 6 px of padding each side.
     let width = |t: &str| t.len() * 7 + 12;
@@ -167,8 +172,7 @@ pub(crate) fn readme_badge(b: &BoardV1) -> String {
 
 /// The index page.
 pub(crate) fn index(b: &BoardV1) -> Markup {
-    let entries: usize = b.workloads.iter().map(|w| w.entries.len()).sum();
-    let certified: usize = b.workloads.iter().flat_map(|w| &w.entries).filter(|e| e.track == "certified").count();
+    let (entries, certified) = counts(b);
     page(
         "CapsuleBench board",
         "",

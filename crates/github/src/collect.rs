@@ -119,21 +119,34 @@ struct Budget<'a> {
 }
 
 impl Budget<'_> {
-    /// Whether `size` more bytes fit; says why not in `skipped`.
+    /// The bytes that may still be collected.
+    fn left(&self) -> u64 {
+        self.options.max_total_bytes - self.collected.bytes
+    }
+
+    /// Whether `size` more bytes fit in what is left; says why not in
+    /// `skipped`.
+    fn fits_total(&mut self, what: &str, size: u64) -> bool {
+        let fits = size <= self.left();
+        if !fits {
+            self.collected.skipped.push(format!(
+                "{what}: over the {} bytes collected in all (older packs are left out)",
+                self.options.max_total_bytes
+            ));
+        }
+        fits
+    }
+
+    /// Whether a pack of `size` bytes fits, alone and in what is left;
+    /// says why not in `skipped`.
     fn fits(&mut self, what: &str, size: u64) -> bool {
         if size > self.options.max_pack_bytes {
             self.collected
                 .skipped
                 .push(format!("{what}: {size} bytes, over the {} a pack may have", self.options.max_pack_bytes));
             false
-        } else if self.collected.bytes + size > self.options.max_total_bytes {
-            self.collected.skipped.push(format!(
-                "{what}: over the {} bytes collected in all (older packs are left out)",
-                self.options.max_total_bytes
-            ));
-            false
         } else {
-            true
+            self.fits_total(what, size)
         }
     }
 
@@ -143,7 +156,7 @@ impl Budget<'_> {
         let io = |source| GithubError::Write { path: dir.join(name), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        let room = self.options.max_pack_bytes.min(self.options.max_total_bytes - self.collected.bytes);
+        let room = self.options.max_pack_bytes.min(self.left());
         let n = std::io::copy(&mut reader.take(room + 1), &mut tmp).map_err(io)?;
         if n > room {
             self.collected.skipped.push(format!("{what}: longer than it said, over the limit"));
@@ -211,8 +224,8 @@ impl Github {
             encode(workflow),
             encode(&b.options.branch)
         );
-        let runs: Vec<Run> =
-            self.list_wrapped(&format!("list the runs of `{workflow}`"), &route, "workflow_runs", b.options.max_runs)?;
+        let what = format!("list the runs of `{workflow}`");
+        let runs: Vec<Run> = self.pages(&what, &route, Some("workflow_runs"), b.options.max_runs)?;
         for run in runs {
             // The API filtered these; a run it should not have returned is
             // still not taken.
@@ -222,10 +235,10 @@ impl Github {
                 continue;
             }
             b.collected.runs += 1;
-            let artifacts: Vec<Artifact> = self.list_wrapped(
+            let artifacts: Vec<Artifact> = self.pages(
                 &format!("list the artifacts of run {}", run.id),
                 &format!("/repos/{repo}/actions/runs/{}/artifacts", run.id),
-                "artifacts",
+                Some("artifacts"),
                 usize::MAX,
             )?;
             for name in &b.options.artifacts {
@@ -235,15 +248,9 @@ impl Github {
                     b.collected.skipped.push(format!("{what}: expired"));
                     continue;
                 }
-                let left = b.options.max_total_bytes - b.collected.bytes;
-                if a.size_in_bytes > left {
-                    b.collected.skipped.push(format!(
-                        "{what}: over the {} bytes collected in all (older packs are left out)",
-                        b.options.max_total_bytes
-                    ));
-                    continue;
+                if b.fits_total(&what, a.size_in_bytes) {
+                    self.collect_artifact(repo, run.id, a, &what, b)?;
                 }
-                self.collect_artifact(repo, run.id, a, &what, b)?;
             }
         }
         Ok(())
@@ -259,12 +266,11 @@ impl Github {
     ) -> Result<(), GithubError> {
         // The zip is read in memory (its directory is at its end), within
         // what the budget has left.
-        let left = b.options.max_total_bytes - b.collected.bytes;
         let body = match self.download(
             &format!("download {what}"),
             &format!("/repos/{repo}/actions/artifacts/{}/zip", a.id),
             "application/vnd.github+json",
-            left,
+            b.left(),
         ) {
             // Between the listing and the download, it expired.
             Err(GithubError::Api { status: 410, .. }) => {
@@ -294,31 +300,6 @@ impl Github {
             }
         }
         Ok(())
-    }
-
-    /// Every page of a route that answers `{"total_count": N, KEY: [...]}`,
-    /// up to `max` items.
-    fn list_wrapped<T: serde::de::DeserializeOwned>(
-        &self,
-        what: &str,
-        route: &str,
-        key: &str,
-        max: usize,
-    ) -> Result<Vec<T>, GithubError> {
-        let mut all = Vec::new();
-        for page in 1.. {
-            let sep = if route.contains('?') { '&' } else { '?' };
-            let mut v: serde_json::Value = self.get(what, &format!("{route}{sep}per_page=100&page={page}"))?;
-            let batch: Vec<T> = serde_json::from_value(v.get_mut(key).map(serde_json::Value::take).unwrap_or_default())
-                .map_err(|e| GithubError::Transport { what: what.to_owned(), source: Box::new(e) })?;
-            let n = batch.len();
-            all.extend(batch);
-            if n < 100 || all.len() >= max {
-                break;
-            }
-        }
-        all.truncate(max);
-        Ok(all)
     }
 
     /// The body of `route` (redirects followed; the credential is sent to

@@ -230,16 +230,36 @@ impl Github {
 
     /// Every page of a list route (100 a page).
     fn list<T: DeserializeOwned>(&self, what: &str, route: &str) -> Result<Vec<T>, GithubError> {
+        self.pages(what, route, None, usize::MAX)
+    }
+
+    /// Every page of a route (100 a page), up to `max` items: the items
+    /// are the page itself, or under `key` for the routes that answer
+    /// `{"total_count": N, KEY: [...]}`.
+    fn pages<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        route: &str,
+        key: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<T>, GithubError> {
         let mut all = Vec::new();
         for page in 1.. {
             let sep = if route.contains('?') { '&' } else { '?' };
-            let batch: Vec<T> = self.get(what, &format!("{route}{sep}per_page=100&page={page}"))?;
+            let mut v: serde_json::Value = self.get(what, &format!("{route}{sep}per_page=100&page={page}"))?;
+            let items = match key {
+                Some(k) => v.get_mut(k).map(serde_json::Value::take).unwrap_or_default(),
+                None => v,
+            };
+            let batch: Vec<T> = serde_json::from_value(items)
+                .map_err(|e| GithubError::Transport { what: what.to_owned(), source: Box::new(e) })?;
             let n = batch.len();
             all.extend(batch);
-            if n < 100 {
+            if n < 100 || all.len() >= max {
                 break;
             }
         }
+        all.truncate(max);
         Ok(all)
     }
 

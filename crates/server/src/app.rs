@@ -90,7 +90,7 @@ struct Hub {
 }
 
 pub(crate) struct AppState {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     packs: PathBuf,
     verify: VerifyOptions,
     tokens: Tokens,
@@ -233,11 +233,16 @@ async fn refuse(socket: &mut WebSocket, code: &str, message: String) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
+/// What becomes of an event a runner sent.
 enum Appended {
-    Stored(u64),
-    Duplicate(u64),
+    /// Stored now, or before with the same bytes: acknowledge up to here.
+    Acknowledge(u64),
+    /// Ahead of the stored chain: ask again from the stored count.
+    Resume(u64),
 }
 
+/// Stores `e` if it continues the run's chain; an `Err` is the code and
+/// message the connection is refused with.
 async fn append(s: &AppState, hub: &Hub, e: EventV1) -> Result<Appended, (&'static str, String)> {
     let mut chain = hub.chain.lock().await;
     if e.seq >= s.limits.events_per_run {
@@ -246,16 +251,16 @@ async fn append(s: &AppState, hub: &Hub, e: EventV1) -> Result<Appended, (&'stat
     let run_id = chain.run_id.clone();
     let decided = chain.accept(&e, |seq| s.store.event(&run_id, seq).ok().flatten());
     match decided {
-        Ok(Accepted::Duplicate) => Ok(Appended::Duplicate(chain.count.saturating_sub(1))),
+        Ok(Accepted::Duplicate) => Ok(Appended::Acknowledge(chain.count.saturating_sub(1))),
         Ok(Accepted::Append { bytes, hash }) => {
             s.store.append(&run_id, e.seq, &bytes, hash).map_err(|err| ("internal", err.to_string()))?;
             chain.appended(hash);
             lock(&hub.snapshot).fold(&e);
             let line: Arc<str> = String::from_utf8_lossy(&bytes).into();
             let _ = hub.watchers.send(Watch::Event { seq: e.seq, line });
-            Ok(Appended::Stored(e.seq))
+            Ok(Appended::Acknowledge(e.seq))
         }
-        Err(Refused::Gap { .. }) => Err(("gap", String::new())),
+        Err(Refused::Gap { count, .. }) => Ok(Appended::Resume(count)),
         Err(r @ Refused::Conflict { .. }) => Err(("conflict", r.to_string())),
         Err(r) => Err(("chain-broken", r.to_string())),
     }
@@ -323,11 +328,9 @@ async fn serve_runner(
                 match serde_json::from_str::<RunnerMessage>(t.as_str()) {
                     Ok(RunnerMessage::Event { event }) => {
                         let reply = match append(s, hub, event).await {
-                            Ok(Appended::Stored(seq) | Appended::Duplicate(seq)) => {
-                                ServerMessage::ServerReceived { last_seq: seq }
-                            }
-                            Err(("gap", _)) => {
-                                ServerMessage::ResumeRequest { from_seq: hub.chain.lock().await.count, want_snapshot: false }
+                            Ok(Appended::Acknowledge(last_seq)) => ServerMessage::ServerReceived { last_seq },
+                            Ok(Appended::Resume(from_seq)) => {
+                                ServerMessage::ResumeRequest { from_seq, want_snapshot: false }
                             }
                             Err((code, message)) => return refuse(socket, code, message).await,
                         };
@@ -575,6 +578,8 @@ async fn watch(State(s): State<Arc<AppState>>, Path(run_id): Path<String>, heade
             SseEvent::default().event("event").id((from + i as u64).to_string()).data(String::from_utf8_lossy(line)),
         );
     }
+    // Read again after subscribing: a verdict stored since the first read
+    // would otherwise be neither here nor in the broadcast.
     let verified = s.store.run(&run_id).ok().flatten().and_then(|r| r.result);
     if let Some(r) = verified {
         first.push(
@@ -594,8 +599,4 @@ async fn watch(State(s): State<Arc<AppState>>, Path(run_id): Path<String>, heade
     });
     let events = futures_util::stream::iter(first).chain(live).map(Ok::<_, Infallible>);
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
-}
-
-pub(crate) fn state_store(s: &AppState) -> &Arc<dyn Store> {
-    &s.store
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use capsule::objects::EventV1;
-use capsule::stream::{PROTOCOL, RunnerMessage, ServerMessage, Snapshot};
+use capsule::stream::{PROTOCOL, RunnerMessage, ServerMessage, Snapshot, StreamVerdict};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -60,9 +60,8 @@ pub enum ClientError {
 pub struct Submission {
     /// `accepted` or `rejected`, at the server's profile.
     pub verdict: String,
-    /// How the stream compares with the pack (`matches`, `incomplete`,
-    /// `mismatch`, `not-streamed`, `unchecked`).
-    pub stream: String,
+    /// How the stream compares with the pack.
+    pub stream: StreamVerdict,
     /// The report.
     pub report: Value,
 }
@@ -385,7 +384,7 @@ async fn submit(base: &str, token: &str, run_id: &str, pack: &Path) -> Result<Su
     match (status, serde_json::from_str::<Value>(&body)) {
         (200 | 422, Ok(v)) => Ok(Submission {
             verdict: v["report"]["verdict"].as_str().unwrap_or("rejected").to_owned(),
-            stream: v["stream"].as_str().unwrap_or_default().to_owned(),
+            stream: serde_json::from_value(v["stream"].clone()).unwrap_or(StreamVerdict::Unchecked),
             report: v["report"].clone(),
         }),
         _ => Err(ClientError::Refused { status, message: body.trim().chars().take(500).collect() }),

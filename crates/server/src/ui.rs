@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::app::{AppState, run_state, state_store};
+use crate::app::{AppState, run_state};
 
 const SCRIPT: &str = include_str!("run.js");
 const STYLE: &str = include_str!("style.css");
@@ -36,7 +36,7 @@ fn page(title: &str, body: Markup, run: Option<&str>) -> Markup {
 }
 
 pub(crate) async fn index(State(s): State<Arc<AppState>>) -> Response {
-    let runs = match state_store(&s).runs(200) {
+    let runs = match s.store.runs(200) {
         Ok(r) => r,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };

@@ -216,12 +216,6 @@ pub fn start() -> Fake {
                         (200, page(&own, &query))
                     }
                     ("GET", ["repos", "o", "r", "pulls"]) => {
-                        let param = |k: &str| {
-                            query
-                                .split('&')
-                                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
-                                .map(|v| String::from_utf8(percent_decode(v)).unwrap_or_default())
-                        };
                         let state = param("state").unwrap_or_else(|| "open".to_owned());
                         let head = param("head");
                         let found: Vec<Value> = s
